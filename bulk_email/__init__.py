@@ -1,0 +1,1 @@
+"""Course bulk email for a Django LMS."""

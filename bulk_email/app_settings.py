@@ -1,0 +1,47 @@
+"""bulk_email's settings: ``settings.BULK_EMAIL`` merged over DEFAULTS, read on every access.
+
+Reading on access (not at import) keeps ``override_settings(BULK_EMAIL=...)`` working in
+tests, as django-debug-toolbar does.
+"""
+
+from typing import Any
+
+from django.conf import settings
+
+DEFAULTS: dict[str, Any] = {
+    # Dotted path of the class implementing bulk_email.lms.LMSBackend for the host LMS.
+    "LMS_BACKEND": None,
+    # Absolute base URL used in links inside mail (unsubscribe, email settings).
+    "SITE_URL": "http://localhost:8000",
+    # From address of course mail; the display name is "<course name> Course Staff".
+    "DEFAULT_FROM_EMAIL": "no-reply@example.com",
+    # Recipients per batch row and per send_batch task.
+    "EMAILS_PER_TASK": 500,
+    # Learners who have not logged in for this many months are not mailed; None turns it off.
+    "LAST_LOGIN_ELIGIBILITY_MONTHS": 18,
+    # Sends with more recipients than this go to the "large" queue, the rest to the default.
+    "LARGE_SEND_THRESHOLD": 2000,
+    # Reconnect after this many messages on one SMTP session (Amazon SES closes near 350).
+    "MAX_MESSAGES_PER_CONNECTION": 300,
+    # Messages per second across all workers on all machines; None means unlimited.
+    "MAX_SEND_RATE": None,
+    # Transient failures (4xx, disconnects) of a batch: retries and the first delay in seconds.
+    "MAX_RETRIES": 10,
+    "RETRY_DELAY": 5,
+    # {"domain": ..., "selector": ..., "private_key": PEM} to DKIM-sign; None to not sign.
+    "DKIM": None,
+    # Subject length limit (the reference system's).
+    "SUBJECT_MAX_LENGTH": 128,
+}
+
+
+def get(name: str) -> Any:
+    """The current value of one bulk_email setting."""
+    if name not in DEFAULTS:
+        raise KeyError(f"Unknown bulk_email setting {name!r}")
+    return getattr(settings, "BULK_EMAIL", {}).get(name, DEFAULTS[name])
+
+
+def unknown_names() -> list[str]:
+    """Names in settings.BULK_EMAIL that bulk_email does not know (typos)."""
+    return sorted(set(getattr(settings, "BULK_EMAIL", {})) - set(DEFAULTS))

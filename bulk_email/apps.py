@@ -1,0 +1,12 @@
+from django.apps import AppConfig
+
+
+class BulkEmailConfig(AppConfig):
+    name = "bulk_email"
+    verbose_name = "Bulk email"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from . import checks
+
+        checks.register()

@@ -1,0 +1,109 @@
+"""System checks for a misconfigured deployment, reported by ``manage.py check`` and at start."""
+
+from django.core import checks
+from django.utils.module_loading import import_string
+
+from . import app_settings
+from .lms import LMSBackend
+
+
+def check_lms_backend(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    dotted_path = app_settings.get("LMS_BACKEND")
+    if not dotted_path:
+        return [
+            checks.Error(
+                'BULK_EMAIL["LMS_BACKEND"] is not set.',
+                hint="Name the class that implements bulk_email.lms.LMSBackend for your LMS.",
+                id="bulk_email.E001",
+            )
+        ]
+    try:
+        backend_class = import_string(dotted_path)
+    except ImportError as error:
+        return [
+            checks.Error(
+                f'BULK_EMAIL["LMS_BACKEND"] = {dotted_path!r} cannot be imported: {error}',
+                id="bulk_email.E002",
+            )
+        ]
+    if not (isinstance(backend_class, type) and issubclass(backend_class, LMSBackend)):
+        return [
+            checks.Error(
+                f'BULK_EMAIL["LMS_BACKEND"] = {dotted_path!r} is not a subclass of '
+                "bulk_email.lms.LMSBackend.",
+                id="bulk_email.E003",
+            )
+        ]
+    return []
+
+
+def _is_positive_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def check_numbers(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    errors = []
+    for name in ("EMAILS_PER_TASK", "MAX_MESSAGES_PER_CONNECTION", "LARGE_SEND_THRESHOLD"):
+        if not _is_positive_int(app_settings.get(name)):
+            errors.append(
+                checks.Error(f'BULK_EMAIL["{name}"] must be a positive integer.', id="bulk_email.E004")
+            )
+    months = app_settings.get("LAST_LOGIN_ELIGIBILITY_MONTHS")
+    if months is not None and not _is_positive_int(months):
+        errors.append(
+            checks.Error(
+                'BULK_EMAIL["LAST_LOGIN_ELIGIBILITY_MONTHS"] must be a positive integer or None.',
+                id="bulk_email.E005",
+            )
+        )
+    rate = app_settings.get("MAX_SEND_RATE")
+    if rate is not None and (isinstance(rate, bool) or not isinstance(rate, int | float) or rate <= 0):
+        errors.append(
+            checks.Error(
+                'BULK_EMAIL["MAX_SEND_RATE"] must be a positive number or None.',
+                id="bulk_email.E006",
+            )
+        )
+    return errors
+
+
+def check_site_url(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    site_url = app_settings.get("SITE_URL")
+    if not isinstance(site_url, str) or not site_url.startswith(("http://", "https://")):
+        return [
+            checks.Error(
+                'BULK_EMAIL["SITE_URL"] must be an absolute http(s) URL: links in mail use it.',
+                id="bulk_email.E007",
+            )
+        ]
+    return []
+
+
+def check_dkim(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    dkim = app_settings.get("DKIM")
+    if dkim is None:
+        return []
+    missing = {"domain", "selector", "private_key"} - set(dkim if isinstance(dkim, dict) else {})
+    if missing:
+        return [
+            checks.Error(
+                f'BULK_EMAIL["DKIM"] lacks {", ".join(sorted(missing))}.',
+                hint="Give domain, selector and private_key (PEM), or set it to None.",
+                id="bulk_email.E008",
+            )
+        ]
+    return []
+
+
+def check_unknown_names(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    return [
+        checks.Warning(
+            f'BULK_EMAIL["{name}"] is not a bulk_email setting (a typo?).', id="bulk_email.W001"
+        )
+        for name in app_settings.unknown_names()
+    ]
+
+
+def register() -> None:
+    for check in (check_lms_backend, check_numbers, check_site_url, check_dkim, check_unknown_names):
+        checks.register(check, "bulk_email")

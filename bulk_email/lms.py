@@ -1,0 +1,130 @@
+"""The LMS port: everything bulk_email needs to know about the host LMS, in one class.
+
+A host LMS implements ``LMSBackend`` once and names it in ``BULK_EMAIL["LMS_BACKEND"]``.
+Courses, tracks and cohorts come back as small frozen data objects; membership comes back
+as *user querysets*, so that recipient resolution composes them into one SQL query with
+opt-outs, de-duplication and ordering done in the database. ``tests/lms_contract.py`` is
+the contract every backend must pass.
+"""
+
+import datetime
+from dataclasses import dataclass
+from functools import cache
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Expression, QuerySet
+from django.utils.module_loading import import_string
+
+from . import app_settings
+from .exceptions import BulkEmailConfigurationError
+
+
+@dataclass(frozen=True)
+class CourseInfo:
+    course_id: str
+    display_name: str
+    org: str
+    end: datetime.datetime | None
+    postal_address: str
+
+
+@dataclass(frozen=True)
+class Track:
+    """An enrollment mode of a course, e.g. slug "verified", name "Verified Certificate"."""
+
+    slug: str
+    display_name: str
+
+
+@dataclass(frozen=True)
+class Cohort:
+    id: int
+    name: str
+    is_default: bool = False
+
+
+class LMSBackend:
+    """The host LMS as bulk_email sees it: subclass it once per LMS.
+
+    Every method must be implemented; each queryset method returns a queryset of
+    ``AUTH_USER_MODEL`` that the caller may further filter, annotate and combine.
+    """
+
+    def get_course(self, course_id: str) -> CourseInfo | None:
+        """The course, or None when the key names no course."""
+        raise NotImplementedError
+
+    def course_tracks(self, course_id: str) -> list[Track]:
+        """The course's enrollment tracks, in display order."""
+        raise NotImplementedError
+
+    def course_cohorts(self, course_id: str) -> list[Cohort]:
+        """The course's cohorts (the default group included when it exists), in display order."""
+        raise NotImplementedError
+
+    def course_staff(self, course_id: str) -> QuerySet:
+        """Users with the Staff or Admin (instructor) role of the course: the course team.
+
+        Beta testers, discussion moderators/admins and community TAs are not in it unless
+        they hold Staff or Admin too."""
+        raise NotImplementedError
+
+    def enrolled_learners(
+        self,
+        course_id: str,
+        *,
+        mode: str | None = None,
+        active_since: datetime.datetime | None = None,
+    ) -> QuerySet:
+        """Activated accounts with an active enrollment in the course (in ``mode`` if given).
+
+        With ``active_since``: only those who logged in since then, or who never logged in
+        and enrolled since then. Course team members are *not* removed here."""
+        raise NotImplementedError
+
+    def cohort_members(self, course_id: str, cohort_id: int) -> QuerySet:
+        """Users assigned to the cohort (enrollment is not checked here)."""
+        raise NotImplementedError
+
+    def full_name_expression(self) -> Expression:
+        """An expression over the user table giving the user's full name (for annotate)."""
+        raise NotImplementedError
+
+    def email_settings_url(self, course_id: str) -> str:
+        """Absolute path of the page where a learner turns this course's email on or off."""
+        raise NotImplementedError
+
+    def is_course_staff(self, user: AbstractBaseUser, course_id: str) -> bool:
+        """Whether the user may send email for the course (Staff or Admin role)."""
+        return (
+            user.is_authenticated
+            and user.is_active
+            and self.course_staff(course_id).filter(pk=user.pk).exists()
+        )
+
+
+@cache
+def _load_backend(dotted_path: str) -> LMSBackend:
+    backend_class = import_string(dotted_path)
+    if not (isinstance(backend_class, type) and issubclass(backend_class, LMSBackend)):
+        raise BulkEmailConfigurationError(
+            f'BULK_EMAIL["LMS_BACKEND"] = {dotted_path!r} is not a subclass of '
+            "bulk_email.lms.LMSBackend."
+        )
+    return backend_class()
+
+
+def get_lms() -> LMSBackend:
+    """The configured LMS backend (one instance per dotted path and process)."""
+    dotted_path = app_settings.get("LMS_BACKEND")
+    if not dotted_path:
+        raise BulkEmailConfigurationError(
+            'BULK_EMAIL["LMS_BACKEND"] is not set: name the class that implements '
+            "bulk_email.lms.LMSBackend for your LMS."
+        )
+    try:
+        return _load_backend(dotted_path)
+    except ImportError as error:
+        raise BulkEmailConfigurationError(
+            f'BULK_EMAIL["LMS_BACKEND"] = {dotted_path!r} cannot be imported: {error}'
+        ) from error

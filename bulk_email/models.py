@@ -1,0 +1,275 @@
+"""bulk_email's tables. Courses are string keys and users are AUTH_USER_MODEL foreign keys:
+no foreign key into any LMS, so these migrations stand on their own."""
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+
+
+class BulkEmailFlag(models.Model):
+    """The feature switch: one row (pk=1), edited in the Django admin.
+
+    Disabled on a new install, as in Open edX; ``seed_demo`` enables it for the demo site."""
+
+    enabled = models.BooleanField(default=False)
+    require_course_email_auth = models.BooleanField(
+        default=True,
+        help_text="When set, only courses with a CourseAuthorization (email enabled) may send.",
+    )
+    changed = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "bulk email flag"
+
+    def __str__(self) -> str:
+        state = "enabled" if self.enabled else "disabled"
+        scope = "authorized courses only" if self.require_course_email_auth else "all courses"
+        return f"Bulk email {state} ({scope})"
+
+    def save(self, *args, **kwargs):
+        self.pk = 1  # a singleton: every save writes the one row
+        super().save(*args, **kwargs)
+
+    @classmethod
+    def current(cls) -> "BulkEmailFlag":
+        return cls.objects.get_or_create(pk=1)[0]
+
+    @classmethod
+    def feature_enabled(cls, course_id: str) -> bool:
+        """Whether course staff of ``course_id`` may send bulk email."""
+        flag = cls.objects.filter(pk=1).first()
+        if flag is None or not flag.enabled:
+            return False
+        if not flag.require_course_email_auth:
+            return True
+        return CourseAuthorization.objects.filter(course_id=course_id, email_enabled=True).exists()
+
+
+class CourseAuthorization(models.Model):
+    """Enables bulk email for one course when the flag requires per-course authorization."""
+
+    course_id = models.CharField(max_length=255, unique=True)
+    email_enabled = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return f"{self.course_id}: email {'enabled' if self.email_enabled else 'disabled'}"
+
+
+MESSAGE_BODY_SLOT = "{{message_body}}"
+
+
+def validate_has_one_body_slot(template: str) -> None:
+    if template.count(MESSAGE_BODY_SLOT) != 1:
+        raise ValidationError(f"The template must contain {MESSAGE_BODY_SLOT} exactly once.")
+
+
+class CourseEmailTemplate(models.Model):
+    """A named wrapper around the composed message (branding, layout, <style> to inline)."""
+
+    name = models.CharField(max_length=255, unique=True)
+    html_template = models.TextField(validators=[validate_has_one_body_slot])
+    plain_template = models.TextField(validators=[validate_has_one_body_slot])
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CourseEmail(models.Model):
+    """What the instructor composed: one row per email, whatever how many times it is sent."""
+
+    course_id = models.CharField(max_length=255, db_index=True)
+    sender = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    subject = models.CharField(max_length=128)
+    html_message = models.TextField()
+    text_message = models.TextField(
+        blank=True, help_text="Plain-text part; made from the HTML with html2text when empty."
+    )
+    template_name = models.CharField(max_length=255, blank=True)
+    from_addr = models.CharField(
+        max_length=255, blank=True, help_text="Overrides the default From address."
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    modified = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"{self.course_id}: {self.subject}"
+
+
+class Target(models.Model):
+    """One "Send to" group of an email: myself, staff, learners, track:<mode>, cohort:<id>."""
+
+    MYSELF = "myself"
+    STAFF = "staff"
+    LEARNERS = "learners"
+    TRACK = "track"
+    COHORT = "cohort"
+    TYPE_CHOICES = [
+        (MYSELF, "Myself"),
+        (STAFF, "Staff and Administrators"),
+        (LEARNERS, "All Learners"),
+        (TRACK, "Track"),
+        (COHORT, "Cohort"),
+    ]
+    TYPES_WITH_VALUE = (TRACK, COHORT)
+
+    email = models.ForeignKey(CourseEmail, on_delete=models.CASCADE, related_name="targets")
+    target_type = models.CharField(max_length=16, choices=TYPE_CHOICES)
+    target_value = models.CharField(
+        max_length=255, blank=True, help_text="The track's mode slug or the cohort's id."
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["email", "target_type", "target_value"], name="unique_email_target"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.key
+
+    @property
+    def key(self) -> str:
+        """The stable text form used by forms and the JSON API: "learners", "track:verified"."""
+        return f"{self.target_type}:{self.target_value}" if self.target_value else self.target_type
+
+    @classmethod
+    def split_key(cls, key: str) -> tuple[str, str]:
+        """("track", "verified") from "track:verified"; ValueError when malformed."""
+        target_type, _, target_value = key.partition(":")
+        valid_types = {choice for choice, _ in cls.TYPE_CHOICES}
+        if target_type not in valid_types:
+            raise ValueError(f"Unknown target type {target_type!r}")
+        if (target_type in cls.TYPES_WITH_VALUE) != bool(target_value):
+            raise ValueError(f"Malformed target {key!r}")
+        return target_type, target_value
+
+
+class EmailTask(models.Model):
+    """One send of an email to its targets: the workflow state and the counts shown to staff."""
+
+    QUEUING = "QUEUING"
+    PENDING = "PENDING"
+    SCHEDULED = "SCHEDULED"
+    STARTED = "STARTED"
+    PROGRESS = "PROGRESS"
+    SUCCESS = "SUCCESS"
+    FAILURE = "FAILURE"
+    REVOKED = "REVOKED"
+    STATE_CHOICES = [
+        (QUEUING, "Queuing"),
+        (PENDING, "Pending"),
+        (SCHEDULED, "Scheduled"),
+        (STARTED, "Started"),
+        (PROGRESS, "Progress"),
+        (SUCCESS, "Success"),
+        (FAILURE, "Failure"),
+        (REVOKED, "Revoked"),
+    ]
+    FINAL_STATES = (SUCCESS, FAILURE, REVOKED)
+
+    email = models.ForeignKey(CourseEmail, on_delete=models.CASCADE, related_name="tasks")
+    requester = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    resend_of = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="resends",
+        help_text="Set on a 'resend to failed recipients' task: the task whose failures it retries.",
+    )
+    state = models.CharField(max_length=16, choices=STATE_CHOICES, default=QUEUING, db_index=True)
+    send_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    created = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    # Counts are changed with F() increments by the workers, never rewritten as a whole.
+    total = models.PositiveIntegerField(default=0)
+    sent = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+    retries = models.PositiveIntegerField(default=0)
+
+    # Fan-out bookkeeping: where resolution got to, so that a re-run resumes there.
+    fan_out_last_user_id = models.BigIntegerField(default=0)
+    fan_out_done = models.BooleanField(default=False)
+    batches_total = models.PositiveIntegerField(default=0)
+    batches_finished = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created"]
+        indexes = [models.Index(fields=["state", "send_at"])]
+
+    def __str__(self) -> str:
+        return f"Task {self.pk} ({self.state}) of email {self.email_id}"
+
+
+class Batch(models.Model):
+    """Up to EMAILS_PER_TASK recipients of a task, written by fan-out, sent by one send_batch."""
+
+    PENDING = "pending"
+    CLAIMED = "claimed"
+    DONE = "done"
+    FAILED = "failed"
+    STATE_CHOICES = [
+        (PENDING, "Pending"),
+        (CLAIMED, "Claimed"),
+        (DONE, "Done"),
+        (FAILED, "Failed"),
+    ]
+
+    task = models.ForeignKey(EmailTask, on_delete=models.CASCADE, related_name="batches")
+    seq = models.PositiveIntegerField(help_text="0, 1, 2 ... in user-id order.")
+    user_ids = models.JSONField(help_text="The recipients' user ids, ascending.")
+    state = models.CharField(max_length=16, choices=STATE_CHOICES, default=PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["task", "seq"], name="unique_batch_seq")]
+        ordering = ["task", "seq"]
+        verbose_name_plural = "batches"
+
+    def __str__(self) -> str:
+        return f"Batch {self.seq} of task {self.task_id}"
+
+
+class Optout(models.Model):
+    """A learner's choice not to receive a course's bulk email."""
+
+    DASHBOARD = "dashboard"
+    LINK = "link"
+    ONE_CLICK = "one_click"
+    ADMIN = "admin"
+    HOW_CHOICES = [
+        (DASHBOARD, "Learner dashboard"),
+        (LINK, "Unsubscribe link"),
+        (ONE_CLICK, "One-click unsubscribe (RFC 8058)"),
+        (ADMIN, "Admin"),
+    ]
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="bulk_email_optouts"
+    )
+    course_id = models.CharField(max_length=255)
+    created = models.DateTimeField(auto_now_add=True)
+    how = models.CharField(max_length=16, choices=HOW_CHOICES, default=ADMIN)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "course_id"], name="unique_optout")
+        ]
+        indexes = [models.Index(fields=["course_id", "user"])]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} opted out of {self.course_id}"

@@ -1,0 +1,70 @@
+"""The one file that knows both apps: lms_stub's implementation of bulk_email's LMS port."""
+
+import datetime
+
+from django.contrib.auth import get_user_model
+from django.db.models import Expression, F, Q, QuerySet
+from django.urls import reverse
+
+from bulk_email.lms import CourseInfo, LMSBackend, Track
+from bulk_email.lms import Cohort as CohortInfo
+
+from .models import Cohort, Course, CourseAccessRole, CourseMode
+
+
+class StubLMSBackend(LMSBackend):
+    def get_course(self, course_id: str) -> CourseInfo | None:
+        course = Course.objects.filter(pk=course_id).first()
+        if course is None:
+            return None
+        return CourseInfo(
+            course_id=course.id,
+            display_name=course.display_name,
+            org=course.org,
+            end=course.end,
+            postal_address=course.postal_address,
+        )
+
+    def course_tracks(self, course_id: str) -> list[Track]:
+        modes = CourseMode.objects.filter(course_id=course_id).order_by("id")
+        return [Track(slug=m.mode_slug, display_name=m.mode_display_name) for m in modes]
+
+    def course_cohorts(self, course_id: str) -> list[CohortInfo]:
+        cohorts = Cohort.objects.filter(course_id=course_id).order_by("-is_default", "name")
+        return [CohortInfo(id=c.id, name=c.name, is_default=c.is_default) for c in cohorts]
+
+    def course_staff(self, course_id: str) -> QuerySet:
+        return get_user_model().objects.filter(
+            pk__in=CourseAccessRole.objects.filter(
+                course_id=course_id, role__in=CourseAccessRole.TEAM_ROLES
+            ).values("user_id")
+        )
+
+    def enrolled_learners(
+        self,
+        course_id: str,
+        *,
+        mode: str | None = None,
+        active_since: datetime.datetime | None = None,
+    ) -> QuerySet:
+        enrollment = Q(enrollments__course_id=course_id, enrollments__is_active=True)
+        if mode is not None:
+            enrollment &= Q(enrollments__mode=mode)
+        if active_since is not None:
+            enrollment &= Q(last_login__gte=active_since) | Q(
+                last_login__isnull=True, enrollments__created__gte=active_since
+            )
+        # One enrollment per (user, course), so the join cannot duplicate users.
+        return get_user_model().objects.filter(enrollment, is_active=True)
+
+    def cohort_members(self, course_id: str, cohort_id: int) -> QuerySet:
+        return get_user_model().objects.filter(
+            cohort_memberships__cohort_id=cohort_id,
+            cohort_memberships__cohort__course_id=course_id,
+        )
+
+    def full_name_expression(self) -> Expression:
+        return F("lms_profile__name")
+
+    def email_settings_url(self, course_id: str) -> str:
+        return reverse("dashboard") + f"#email-settings-{course_id}"

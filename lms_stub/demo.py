@@ -1,0 +1,54 @@
+"""The demo site's data: one Unicode-titled course, known logins, bulk email switched on."""
+
+from django.db import transaction
+
+from bulk_email.models import BulkEmailFlag, CourseAuthorization
+
+from .models import CourseAccessRole, CourseEnrollment
+from .seeding import SeedPlan, ensure_user, seed_course
+
+DEMO_COURSE_ID = "course-v1:DemoX+PHY101+2026"
+DEMO_COURSE_NAME = "Physique générale — 物理"
+
+# (role shown to the person, username, password)
+DEMO_LOGINS = [
+    ("instructor", "instructor", "instructor"),
+    ("staff", "staff", "staff"),
+    ("learner", "learner", "learner"),
+    ("site admin", "admin", "admin"),
+]
+
+
+@transaction.atomic
+def seed_demo() -> None:
+    seed_course(
+        SeedPlan(
+            course_id=DEMO_COURSE_ID,
+            display_name=DEMO_COURSE_NAME,
+            learners=40,
+            tracks=["audit", "verified"],
+            cohorts=2,
+        )
+    )
+    instructor = ensure_user("instructor", "Prof. Hélène Durand", "instructor")
+    staff = ensure_user("staff", "Søren Ødegaard", "staff")
+    learner = ensure_user("learner", "Zoë Learner-学生", "learner")
+    ensure_user("admin", "Site Admin", "admin", is_staff=True, is_superuser=True)
+    for user, role in ((instructor, CourseAccessRole.INSTRUCTOR), (staff, CourseAccessRole.STAFF)):
+        CourseAccessRole.objects.get_or_create(user=user, course_id=DEMO_COURSE_ID, role=role)
+    CourseEnrollment.objects.get_or_create(
+        user=learner,
+        course_id=DEMO_COURSE_ID,
+        defaults={"mode": "verified", "created": learner.date_joined},
+    )
+    enable_bulk_email()
+
+
+def enable_bulk_email() -> None:
+    flag = BulkEmailFlag.current()
+    flag.enabled = True
+    flag.require_course_email_auth = True
+    flag.save()
+    CourseAuthorization.objects.update_or_create(
+        course_id=DEMO_COURSE_ID, defaults={"email_enabled": True}
+    )

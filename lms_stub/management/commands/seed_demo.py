@@ -1,0 +1,13 @@
+from django.core.management.base import BaseCommand
+
+from lms_stub.demo import DEMO_LOGINS, seed_demo
+
+
+class Command(BaseCommand):
+    help = "Create (or refresh) the demo course, its logins, and enable bulk email. Idempotent."
+
+    def handle(self, *args, **options):
+        seed_demo()
+        self.stdout.write("Demo logins (username / password):")
+        for role, username, password in DEMO_LOGINS:
+            self.stdout.write(f"  {role:<12} {username} / {password}")

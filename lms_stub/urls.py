@@ -1,0 +1,18 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("dashboard/", views.learner_dashboard, name="dashboard"),
+    path(
+        "courses/<str:course_id>/instructor/",
+        views.instructor_dashboard,
+        name="instructor_dashboard",
+    ),
+    path("admin/", admin.site.urls),
+]

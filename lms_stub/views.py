@@ -1,0 +1,78 @@
+"""The LMS-style site's pages: learner dashboard and the instructor dashboard shell."""
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q
+from django.shortcuts import get_object_or_404, redirect, render
+
+from .models import Course, CourseAccessRole, CourseEnrollment
+
+INSTRUCTOR_TABS = [("course_info", "Course Info"), ("membership", "Membership")]
+
+
+def home(request):
+    return redirect("dashboard")
+
+
+@login_required
+def learner_dashboard(request):
+    enrollments = (
+        CourseEnrollment.objects.filter(user=request.user, is_active=True)
+        .select_related("course")
+        .order_by("course__display_name")
+    )
+    taught = Course.objects.filter(
+        roles__user=request.user, roles__role__in=CourseAccessRole.TEAM_ROLES
+    ).distinct()
+    if request.user.is_superuser:
+        taught = Course.objects.all()
+    return render(
+        request,
+        "lms_stub/learner_dashboard.html",
+        {"enrollments": enrollments, "taught_courses": taught.order_by("display_name")},
+    )
+
+
+def user_is_course_team(user, course: Course) -> bool:
+    if user.is_superuser:
+        return True
+    return course.roles.filter(user=user, role__in=CourseAccessRole.TEAM_ROLES).exists()
+
+
+@login_required
+def instructor_dashboard(request, course_id: str):
+    course = get_object_or_404(Course, pk=course_id)
+    if not user_is_course_team(request.user, course):
+        raise PermissionDenied("Only the course's Staff and Admins can open its instructor dashboard.")
+    tab = request.GET.get("tab", INSTRUCTOR_TABS[0][0])
+    if tab not in dict(INSTRUCTOR_TABS):
+        tab = INSTRUCTOR_TABS[0][0]
+    context = {"course": course, "tabs": INSTRUCTOR_TABS, "active_tab": tab}
+    context.update(TAB_CONTEXT[tab](course))
+    return render(request, "lms_stub/instructor_dashboard.html", context)
+
+
+def course_info_context(course: Course) -> dict:
+    enrollments = course.enrollments.aggregate(
+        active=Count("id", filter=Q(is_active=True)), total=Count("id")
+    )
+    by_mode = (
+        course.enrollments.filter(is_active=True)
+        .values("mode")
+        .annotate(count=Count("id"))
+        .order_by("mode")
+    )
+    return {
+        "enrollment_counts": enrollments,
+        "by_mode": by_mode,
+        "modes": course.modes.all(),
+        "cohorts": course.cohorts.annotate(members=Count("memberships")),
+    }
+
+
+def membership_context(course: Course) -> dict:
+    roles = course.roles.select_related("user", "user__lms_profile").order_by("role", "user__username")
+    return {"roles": roles}
+
+
+TAB_CONTEXT = {"course_info": course_info_context, "membership": membership_context}

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# `make run`: migrate, load the demo data, and serve the site with a real celery worker.
+# Embedded defaults (SQLite in WAL mode, kombu's filesystem broker) unless DATABASE_URL and
+# CELERY_BROKER_URL say otherwise. Ctrl-C stops everything.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+HOST=${HOST:-127.0.0.1}
+PORT=${PORT:-8000}
+export SITE_URL=${SITE_URL:-http://$HOST:$PORT}
+VAR_DIR=${VAR_DIR:-$PWD/var}
+export VAR_DIR
+mkdir -p "$VAR_DIR/log"
+
+"$PY" manage.py migrate --no-input -v 0
+"$PY" manage.py seed_demo
+
+pids=()
+stop_all() {
+  trap - INT TERM EXIT
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap stop_all INT TERM EXIT
+
+"$PY" -m celery -A lms_stub worker --loglevel INFO --concurrency 2 -Q default,large \
+  >"$VAR_DIR/log/worker.log" 2>&1 &
+pids+=($!)
+
+cat <<MSG
+
+  bulk_email demo site: $SITE_URL/
+  Instructor dashboard: $SITE_URL/courses/course-v1:DemoX+PHY101+2026/instructor/
+  Django admin:         $SITE_URL/admin/
+  Celery worker log:    $VAR_DIR/log/worker.log
+  Stop with Ctrl-C.
+
+MSG
+"$PY" manage.py runserver --noreload "$HOST:$PORT" &
+pids+=($!)
+wait -n "${pids[@]}"

@@ -1,0 +1,24 @@
+"""Shared fixtures. Services (PostgreSQL, Redis) are skipped loudly when absent, except under
+CI, where an absent service is a failure."""
+
+import os
+
+import pytest
+
+from scripts.service_up import reachable
+
+
+def require_service(name: str, url: str, default_port: int) -> None:
+    if reachable(url, default_port):
+        return
+    message = f"{name} is not reachable at {url}"
+    if os.environ.get("CI"):
+        pytest.fail(f"{message}: CI requires it.", pytrace=False)
+    pytest.skip(f"SKIPPED LOUDLY: {message}; start it to run this test.")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    url = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/15")
+    require_service("Redis", url, 6379)
+    return url
