@@ -7,7 +7,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -16,133 +15,312 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='BulkEmailFlag',
+            name="BulkEmailFlag",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('enabled', models.BooleanField(default=False)),
-                ('require_course_email_auth', models.BooleanField(default=True, help_text='When set, only courses with a CourseAuthorization (email enabled) may send.')),
-                ('changed', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("enabled", models.BooleanField(default=False)),
+                (
+                    "require_course_email_auth",
+                    models.BooleanField(
+                        default=True,
+                        help_text="When set, only courses with a CourseAuthorization (email enabled) may send.",
+                    ),
+                ),
+                ("changed", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'verbose_name': 'bulk email flag',
+                "verbose_name": "bulk email flag",
             },
         ),
         migrations.CreateModel(
-            name='CourseAuthorization',
+            name="CourseAuthorization",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('course_id', models.CharField(max_length=255, unique=True)),
-                ('email_enabled', models.BooleanField(default=False)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("course_id", models.CharField(max_length=255, unique=True)),
+                ("email_enabled", models.BooleanField(default=False)),
             ],
         ),
         migrations.CreateModel(
-            name='CourseEmailTemplate',
+            name="CourseEmailTemplate",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=255, unique=True)),
-                ('html_template', models.TextField(validators=[bulk_email.models.validate_has_one_body_slot])),
-                ('plain_template', models.TextField(validators=[bulk_email.models.validate_has_one_body_slot])),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=255, unique=True)),
+                (
+                    "html_template",
+                    models.TextField(validators=[bulk_email.models.validate_has_one_body_slot]),
+                ),
+                (
+                    "plain_template",
+                    models.TextField(validators=[bulk_email.models.validate_has_one_body_slot]),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='CourseEmail',
+            name="CourseEmail",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('course_id', models.CharField(db_index=True, max_length=255)),
-                ('subject', models.CharField(max_length=128)),
-                ('html_message', models.TextField()),
-                ('text_message', models.TextField(blank=True, help_text='Plain-text part; made from the HTML with html2text when empty.')),
-                ('template_name', models.CharField(blank=True, max_length=255)),
-                ('from_addr', models.CharField(blank=True, help_text='Overrides the default From address.', max_length=255)),
-                ('created', models.DateTimeField(auto_now_add=True)),
-                ('modified', models.DateTimeField(auto_now=True)),
-                ('sender', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("course_id", models.CharField(db_index=True, max_length=255)),
+                ("subject", models.CharField(max_length=128)),
+                ("html_message", models.TextField()),
+                (
+                    "text_message",
+                    models.TextField(
+                        blank=True,
+                        help_text="Plain-text part; made from the HTML with html2text when empty.",
+                    ),
+                ),
+                ("template_name", models.CharField(blank=True, max_length=255)),
+                (
+                    "from_addr",
+                    models.CharField(
+                        blank=True, help_text="Overrides the default From address.", max_length=255
+                    ),
+                ),
+                ("created", models.DateTimeField(auto_now_add=True)),
+                ("modified", models.DateTimeField(auto_now=True)),
+                (
+                    "sender",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created'],
+                "ordering": ["-created"],
             },
         ),
         migrations.CreateModel(
-            name='EmailTask',
+            name="EmailTask",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('state', models.CharField(choices=[('QUEUING', 'Queuing'), ('PENDING', 'Pending'), ('SCHEDULED', 'Scheduled'), ('STARTED', 'Started'), ('PROGRESS', 'Progress'), ('SUCCESS', 'Success'), ('FAILURE', 'Failure'), ('REVOKED', 'Revoked')], db_index=True, default='QUEUING', max_length=16)),
-                ('send_at', models.DateTimeField(blank=True, db_index=True, null=True)),
-                ('created', models.DateTimeField(auto_now_add=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('error', models.TextField(blank=True)),
-                ('total', models.PositiveIntegerField(default=0)),
-                ('sent', models.PositiveIntegerField(default=0)),
-                ('failed', models.PositiveIntegerField(default=0)),
-                ('skipped', models.PositiveIntegerField(default=0)),
-                ('retries', models.PositiveIntegerField(default=0)),
-                ('fan_out_last_user_id', models.BigIntegerField(default=0)),
-                ('fan_out_done', models.BooleanField(default=False)),
-                ('batches_total', models.PositiveIntegerField(default=0)),
-                ('batches_finished', models.PositiveIntegerField(default=0)),
-                ('email', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='tasks', to='bulk_email.courseemail')),
-                ('requester', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('resend_of', models.ForeignKey(blank=True, help_text="Set on a 'resend to failed recipients' task: the task whose failures it retries.", null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='resends', to='bulk_email.emailtask')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("QUEUING", "Queuing"),
+                            ("PENDING", "Pending"),
+                            ("SCHEDULED", "Scheduled"),
+                            ("STARTED", "Started"),
+                            ("PROGRESS", "Progress"),
+                            ("SUCCESS", "Success"),
+                            ("FAILURE", "Failure"),
+                            ("REVOKED", "Revoked"),
+                        ],
+                        db_index=True,
+                        default="QUEUING",
+                        max_length=16,
+                    ),
+                ),
+                ("send_at", models.DateTimeField(blank=True, db_index=True, null=True)),
+                ("created", models.DateTimeField(auto_now_add=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("error", models.TextField(blank=True)),
+                ("total", models.PositiveIntegerField(default=0)),
+                ("sent", models.PositiveIntegerField(default=0)),
+                ("failed", models.PositiveIntegerField(default=0)),
+                ("skipped", models.PositiveIntegerField(default=0)),
+                ("retries", models.PositiveIntegerField(default=0)),
+                ("fan_out_last_user_id", models.BigIntegerField(default=0)),
+                ("fan_out_done", models.BooleanField(default=False)),
+                ("batches_total", models.PositiveIntegerField(default=0)),
+                ("batches_finished", models.PositiveIntegerField(default=0)),
+                (
+                    "email",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="tasks",
+                        to="bulk_email.courseemail",
+                    ),
+                ),
+                (
+                    "requester",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "resend_of",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="On a 'resend to failed recipients' task: the task whose failures it retries.",
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="resends",
+                        to="bulk_email.emailtask",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created'],
+                "ordering": ["-created"],
             },
         ),
         migrations.CreateModel(
-            name='Batch',
+            name="Batch",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('seq', models.PositiveIntegerField(help_text='0, 1, 2 ... in user-id order.')),
-                ('user_ids', models.JSONField(help_text="The recipients' user ids, ascending.")),
-                ('state', models.CharField(choices=[('pending', 'Pending'), ('claimed', 'Claimed'), ('done', 'Done'), ('failed', 'Failed')], default='pending', max_length=16)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('claimed_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('task', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='batches', to='bulk_email.emailtask')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("seq", models.PositiveIntegerField(help_text="0, 1, 2 ... in user-id order.")),
+                ("user_ids", models.JSONField(help_text="The recipients' user ids, ascending.")),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("claimed", "Claimed"),
+                            ("done", "Done"),
+                            ("failed", "Failed"),
+                        ],
+                        default="pending",
+                        max_length=16,
+                    ),
+                ),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("claimed_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "task",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="batches",
+                        to="bulk_email.emailtask",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'batches',
-                'ordering': ['task', 'seq'],
+                "verbose_name_plural": "batches",
+                "ordering": ["task", "seq"],
             },
         ),
         migrations.CreateModel(
-            name='Optout',
+            name="Optout",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('course_id', models.CharField(max_length=255)),
-                ('created', models.DateTimeField(auto_now_add=True)),
-                ('how', models.CharField(choices=[('dashboard', 'Learner dashboard'), ('link', 'Unsubscribe link'), ('one_click', 'One-click unsubscribe (RFC 8058)'), ('admin', 'Admin')], default='admin', max_length=16)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='bulk_email_optouts', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("course_id", models.CharField(max_length=255)),
+                ("created", models.DateTimeField(auto_now_add=True)),
+                (
+                    "how",
+                    models.CharField(
+                        choices=[
+                            ("dashboard", "Learner dashboard"),
+                            ("link", "Unsubscribe link"),
+                            ("one_click", "One-click unsubscribe (RFC 8058)"),
+                            ("admin", "Admin"),
+                        ],
+                        default="admin",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="bulk_email_optouts",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Target',
+            name="Target",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('target_type', models.CharField(choices=[('myself', 'Myself'), ('staff', 'Staff and Administrators'), ('learners', 'All Learners'), ('track', 'Track'), ('cohort', 'Cohort')], max_length=16)),
-                ('target_value', models.CharField(blank=True, help_text="The track's mode slug or the cohort's id.", max_length=255)),
-                ('email', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='targets', to='bulk_email.courseemail')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "target_type",
+                    models.CharField(
+                        choices=[
+                            ("myself", "Myself"),
+                            ("staff", "Staff and Administrators"),
+                            ("learners", "All Learners"),
+                            ("track", "Track"),
+                            ("cohort", "Cohort"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "target_value",
+                    models.CharField(
+                        blank=True,
+                        help_text="The track's mode slug or the cohort's id.",
+                        max_length=255,
+                    ),
+                ),
+                (
+                    "email",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="targets",
+                        to="bulk_email.courseemail",
+                    ),
+                ),
             ],
         ),
         migrations.AddIndex(
-            model_name='emailtask',
-            index=models.Index(fields=['state', 'send_at'], name='bulk_email__state_c4fcbf_idx'),
+            model_name="emailtask",
+            index=models.Index(fields=["state", "send_at"], name="bulk_email__state_c4fcbf_idx"),
         ),
         migrations.AddConstraint(
-            model_name='batch',
-            constraint=models.UniqueConstraint(fields=('task', 'seq'), name='unique_batch_seq'),
+            model_name="batch",
+            constraint=models.UniqueConstraint(fields=("task", "seq"), name="unique_batch_seq"),
         ),
         migrations.AddIndex(
-            model_name='optout',
-            index=models.Index(fields=['course_id', 'user'], name='bulk_email__course__84dba6_idx'),
+            model_name="optout",
+            index=models.Index(fields=["course_id", "user"], name="bulk_email__course__84dba6_idx"),
         ),
         migrations.AddConstraint(
-            model_name='optout',
-            constraint=models.UniqueConstraint(fields=('user', 'course_id'), name='unique_optout'),
+            model_name="optout",
+            constraint=models.UniqueConstraint(fields=("user", "course_id"), name="unique_optout"),
         ),
         migrations.AddConstraint(
-            model_name='target',
-            constraint=models.UniqueConstraint(fields=('email', 'target_type', 'target_value'), name='unique_email_target'),
+            model_name="target",
+            constraint=models.UniqueConstraint(
+                fields=("email", "target_type", "target_value"), name="unique_email_target"
+            ),
         ),
     ]

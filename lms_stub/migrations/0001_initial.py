@@ -6,7 +6,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -15,101 +14,245 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Course',
+            name="Course",
             fields=[
-                ('id', models.CharField(help_text='course-v1:Org+Num+Run', max_length=255, primary_key=True, serialize=False)),
-                ('display_name', models.CharField(max_length=255)),
-                ('org', models.CharField(max_length=255)),
-                ('end', models.DateTimeField(blank=True, null=True)),
-                ('postal_address', models.TextField(blank=True, help_text="The organisation's postal address, shown in the CAN-SPAM footer.")),
+                (
+                    "id",
+                    models.CharField(
+                        help_text="course-v1:Org+Num+Run",
+                        max_length=255,
+                        primary_key=True,
+                        serialize=False,
+                    ),
+                ),
+                ("display_name", models.CharField(max_length=255)),
+                ("org", models.CharField(max_length=255)),
+                ("end", models.DateTimeField(blank=True, null=True)),
+                (
+                    "postal_address",
+                    models.TextField(
+                        blank=True,
+                        help_text="The organisation's postal address, shown in the CAN-SPAM footer.",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Cohort',
+            name="Cohort",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=255)),
-                ('is_default', models.BooleanField(default=False, help_text='The automatic "Default Group" cohort of the course.')),
-                ('course', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='cohorts', to='lms_stub.course')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=255)),
+                (
+                    "is_default",
+                    models.BooleanField(
+                        default=False,
+                        help_text='The automatic "Default Group" cohort of the course.',
+                    ),
+                ),
+                (
+                    "course",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="cohorts",
+                        to="lms_stub.course",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['course', 'id'],
+                "ordering": ["course", "id"],
             },
         ),
         migrations.CreateModel(
-            name='CourseAccessRole',
+            name="CourseAccessRole",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('role', models.CharField(choices=[('instructor', 'Admin (instructor)'), ('staff', 'Staff'), ('beta_testers', 'Beta tester'), ('Moderator', 'Discussion moderator'), ('Administrator', 'Discussion admin'), ('Community TA', 'Community TA'), ('Group Moderator', 'Group community TA')], max_length=64)),
-                ('course', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='roles', to='lms_stub.course')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='course_roles', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[
+                            ("instructor", "Admin (instructor)"),
+                            ("staff", "Staff"),
+                            ("beta_testers", "Beta tester"),
+                            ("Moderator", "Discussion moderator"),
+                            ("Administrator", "Discussion admin"),
+                            ("Community TA", "Community TA"),
+                            ("Group Moderator", "Group community TA"),
+                        ],
+                        max_length=64,
+                    ),
+                ),
+                (
+                    "course",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="roles",
+                        to="lms_stub.course",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="course_roles",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='CourseEnrollment',
+            name="CourseEnrollment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('mode', models.SlugField(default='audit', max_length=100)),
-                ('is_active', models.BooleanField(default=True)),
-                ('created', models.DateTimeField(db_index=True)),
-                ('course', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='enrollments', to='lms_stub.course')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='enrollments', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("mode", models.SlugField(default="audit", max_length=100)),
+                ("is_active", models.BooleanField(default=True)),
+                ("created", models.DateTimeField(db_index=True)),
+                (
+                    "course",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="enrollments",
+                        to="lms_stub.course",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="enrollments",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='CourseMode',
+            name="CourseMode",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('mode_slug', models.SlugField(max_length=100)),
-                ('mode_display_name', models.CharField(max_length=255)),
-                ('course', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='modes', to='lms_stub.course')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("mode_slug", models.SlugField(max_length=100)),
+                ("mode_display_name", models.CharField(max_length=255)),
+                (
+                    "course",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="modes",
+                        to="lms_stub.course",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['course', 'id'],
+                "ordering": ["course", "id"],
             },
         ),
         migrations.CreateModel(
-            name='UserProfile',
+            name="UserProfile",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(blank=True, max_length=255)),
-                ('user', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='lms_profile', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(blank=True, max_length=255)),
+                (
+                    "user",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="lms_profile",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='CohortMembership',
+            name="CohortMembership",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('cohort', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to='lms_stub.cohort')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='cohort_memberships', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "cohort",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="memberships",
+                        to="lms_stub.cohort",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="cohort_memberships",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['cohort', 'user'], name='lms_stub_co_cohort__c40b22_idx')],
-                'constraints': [models.UniqueConstraint(fields=('cohort', 'user'), name='unique_cohort_membership')],
+                "indexes": [
+                    models.Index(fields=["cohort", "user"], name="lms_stub_co_cohort__c40b22_idx")
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("cohort", "user"), name="unique_cohort_membership"
+                    )
+                ],
             },
         ),
         migrations.AddConstraint(
-            model_name='cohort',
-            constraint=models.UniqueConstraint(fields=('course', 'name'), name='unique_cohort_name'),
+            model_name="cohort",
+            constraint=models.UniqueConstraint(
+                fields=("course", "name"), name="unique_cohort_name"
+            ),
         ),
         migrations.AddIndex(
-            model_name='courseaccessrole',
-            index=models.Index(fields=['course', 'role', 'user'], name='lms_stub_co_course__279887_idx'),
+            model_name="courseaccessrole",
+            index=models.Index(
+                fields=["course", "role", "user"], name="lms_stub_co_course__279887_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='courseaccessrole',
-            constraint=models.UniqueConstraint(fields=('user', 'course', 'role'), name='unique_course_role'),
+            model_name="courseaccessrole",
+            constraint=models.UniqueConstraint(
+                fields=("user", "course", "role"), name="unique_course_role"
+            ),
         ),
         migrations.AddIndex(
-            model_name='courseenrollment',
-            index=models.Index(fields=['course', 'is_active', 'mode', 'user'], name='lms_stub_co_course__a19f65_idx'),
+            model_name="courseenrollment",
+            index=models.Index(
+                fields=["course", "is_active", "mode", "user"],
+                name="lms_stub_co_course__a19f65_idx",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='courseenrollment',
-            constraint=models.UniqueConstraint(fields=('course', 'user'), name='unique_enrollment'),
+            model_name="courseenrollment",
+            constraint=models.UniqueConstraint(fields=("course", "user"), name="unique_enrollment"),
         ),
         migrations.AddConstraint(
-            model_name='coursemode',
-            constraint=models.UniqueConstraint(fields=('course', 'mode_slug'), name='unique_course_mode'),
+            model_name="coursemode",
+            constraint=models.UniqueConstraint(
+                fields=("course", "mode_slug"), name="unique_course_mode"
+            ),
         ),
     ]

@@ -1,0 +1,66 @@
+"""`make run` as a newcomer uses it: the site comes up on the embedded defaults with a real
+worker, the demo logins work, and Ctrl-C stops everything."""
+
+import os
+import signal
+import socket
+import sys
+
+import pytest
+
+from tests.browsing import Browser
+from tests.processes import start, stop, wait_for_text
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(
+        bool(os.environ.get("DATABASE_URL")),
+        reason="make run's embedded defaults (SQLite) are exercised in the SQLite pass",
+    ),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def running_site(tmp_path):
+    port = free_port()
+    env = {"PY": sys.executable, "PORT": str(port), "VAR_DIR": str(tmp_path)}
+    env.update({"DATABASE_URL": "", "CELERY_BROKER_URL": ""})
+    log = tmp_path / "run.log"
+    site = start(["bash", "scripts/run.sh"], env=env, log_path=log)
+    try:
+        wait_for_text(log, "Quit the server with", timeout=120, process=site)
+        wait_for_text(tmp_path / "log" / "worker.log", "ready.", timeout=60, process=site)
+        yield site, Browser(f"http://127.0.0.1:{port}"), log
+    finally:
+        stop(site)
+
+
+def test_make_run_serves_the_demo_to_its_logins(running_site):
+    site, browser, log = running_site
+    output = log.read_text()
+    for login in ("instructor / instructor", "staff / staff", "learner / learner"):
+        assert login in output
+    browser.log_in("instructor", "instructor")
+    status, page = browser.get("/courses/course-v1:DemoX+PHY101+2026/instructor/")
+    assert status == 200 and "Physique générale — 物理" in page
+
+    admin = Browser(browser.base_url)
+    admin.log_in("admin", "admin")
+    status, page = admin.get("/admin/bulk_email/bulkemailflag/")
+    assert status == 200 and "Bulk email enabled" in page
+
+
+def test_ctrl_c_stops_the_site_and_the_worker(running_site):
+    site, browser, log = running_site
+    assert browser.get("/login/")[0] == 200
+    assert stop(site, sig=signal.SIGINT) is not None
+    with pytest.raises(OSError):
+        browser.get("/login/")
+    with pytest.raises(ProcessLookupError):  # no process of the group (worker, server) is left
+        os.killpg(site.pid, 0)

@@ -1,0 +1,92 @@
+import pytest
+from django.urls import reverse
+
+from lms_stub.models import CourseAccessRole
+from tests.factories import enroll, give_role, make_cohort, make_course, make_user
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def course():
+    return make_course(
+        "course-v1:DemoX+V1+2026",
+        display_name="Physique générale — 物理",
+        tracks=("audit", "verified"),
+    )
+
+
+def dashboard_url(course):
+    return reverse("instructor_dashboard", args=[course.id])
+
+
+def test_login_page_and_sign_in_lead_to_the_dashboard(client):
+    make_user("ada", password="secret-pass")
+    assert client.get(reverse("login")).status_code == 200
+    response = client.post(reverse("login"), {"username": "ada", "password": "secret-pass"})
+    assert response.status_code == 302 and response.url == reverse("dashboard")
+
+
+def test_anonymous_users_are_sent_to_login(client, course):
+    for url in (reverse("dashboard"), dashboard_url(course)):
+        response = client.get(url)
+        assert response.status_code == 302 and response.url.startswith(reverse("login"))
+
+
+def test_learner_dashboard_lists_active_enrollments_only(client, course):
+    learner = make_user()
+    enroll(learner, course)
+    dropped = make_course(display_name="Dropped course")
+    enroll(learner, dropped, is_active=False)
+    client.force_login(learner)
+    page = client.get(reverse("dashboard")).content.decode()
+    assert "Physique générale — 物理" in page and "Dropped course" not in page
+    assert "Instructor dashboard" not in page
+
+
+@pytest.mark.parametrize("role", [CourseAccessRole.INSTRUCTOR, CourseAccessRole.STAFF])
+def test_course_team_opens_the_instructor_dashboard(client, course, role):
+    member = make_user(name="Hélène")
+    give_role(member, course, role)
+    make_cohort(course, "Default Group", is_default=True)
+    client.force_login(member)
+    assert dashboard_url(course) in client.get(reverse("dashboard")).content.decode()
+    page = client.get(dashboard_url(course))
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "Physique générale — 物理" in text and "Default Group" in text
+    membership = client.get(dashboard_url(course), {"tab": "membership"}).content.decode()
+    assert "Hélène" in membership
+
+
+@pytest.mark.parametrize(
+    "role", [CourseAccessRole.BETA_TESTER, CourseAccessRole.COMMUNITY_TA, None]
+)
+def test_others_get_403(client, course, role):
+    user = make_user()
+    enroll(user, course)
+    if role:
+        give_role(user, course, role)
+    client.force_login(user)
+    assert client.get(dashboard_url(course)).status_code == 403
+
+
+def test_staff_of_another_course_gets_403(client, course):
+    other = make_course()
+    user = make_user()
+    give_role(user, other, CourseAccessRole.STAFF)
+    client.force_login(user)
+    assert client.get(dashboard_url(course)).status_code == 403
+
+
+def test_unknown_course_is_404(client):
+    client.force_login(make_user(is_superuser=True))
+    assert (
+        client.get(reverse("instructor_dashboard", args=["course-v1:No+Such+1"])).status_code == 404
+    )
+
+
+def test_unknown_tab_falls_back_to_course_info(client, course):
+    client.force_login(make_user(is_superuser=True))
+    page = client.get(dashboard_url(course), {"tab": "<script>"})
+    assert page.status_code == 200 and "Active enrollments" in page.content.decode()

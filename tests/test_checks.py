@@ -1,0 +1,58 @@
+import pytest
+from django.test import override_settings
+
+from bulk_email import checks
+
+VALID = {"LMS_BACKEND": "lms_stub.bulk_email_backend.StubLMSBackend", "SITE_URL": "http://x"}
+
+
+def ids(messages) -> list[str]:
+    return [m.id for m in messages]
+
+
+def run_all() -> list[str]:
+    found = []
+    for check in (
+        checks.check_lms_backend,
+        checks.check_numbers,
+        checks.check_site_url,
+        checks.check_dkim,
+        checks.check_unknown_names,
+    ):
+        found += ids(check())
+    return found
+
+
+def test_the_site_settings_pass_every_check():
+    assert run_all() == []
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ({"LMS_BACKEND": None}, "bulk_email.E001"),
+        ({"LMS_BACKEND": "no.such.Backend"}, "bulk_email.E002"),
+        ({"LMS_BACKEND": "bulk_email.models.Optout"}, "bulk_email.E003"),
+        ({"EMAILS_PER_TASK": 0}, "bulk_email.E004"),
+        ({"MAX_MESSAGES_PER_CONNECTION": "300"}, "bulk_email.E004"),
+        ({"LAST_LOGIN_ELIGIBILITY_MONTHS": -1}, "bulk_email.E005"),
+        ({"MAX_SEND_RATE": 0}, "bulk_email.E006"),
+        ({"SITE_URL": "lms.example.com"}, "bulk_email.E007"),
+        ({"DKIM": {"domain": "example.com"}}, "bulk_email.E008"),
+        ({"EMAIL_PER_TASK": 5}, "bulk_email.W001"),
+    ],
+)
+def test_each_misconfiguration_is_reported_with_its_id(override, expected):
+    with override_settings(BULK_EMAIL={**VALID, **override}):
+        assert run_all() == [expected]
+
+
+def test_checks_run_through_djangos_framework():
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+
+    with (
+        override_settings(BULK_EMAIL={**VALID, "LMS_BACKEND": None}),
+        pytest.raises(SystemCheckError, match=r"bulk_email\.E001"),
+    ):
+        call_command("check")
