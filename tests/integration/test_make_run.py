@@ -42,7 +42,7 @@ def running_site(tmp_path):
 
 
 def test_make_run_serves_the_demo_to_its_logins(running_site):
-    site, browser, log = running_site
+    _site, browser, log = running_site
     output = log.read_text()
     for login in ("instructor / instructor", "staff / staff", "learner / learner"):
         assert login in output
@@ -57,7 +57,7 @@ def test_make_run_serves_the_demo_to_its_logins(running_site):
 
 
 def test_ctrl_c_stops_the_site_and_the_worker(running_site):
-    site, browser, log = running_site
+    site, browser, _log = running_site
     assert browser.get("/login/")[0] == 200
     assert stop(site, sig=signal.SIGINT) is not None
     with pytest.raises(OSError):
