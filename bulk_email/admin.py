@@ -8,6 +8,7 @@ from .models import (
     CourseEmailTemplate,
     EmailTask,
     Optout,
+    RecipientOutcome,
     Target,
 )
 
@@ -52,36 +53,26 @@ class CourseEmailAdmin(admin.ModelAdmin):
 
 @admin.register(EmailTask)
 class EmailTaskAdmin(admin.ModelAdmin):
-    list_display = [
-        "id",
-        "email",
-        "state",
-        "send_at",
-        "total",
-        "sent",
-        "failed",
-        "skipped",
-        "created",
-    ]
-    list_filter = ["state"]
+    list_display = ["id", "email", "state", "queue", "send_at", "total", "created"]
+    list_filter = ["state", "queue"]
     search_fields = ["email__subject", "email__course_id"]
     raw_id_fields = ["email", "requester", "resend_of"]
-    readonly_fields = [
-        "total",
-        "sent",
-        "failed",
-        "skipped",
-        "retries",
-        "batches_total",
-        "batches_finished",
-    ]
+    readonly_fields = ["total", "retries", "batches_total", "batches_finished"]
 
 
 @admin.register(Batch)
 class BatchAdmin(admin.ModelAdmin):
-    list_display = ["id", "task", "seq", "state", "attempts", "claimed_at", "finished_at"]
+    list_display = ["id", "task", "seq", "state", "cursor", "sent", "failed", "skipped", "attempts"]
     list_filter = ["state"]
     raw_id_fields = ["task"]
+
+
+@admin.register(RecipientOutcome)
+class RecipientOutcomeAdmin(admin.ModelAdmin):
+    list_display = ["task", "user", "status", "code", "detail", "created"]
+    list_filter = ["status"]
+    search_fields = ["user__email", "detail"]
+    raw_id_fields = ["task", "batch", "user"]
 
 
 @admin.register(Optout)

@@ -32,6 +32,10 @@ DEFAULTS: dict[str, Any] = {
     "DKIM": None,
     # Subject length limit (the reference system's).
     "SUBJECT_MAX_LENGTH": 128,
+    # Largest composed HTML accepted, in characters (mail clients clip far below this).
+    "MAX_HTML_LENGTH": 1_000_000,
+    # A batch (or fan-out) whose worker shows no progress for this long is taken over.
+    "BATCH_LEASE_SECONDS": 120,
 }
 
 

@@ -186,22 +186,27 @@ class EmailTask(models.Model):
         help_text="On a 'resend to failed recipients' task: the task whose failures it retries.",
     )
     state = models.CharField(max_length=16, choices=STATE_CHOICES, default=QUEUING, db_index=True)
+    queue = models.CharField(
+        max_length=32, default="default", help_text="Celery queue of its fan-out and batches."
+    )
     send_at = models.DateTimeField(null=True, blank=True, db_index=True)
     created = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
 
-    # Counts are changed with F() increments by the workers, never rewritten as a whole.
+    # How many recipients fan-out resolved. Sent, failed and skipped are counted on the batch
+    # rows, one F() increment per message, and summed when asked (pipeline.task_counts): no
+    # shared row is rewritten per message and no total can disagree with its batches.
     total = models.PositiveIntegerField(default=0)
-    sent = models.PositiveIntegerField(default=0)
-    failed = models.PositiveIntegerField(default=0)
-    skipped = models.PositiveIntegerField(default=0)
-    retries = models.PositiveIntegerField(default=0)
+    retries = models.PositiveIntegerField(default=0, help_text="Transient-failure retries.")
 
     # Fan-out bookkeeping: where resolution got to, so that a re-run resumes there.
     fan_out_last_user_id = models.BigIntegerField(default=0)
     fan_out_done = models.BooleanField(default=False)
+    heartbeat = models.DateTimeField(
+        null=True, blank=True, help_text="Last progress of the fan-out (for crash recovery)."
+    )
     batches_total = models.PositiveIntegerField(default=0)
     batches_finished = models.PositiveIntegerField(default=0)
 
@@ -214,7 +219,12 @@ class EmailTask(models.Model):
 
 
 class Batch(models.Model):
-    """Up to EMAILS_PER_TASK recipients of a task, written by fan-out, sent by one send_batch."""
+    """Up to EMAILS_PER_TASK recipients of a task, written by fan-out, sent by one send_batch.
+
+    ``cursor`` counts the recipients of ``user_ids`` already dealt with (sent, failed or
+    skipped); it moves forward after each message, so a batch taken over after a crash
+    resumes after the last recipient reached. ``claim_token`` names the one send_batch
+    allowed to move it; ``heartbeat`` tells when that one last made progress."""
 
     PENDING = "pending"
     CLAIMED = "claimed"
@@ -232,16 +242,53 @@ class Batch(models.Model):
     user_ids = models.JSONField(help_text="The recipients' user ids, ascending.")
     state = models.CharField(max_length=16, choices=STATE_CHOICES, default=PENDING)
     attempts = models.PositiveIntegerField(default=0)
+    created = models.DateTimeField(auto_now_add=True)
+    claim_token = models.CharField(max_length=32, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
+    heartbeat = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    cursor = models.PositiveIntegerField(default=0)
+    sent = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["task", "seq"], name="unique_batch_seq")]
+        indexes = [models.Index(fields=["state", "heartbeat"])]
         ordering = ["task", "seq"]
         verbose_name_plural = "batches"
 
     def __str__(self) -> str:
         return f"Batch {self.seq} of task {self.task_id}"
+
+
+class RecipientOutcome(models.Model):
+    """A recipient of a task who did not simply receive the message: failed or skipped.
+
+    Sent recipients need no row: the batch cursor says they were reached and their
+    Message-ID is derived from (task, user), so the hot path writes one row per failure,
+    not one per message."""
+
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    STATUS_CHOICES = [(FAILED, "Failed"), (SKIPPED, "Skipped")]
+
+    task = models.ForeignKey(EmailTask, on_delete=models.CASCADE, related_name="outcomes")
+    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="outcomes")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(max_length=16, choices=STATUS_CHOICES)
+    code = models.PositiveIntegerField(null=True, blank=True, help_text="SMTP reply code.")
+    detail = models.TextField(blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["task", "user"], name="unique_outcome_per_recipient")
+        ]
+        indexes = [models.Index(fields=["task", "status", "user"])]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.status} in task {self.task_id}"
 
 
 class Optout(models.Model):

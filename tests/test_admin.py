@@ -22,6 +22,7 @@ def admin_client(client):
         "courseemail",
         "emailtask",
         "batch",
+        "recipientoutcome",
         "optout",
     ],
 )
