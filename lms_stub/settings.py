@@ -133,19 +133,30 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
         "store_processed": False,
     }
     if CELERY_BROKER_URL.startswith("filesystem")
-    else {"visibility_timeout": 3600}
+    # A message a dead worker took is handed out again after this long. Batches are claimed
+    # in the database, so an early redelivery of a slow batch costs nothing but a no-op.
+    else {"visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "900"))}
 )
+CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
+# bulk_email's dispatcher: due scheduled sends, and recovery of work lost to a crash.
+CELERY_BEAT_SCHEDULE = {
+    "bulk-email-dispatch": {
+        "task": "bulk_email.tasks.dispatch",
+        "schedule": float(os.environ.get("BULK_EMAIL_DISPATCH_SECONDS", "5")),
+    }
+}
 
 # --- bulk_email -------------------------------------------------------------------------------
 BULK_EMAIL = {
     "LMS_BACKEND": "lms_stub.bulk_email_backend.StubLMSBackend",
     "SITE_URL": SITE_URL,
     "DEFAULT_FROM_EMAIL": DEFAULT_FROM_EMAIL,
+    "BATCH_LEASE_SECONDS": int(os.environ.get("BULK_EMAIL_BATCH_LEASE_SECONDS", "120")),
 }
 
 LOGGING = {

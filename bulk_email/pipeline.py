@@ -1,0 +1,427 @@
+"""The worker side of a send: fan-out into batches, sending one batch, finishing the task,
+and the periodic dispatcher. tasks.py calls these with ids.
+
+Every step is safe to run twice, concurrently, or after a crash:
+
+- fan-out writes one Batch row per page in the same transaction that moves the task's
+  cursor (``fan_out_last_user_id``), under a lock on the task row, so a re-run resumes after
+  the last page written and two fan-outs can never write the same page;
+- a batch is *claimed* with a conditional UPDATE that hands out a ``claim_token``; every
+  progress write names that token, so a worker that lost its claim stops at once;
+- progress is written after each message (cursor, counts, heartbeat: one small UPDATE),
+  so a batch taken over after a crash resumes after the last recipient reached and at most
+  the one message in flight is sent twice;
+- a claim whose heartbeat is older than ``BATCH_LEASE_SECONDS`` is given up by the
+  dispatcher and the batch sent on by whoever claims it next.
+"""
+
+import datetime
+import logging
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import F, Q, Sum
+from django.utils import timezone
+
+from . import app_settings, recipients, rendering, sending
+from .exceptions import SMTPConfigurationError, TransientSendError
+from .lms import get_lms
+from .models import Batch, EmailTask, RecipientOutcome
+
+logger = logging.getLogger(__name__)
+
+RUNNING_STATES = (EmailTask.STARTED, EmailTask.PROGRESS)
+STOPPED_STATES = (EmailTask.REVOKED, EmailTask.FAILURE)
+
+
+@dataclass(frozen=True)
+class Job:
+    """Something to enqueue: a fan-out (task id) or a batch (batch id), on its queue."""
+
+    id: int
+    queue: str
+
+
+def lease() -> datetime.timedelta:
+    return datetime.timedelta(seconds=app_settings.get("BATCH_LEASE_SECONDS"))
+
+
+# --- Fan-out ------------------------------------------------------------------------------------
+
+
+def fan_out(*, task_id: int) -> Iterator[Job]:
+    """Resolve the task's recipients into Batch rows; yields each batch once it is committed,
+    so the caller enqueues it while fan-out goes on (the first messages leave at once).
+
+    A re-run resumes after the last page written and first yields the batches a crashed run
+    may have committed without enqueueing. An empty recipient set ends in Success."""
+    task = start_fan_out(task_id=task_id)
+    if task is None:
+        return
+    if task.batches_total:
+        pending = Batch.objects.filter(task_id=task_id, state=Batch.PENDING)
+        yield from (Job(pk, task.queue) for pk in pending.values_list("pk", flat=True))
+    after_id = task.fan_out_last_user_id
+    for user_ids in recipient_id_pages(task, after_id=after_id):
+        batch = write_batch(task_id=task_id, after_id=after_id, user_ids=user_ids)
+        if batch is None:  # revoked, failed, or another fan-out got further
+            return
+        yield Job(batch.pk, task.queue)
+        after_id = user_ids[-1]
+    end_fan_out(task_id=task_id)
+
+
+def start_fan_out(*, task_id: int) -> EmailTask | None:
+    """Pending -> Started; the task when fan-out should (go on) run, else None."""
+    now = timezone.now()
+    EmailTask.objects.filter(pk=task_id, state=EmailTask.PENDING).update(
+        state=EmailTask.STARTED, started_at=now, heartbeat=now
+    )
+    return (
+        EmailTask.objects.select_related("email")
+        .filter(pk=task_id, state__in=RUNNING_STATES, fan_out_done=False)
+        .first()
+    )
+
+
+def recipient_id_pages(task: EmailTask, *, after_id: int) -> Iterator[list[int]]:
+    size = app_settings.get("EMAILS_PER_TASK")
+    if task.resend_of_id:
+        yield from failed_id_pages(task_id=task.resend_of_id, after_id=after_id, size=size)
+        return
+    audience = recipients.email_audience(email=task.email)
+    for page in recipients.recipient_pages(**audience, page_size=size, after_id=after_id):
+        yield [recipient.user_id for recipient in page]
+
+
+def failed_id_pages(*, task_id: int, after_id: int, size: int) -> Iterator[list[int]]:
+    """The users whose outcome in ``task_id`` was failed, in keyset pages."""
+    failed = RecipientOutcome.objects.filter(task_id=task_id, status=RecipientOutcome.FAILED)
+    while page := list(
+        failed.filter(user_id__gt=after_id).order_by("user_id").values_list("user_id", flat=True)[
+            :size
+        ]
+    ):
+        yield page
+        after_id = page[-1]
+
+
+def write_batch(*, task_id: int, after_id: int, user_ids: list[int]) -> Batch | None:
+    """One page -> one Batch row, the task's cursor moved in the same transaction."""
+    with transaction.atomic():
+        task = EmailTask.objects.select_for_update().filter(pk=task_id).first()
+        if task is None or task.state not in RUNNING_STATES:
+            return None
+        if task.fan_out_last_user_id != after_id:
+            return None
+        batch = Batch.objects.create(task_id=task_id, seq=task.batches_total, user_ids=user_ids)
+        EmailTask.objects.filter(pk=task_id).update(
+            state=EmailTask.PROGRESS,
+            fan_out_last_user_id=user_ids[-1],
+            batches_total=F("batches_total") + 1,
+            total=F("total") + len(user_ids),
+            heartbeat=timezone.now(),
+        )
+    return batch
+
+
+def end_fan_out(*, task_id: int) -> None:
+    EmailTask.objects.filter(pk=task_id, state__in=RUNNING_STATES).update(
+        fan_out_done=True, heartbeat=timezone.now()
+    )
+    finish_if_complete(task_id=task_id)
+
+
+# --- Sending a batch ----------------------------------------------------------------------------
+
+
+class ClaimLost(Exception):
+    """Another worker took the batch over (ours looked dead); stop without writing."""
+
+
+@dataclass
+class Claim:
+    batch: Batch
+    token: str
+
+
+BUSY = "busy"  # another worker holds a live claim: try again later
+
+
+def claim_batch(*, batch_id: int) -> Claim | str | None:
+    """The batch, claimed for this worker; BUSY while someone else works on it; None when
+    there is nothing to do (done, failed, gone)."""
+    now, token = timezone.now(), secrets.token_hex(8)
+    claimable = Q(state=Batch.PENDING) | Q(state=Batch.CLAIMED, heartbeat__lt=now - lease())
+    claimed = (
+        Batch.objects.filter(claimable, pk=batch_id)
+        .exclude(task__state__in=STOPPED_STATES)
+        .update(
+            state=Batch.CLAIMED,
+            claim_token=token,
+            claimed_at=now,
+            heartbeat=now,
+            attempts=F("attempts") + 1,
+        )
+    )
+    if claimed:
+        return Claim(Batch.objects.select_related("task__email").get(pk=batch_id), token)
+    if Batch.objects.filter(pk=batch_id, state=Batch.CLAIMED).exclude(
+        task__state__in=STOPPED_STATES
+    ):
+        return BUSY
+    return None
+
+
+def send_batch(*, batch_id: int) -> str | None:
+    """Send one batch to the recipients it has not reached yet.
+
+    Returns BUSY when another worker holds it. Raises TransientSendError (the caller retries
+    later; the claim is released) or SMTPConfigurationError (the task has failed)."""
+    claim = claim_batch(batch_id=batch_id)
+    if claim is None or claim == BUSY:
+        return claim
+    try:
+        deliver_batch(claim)
+    except ClaimLost:
+        logger.warning("Batch %s was taken over by another worker; stopping.", batch_id)
+        return None
+    except SMTPConfigurationError as error:
+        fail_task(task_id=claim.batch.task_id, reason=str(error))
+        raise
+    except TransientSendError:
+        release_claim(claim)
+        EmailTask.objects.filter(pk=claim.batch.task_id).update(retries=F("retries") + 1)
+        raise
+    finish_batch(claim)
+    return None
+
+
+def deliver_batch(claim: Claim) -> None:
+    batch = claim.batch
+    unreached = unreached_positions(batch)
+    people = load_recipients([batch.user_ids[p] for p in unreached])
+    progress = BatchProgress(claim, positions={batch.user_ids[p]: p for p in unreached})
+    skips = skip_reasons(batch, people, [batch.user_ids[p] for p in unreached])
+    progress.record_skips(skips)
+    to_send = [people[user_id] for user_id in progress.positions if user_id not in skips]
+    if to_send:
+        prepared = rendering.get_prepared_message(batch.task.email)
+        sending.send_batch(prepared, to_send, on_outcome=progress.record)
+
+
+def unreached_positions(batch: Batch) -> list[int]:
+    """Positions in ``user_ids`` at or after the cursor that have no outcome row yet."""
+    done = set(
+        RecipientOutcome.objects.filter(batch=batch).values_list("user_id", flat=True)
+    )
+    return [p for p in range(batch.cursor, len(batch.user_ids)) if batch.user_ids[p] not in done]
+
+
+def load_recipients(user_ids: list[int]) -> dict[int, rendering.Recipient]:
+    """The people as they are now (address changes since fan-out apply), active ones only."""
+    rows = (
+        get_user_model()
+        .objects.filter(pk__in=user_ids, is_active=True)
+        .annotate(full_name=get_lms().full_name_expression())
+        .values_list("pk", "email", "full_name")
+    )
+    return {pk: rendering.Recipient(pk, email, name or "") for pk, email, name in rows}
+
+
+def skip_reasons(batch: Batch, people: dict, user_ids: list[int]) -> dict[int, str]:
+    email = batch.task.email
+    opted_out = recipients.opted_out_ids(
+        **recipients.email_audience(email=email), user_ids=user_ids
+    )
+    reasons = {user_id: "Opted out of this course's email." for user_id in opted_out}
+    for user_id in user_ids:
+        if user_id not in people:
+            reasons.setdefault(user_id, "The account is no longer active.")
+    return reasons
+
+
+class BatchProgress:
+    """Writes each recipient's outcome as it happens, under the batch's claim."""
+
+    def __init__(self, claim: Claim, *, positions: dict[int, int]):
+        self.claim = claim
+        self.positions = positions  # user id -> position in batch.user_ids
+
+    def update(self, **fields) -> None:
+        batch = self.claim.batch
+        updated = Batch.objects.filter(pk=batch.pk, claim_token=self.claim.token).update(
+            heartbeat=timezone.now(), **fields
+        )
+        if not updated:
+            raise ClaimLost
+
+    def record(self, outcome: sending.Outcome) -> None:
+        cursor = self.positions[outcome.user_id] + 1
+        if outcome.status == sending.SENT:
+            self.update(cursor=cursor, sent=F("sent") + 1)
+            return
+        with transaction.atomic():
+            self.update(cursor=cursor, failed=F("failed") + 1)
+            self.add_outcome(outcome.user_id, RecipientOutcome.FAILED, outcome.reason, outcome.code)
+
+    def record_skips(self, reasons: dict[int, str]) -> None:
+        if not reasons:
+            return
+        with transaction.atomic():
+            self.update(skipped=F("skipped") + len(reasons))
+            for user_id, reason in reasons.items():
+                self.add_outcome(user_id, RecipientOutcome.SKIPPED, reason)
+
+    def add_outcome(self, user_id: int, status: str, detail: str, code: int | None = None) -> None:
+        batch = self.claim.batch
+        RecipientOutcome.objects.create(
+            task_id=batch.task_id, batch=batch, user_id=user_id, status=status, code=code,
+            detail=detail,
+        )  # fmt: skip
+
+
+def release_claim(claim: Claim) -> None:
+    Batch.objects.filter(pk=claim.batch.pk, claim_token=claim.token).update(
+        state=Batch.PENDING, claim_token=""
+    )
+
+
+def finish_batch(claim: Claim) -> None:
+    with transaction.atomic():
+        finished = Batch.objects.filter(
+            pk=claim.batch.pk, claim_token=claim.token, state=Batch.CLAIMED
+        ).update(state=Batch.DONE, finished_at=timezone.now())
+        if finished:
+            EmailTask.objects.filter(pk=claim.batch.task_id).update(
+                batches_finished=F("batches_finished") + 1
+            )
+    finish_if_complete(task_id=claim.batch.task_id)
+
+
+def give_up_batch(*, batch_id: int, reason: str) -> None:
+    """After the last retry: every recipient not reached yet is failed with ``reason``."""
+    claim = claim_batch(batch_id=batch_id)
+    if not isinstance(claim, Claim):
+        return
+    batch = claim.batch
+    unreached = [batch.user_ids[p] for p in unreached_positions(batch)]
+    progress = BatchProgress(claim, positions={})
+    with transaction.atomic():
+        progress.update(cursor=len(batch.user_ids), failed=F("failed") + len(unreached))
+        for user_id in unreached:
+            progress.add_outcome(user_id, RecipientOutcome.FAILED, reason)
+    finish_batch(claim)
+
+
+# --- The task's end -----------------------------------------------------------------------------
+
+
+def finish_if_complete(*, task_id: int) -> None:
+    """Success once fan-out is done and every batch finished (whichever comes last)."""
+    EmailTask.objects.filter(
+        pk=task_id,
+        state__in=RUNNING_STATES,
+        fan_out_done=True,
+        batches_finished=F("batches_total"),
+    ).update(state=EmailTask.SUCCESS, finished_at=timezone.now())
+
+
+def fail_task(*, task_id: int, reason: str) -> None:
+    EmailTask.objects.exclude(state__in=EmailTask.FINAL_STATES).filter(pk=task_id).update(
+        state=EmailTask.FAILURE, error=reason, finished_at=timezone.now()
+    )
+
+
+@dataclass(frozen=True)
+class TaskCounts:
+    total: int
+    sent: int
+    failed: int
+    skipped: int
+
+
+def task_counts(task: EmailTask) -> TaskCounts:
+    """Sent, failed and skipped summed over the task's batches (one query)."""
+    sums = Batch.objects.filter(task=task).aggregate(
+        sent=Sum("sent"), failed=Sum("failed"), skipped=Sum("skipped")
+    )
+    return TaskCounts(
+        total=task.total,
+        sent=sums["sent"] or 0,
+        failed=sums["failed"] or 0,
+        skipped=sums["skipped"] or 0,
+    )
+
+
+# --- The dispatcher -----------------------------------------------------------------------------
+
+
+@dataclass
+class Dispatch:
+    """What one dispatcher round wants enqueued."""
+
+    fan_outs: list[Job]
+    batches: list[Job]
+
+
+def dispatch(*, now: datetime.datetime | None = None) -> Dispatch:
+    """One round: due scheduled sends become Pending, and work lost to a crash or a broker
+    outage is picked up again. Each item is handed out once per round; claims make a
+    duplicate harmless."""
+    now = now or timezone.now()
+    tasks = release_due_scheduled(now) + stalled_fan_outs(now)
+    return Dispatch(
+        fan_outs=[Job(task.pk, task.queue) for task in tasks],
+        batches=abandoned_batches(now),
+    )
+
+
+def release_due_scheduled(now: datetime.datetime) -> list[EmailTask]:
+    """Scheduled -> Pending for those due, each by exactly one dispatcher (row locks)."""
+    with transaction.atomic():
+        due = list(
+            EmailTask.objects.select_for_update(skip_locked=True).filter(
+                state=EmailTask.SCHEDULED, send_at__lte=now
+            )
+        )
+        EmailTask.objects.filter(pk__in=[t.pk for t in due], state=EmailTask.SCHEDULED).update(
+            state=EmailTask.PENDING, heartbeat=now
+        )
+    return due
+
+
+def stalled_fan_outs(now: datetime.datetime) -> list[EmailTask]:
+    """Queuing (its enqueue failed), Pending or running fan-outs with no sign of life for a
+    lease; their heartbeat is moved to now so the next round leaves them alone."""
+    stale = now - lease()
+    stalled = EmailTask.objects.filter(
+        Q(heartbeat__lt=stale) | Q(heartbeat__isnull=True, created__lt=stale),
+        state__in=(EmailTask.QUEUING, EmailTask.PENDING, *RUNNING_STATES),
+        fan_out_done=False,
+    )
+    with transaction.atomic():
+        tasks = list(stalled.select_for_update(skip_locked=True))
+        EmailTask.objects.filter(pk__in=[t.pk for t in tasks]).update(heartbeat=now)
+        EmailTask.objects.filter(pk__in=[t.pk for t in tasks], state=EmailTask.QUEUING).update(
+            state=EmailTask.PENDING
+        )
+    return tasks
+
+
+def abandoned_batches(now: datetime.datetime) -> list[Job]:
+    """Claimed batches whose worker shows no progress for a lease: released to Pending."""
+    with transaction.atomic():
+        batches = list(
+            Batch.objects.select_for_update(skip_locked=True)
+            .select_related("task")
+            .filter(state=Batch.CLAIMED, heartbeat__lt=now - lease())
+            .exclude(task__state__in=STOPPED_STATES)
+        )
+        Batch.objects.filter(pk__in=[b.pk for b in batches], state=Batch.CLAIMED).update(
+            state=Batch.PENDING, claim_token=""
+        )
+    return [Job(batch.pk, batch.task.queue) for batch in batches]

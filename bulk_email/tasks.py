@@ -1,0 +1,61 @@
+"""Celery tasks: a few lines each, loading by id and calling the pipeline's services.
+
+The retry policy lives here: transient SMTP trouble retries a batch with exponential backoff
+and full jitter up to ``MAX_RETRIES``, after which its unreached recipients are failed; a
+batch another worker is still sending is looked at again after a lease."""
+
+import random
+
+from celery import shared_task
+
+from . import app_settings, pipeline
+from .exceptions import SMTPConfigurationError, TransientSendError
+
+TASK_OPTIONS = {"acks_late": True, "ignore_result": True}
+
+
+def enqueue(task, job: pipeline.Job, **options) -> None:
+    task.apply_async((job.id,), queue=job.queue, **options)
+
+
+@shared_task(**TASK_OPTIONS)
+def fan_out(task_id: int) -> None:
+    for job in pipeline.fan_out(task_id=task_id):
+        enqueue(send_batch, job)
+
+
+@shared_task(bind=True, max_retries=None, **TASK_OPTIONS)
+def send_batch(self, batch_id: int) -> None:
+    try:
+        busy = pipeline.send_batch(batch_id=batch_id) == pipeline.BUSY
+    except SMTPConfigurationError:
+        return  # the task is marked Failure with the reason; nothing to retry
+    except TransientSendError as error:
+        retry_or_give_up(self, batch_id, error)
+        return
+    if busy:
+        raise self.retry(countdown=app_settings.get("BATCH_LEASE_SECONDS"))
+
+
+def retry_or_give_up(task, batch_id: int, error: TransientSendError) -> None:
+    if task.request.retries >= app_settings.get("MAX_RETRIES"):
+        pipeline.give_up_batch(batch_id=batch_id, reason=f"Gave up after retries: {error}")
+        return
+    raise task.retry(countdown=backoff_seconds(task.request.retries), exc=error)
+
+
+def backoff_seconds(retries: int) -> float:
+    """Exponential from RETRY_DELAY, capped at 10 minutes, with full jitter so that workers
+    throttled together do not come back together."""
+    ceiling = min(app_settings.get("RETRY_DELAY") * 2**retries, 600)
+    return random.uniform(ceiling / 2, ceiling)
+
+
+@shared_task(**TASK_OPTIONS)
+def dispatch() -> None:
+    """Run by celery beat every few seconds: due scheduled sends and recovery of lost work."""
+    round_ = pipeline.dispatch()
+    for job in round_.fan_outs:
+        enqueue(fan_out, job)
+    for job in round_.batches:
+        enqueue(send_batch, job)
