@@ -32,6 +32,15 @@ DEFAULTS: dict[str, Any] = {
     "DKIM": None,
     # Subject length limit (the reference system's).
     "SUBJECT_MAX_LENGTH": 128,
+    # Redis for the shared send-rate limit; None: CELERY_BROKER_URL when it is a redis:// URL,
+    # else a per-process limiter.
+    "REDIS_URL": None,
+    # The mailto: of List-Unsubscribe. None: the From address; "" leaves the mailto out.
+    "UNSUBSCRIBE_MAILTO": None,
+    # Postal address in the footer (CAN-SPAM) when the LMS gives none for the course.
+    "POSTAL_ADDRESS": "",
+    # Name of the CourseEmailTemplate used when an email names none; "" means the shipped one.
+    "DEFAULT_TEMPLATE_NAME": "",
 }
 
 
