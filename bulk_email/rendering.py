@@ -18,7 +18,7 @@ import secrets
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from email.header import Header
-from email.utils import formataddr, formatdate
+from email.utils import formatdate, quote
 from typing import Any, Protocol
 
 import html2text
@@ -142,13 +142,27 @@ def idna_address(address: str) -> str:
     return f"{local}@{domain}"
 
 
+PHRASE_SPECIALS = re.compile(r'[][\\()<>@,:;".]')
+
+
+def quote_phrase(name: str) -> str:
+    """An ASCII display name as RFC 5322 wants it: quoted when it has special characters."""
+    return f'"{quote(name)}"' if PHRASE_SPECIALS.search(name) else name
+
+
+def plain_address(display_name: str, address: str) -> str:
+    """'"Name" <address>' unencoded, for APIs that encode it themselves (Django's EmailMessage)."""
+    display_name = one_line(display_name)
+    return f'"{quote(display_name)}" <{address}>' if display_name else address
+
+
 def encode_address(display_name: str, address: str) -> str:
     """A From/To value: the display name quoted or RFC 2047 encoded, then <address>."""
     display_name = one_line(display_name)
     if not display_name:
         return f"<{address}>"
     if display_name.isascii():
-        return formataddr((display_name, address))
+        return f"{quote_phrase(display_name)} <{address}>"
     encoded = Header(display_name, "utf-8", header_name="To").encode(linesep=CRLF)
     return f"{encoded} <{address}>"
 
@@ -526,7 +540,7 @@ class RenderedMessage:
             subject=self.subject,
             body=self.text,
             from_email=self.prepared.from_header,
-            to=[formataddr((one_line(self.recipient.full_name), self.to_addr))],
+            to=[plain_address(self.recipient.full_name, self.to_addr)],
             headers=headers,
             connection=connection,
         )
