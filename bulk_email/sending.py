@@ -117,6 +117,9 @@ def classify(error: BaseException) -> Verdict:
     """Sort any failure of a send: permanent for this recipient, transient, or configuration."""
     if isinstance(error, smtplib.SMTPResponseException | smtplib.SMTPRecipientsRefused):
         return _classify_smtp_reply(error)
+    if isinstance(error, smtplib.SMTPServerDisconnected) and "timed out" in str(error):
+        # smtplib reports a reply that never came as a disconnect
+        error = TimeoutError(str(error))
     for kinds, error_list in ((CONFIGURATION, CONFIGURATION_ERRORS), (TRANSIENT, TRANSIENT_ERRORS)):
         for error_type, reason in error_list:
             if isinstance(error, error_type):
