@@ -299,3 +299,30 @@ def test_the_prepared_message_is_cached_by_email_id_and_modified():
     email.save()
     assert get_prepared_message(email) is not first
     assert "B" in get_prepared_message(email).html.parts[0]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Zoë Ångström-Łukasz",
+        'Jean-Éric O\'Brien (TA) "Ji"',
+        "Ünïcødé Lëärnér " * 5 + "Øyvind",
+        "李小龍 王菲 周杰倫 鄧麗君 張學友 梅艷芳 劉德華",
+        "Plain Ascii Name, With Comma",
+        "Émoji 🎓 learner",
+    ],
+)
+def test_unicode_names_and_subjects_round_trip_through_the_headers(name):
+    email = EmailData(subject="%%USER_FULLNAME%% — a long subject about Physique générale " * 2)
+    raw = render_message(prepare(email), Recipient(3, "x@example.com", name)).as_bytes()
+    message = parse(raw)
+    # CPython keeps the folding space between two encoded words of a display name, which RFC
+    # 2047 says to drop (its own round trip does the same), so spaces are not compared there.
+    shown = message["To"].addresses[0].display_name
+    assert shown.replace(" ", "") == name.replace(" ", "")
+    assert message["Subject"] == email.subject.replace("%%USER_FULLNAME%%", name).strip()
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    assert head.isascii()
+    # Every line within RFC 5322's 78 columns except List-Unsubscribe's (URLs cannot fold).
+    long_lines = [line for line in head.split(b"\r\n") if len(line) > 78]
+    assert all(line.startswith((b"List-Unsubscribe: <http", b" <mailto:")) for line in long_lines)
