@@ -44,7 +44,8 @@ BODY = (
     "<h1>Week %%USER_ID%%: %%COURSE_DISPLAY_NAME%%</h1>"
     "<p>Dear %%USER_FULLNAME%%,</p>"
     + "<p>This week we study <strong>waves</strong> and <em>oscillations</em>. "
-    '<a href="https://lms.example.com/courses/x/wiki">Read the wiki</a>.</p>' * 12
+    '<a href="https://lms.example.com/courses/x/wiki">Read the wiki</a>.</p>'
+    * 12
     + '<table width="100%" cellpadding="4" border="1">'
     + "".join(
         f'<tr><td style="padding:4px">Lecture {n}</td><td>Chapter {n}</td></tr>' for n in range(20)
