@@ -30,3 +30,29 @@ class InvalidEmailError(BulkEmailError, ValueError):
 
 class UnknownCourseError(BulkEmailError, LookupError):
     """The course key does not name a course of the LMS."""
+
+
+class InvalidTokenError(BulkEmailError, ValueError):
+    """An unsubscribe token that is forged, truncated, or bound to another course."""
+
+
+class SendError(BulkEmailError):
+    """Sending stopped part-way through a batch.
+
+    ``outcomes`` are the recipients already dealt with (record them: they must not be sent
+    again); ``unsent`` are the recipients still owed the message, in order."""
+
+    def __init__(self, reason: str, *, code: int | None = None, outcomes=(), unsent=()):
+        super().__init__(reason)
+        self.reason = reason
+        self.code = code
+        self.outcomes = list(outcomes)
+        self.unsent = list(unsent)
+
+
+class TransientSendError(SendError, ConnectionError):
+    """A 4xx reply, a timeout or a disconnect: back off and retry ``unsent`` later."""
+
+
+class SMTPConfigurationError(SendError, BulkEmailConfigurationError):
+    """The mail server cannot be used as configured (auth, TLS, no server): stop and say why."""

@@ -101,9 +101,9 @@ def failed_id_pages(*, task_id: int, after_id: int, size: int) -> Iterator[list[
     """The users whose outcome in ``task_id`` was failed, in keyset pages."""
     failed = RecipientOutcome.objects.filter(task_id=task_id, status=RecipientOutcome.FAILED)
     while page := list(
-        failed.filter(user_id__gt=after_id).order_by("user_id").values_list("user_id", flat=True)[
-            :size
-        ]
+        failed.filter(user_id__gt=after_id)
+        .order_by("user_id")
+        .values_list("user_id", flat=True)[:size]
     ):
         yield page
         after_id = page[-1]
@@ -215,9 +215,7 @@ def deliver_batch(claim: Claim) -> None:
 
 def unreached_positions(batch: Batch) -> list[int]:
     """Positions in ``user_ids`` at or after the cursor that have no outcome row yet."""
-    done = set(
-        RecipientOutcome.objects.filter(batch=batch).values_list("user_id", flat=True)
-    )
+    done = set(RecipientOutcome.objects.filter(batch=batch).values_list("user_id", flat=True))
     return [p for p in range(batch.cursor, len(batch.user_ids)) if batch.user_ids[p] not in done]
 
 

@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 from . import views
 
@@ -14,5 +14,6 @@ urlpatterns = [
         views.instructor_dashboard,
         name="instructor_dashboard",
     ),
+    path("email/", include("bulk_email.urls")),
     path("admin/", admin.site.urls),
 ]

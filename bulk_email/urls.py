@@ -1,0 +1,13 @@
+"""bulk_email's public pages. A site includes them under a prefix of its choice:
+``path("email/", include("bulk_email.urls"))``."""
+
+from django.urls import path
+
+from . import views
+
+app_name = "bulk_email"
+
+urlpatterns = [
+    path("unsubscribe/<str:token>/", views.unsubscribe, name="unsubscribe"),
+    path("one-click/<str:token>/", views.one_click_unsubscribe, name="one_click"),
+]

@@ -1,0 +1,84 @@
+import re
+
+import pytest
+
+from bulk_email.exceptions import BulkEmailError, InvalidTokenError
+from bulk_email.tokens import make_token, read_token
+
+COURSE = "course-v1:EPFL+Phys101+2026"
+URL_SAFE = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+def test_a_token_names_its_user_and_course():
+    token = make_token(42, COURSE)
+    subject = read_token(token)
+    assert (subject.user_id, subject.course_id) == (42, COURSE)
+
+
+def test_tokens_are_url_safe_and_short():
+    token = make_token(123456789, COURSE)
+    assert URL_SAFE.match(token)
+    assert len(token) <= 64
+
+
+def test_a_unicode_course_key_round_trips():
+    course = "course-v1:Ünï+物理+2026"
+    assert read_token(make_token(1, course)).course_id == course
+
+
+def test_a_forged_signature_is_refused():
+    user, course, signature = make_token(42, COURSE).split(".")
+    forged = f"{user}.{course}.{'A' * len(signature)}"
+    with pytest.raises(InvalidTokenError):
+        read_token(forged)
+
+
+def test_a_token_moved_to_another_user_is_refused():
+    _, course, signature = make_token(42, COURSE).split(".")
+    with pytest.raises(InvalidTokenError):
+        read_token(f"{make_token(43, COURSE).split('.')[0]}.{course}.{signature}")
+
+
+def test_a_token_moved_to_another_course_is_refused():
+    user, _, signature = make_token(42, COURSE).split(".")
+    other_course = make_token(42, "course-v1:EPFL+Other+2026").split(".")[1]
+    with pytest.raises(InvalidTokenError):
+        read_token(f"{user}.{other_course}.{signature}")
+
+
+def test_a_genuine_token_for_another_course_is_refused_when_the_course_is_given():
+    token = make_token(42, "course-v1:EPFL+Other+2026")
+    with pytest.raises(InvalidTokenError, match="another course"):
+        read_token(token, course_id=COURSE)
+
+
+@pytest.mark.parametrize(
+    "damaged",
+    ["", "abc", "1.2", "1.2.3.4", "!!.??.**", "zzzzzzzzzzzzzzzzzzzz.YQ.abc", "1.%%%.abc"],
+)
+def test_damaged_tokens_are_refused_with_a_clear_error(damaged):
+    with pytest.raises(InvalidTokenError) as caught:
+        read_token(damaged)
+    assert isinstance(caught.value, BulkEmailError | ValueError)
+    assert "link" in str(caught.value)
+
+
+def test_a_truncated_token_is_refused():
+    token = make_token(42, COURSE)
+    with pytest.raises(InvalidTokenError):
+        read_token(token[:-3])
+
+
+def test_another_secret_key_invalidates_tokens(settings):
+    token = make_token(42, COURSE)
+    settings.SECRET_KEY = "another-secret-key-entirely-different"
+    with pytest.raises(InvalidTokenError):
+        read_token(token)
+
+
+def test_a_rotated_secret_key_keeps_old_links_working(settings):
+    old_key = settings.SECRET_KEY
+    token = make_token(42, COURSE)
+    settings.SECRET_KEY = "the-new-secret-key-after-rotation"
+    settings.SECRET_KEY_FALLBACKS = [old_key]
+    assert read_token(token).user_id == 42

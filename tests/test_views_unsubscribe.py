@@ -1,0 +1,181 @@
+"""The footer's unsubscribe page and RFC 8058 one-click unsubscribe, without logging in."""
+
+import re
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from bulk_email import api
+from bulk_email.models import CourseEmail, Optout
+from bulk_email.rendering import Recipient, get_prepared_message
+from bulk_email.sending import send_batch
+from bulk_email.tokens import make_token
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def course():
+    return factories.make_course(display_name="Physique générale — 物理")
+
+
+@pytest.fixture
+def learner(course):
+    user = factories.make_user(name="Ana")
+    factories.enroll(user, course)
+    return user
+
+
+@pytest.fixture
+def token(learner, course):
+    return make_token(learner.pk, course.id)
+
+
+def unsubscribe_url(token: str) -> str:
+    return reverse("bulk_email:unsubscribe", args=[token])
+
+
+def one_click_url(token: str) -> str:
+    return reverse("bulk_email:one_click", args=[token])
+
+
+def optout_of(learner, course) -> Optout | None:
+    return Optout.objects.filter(user=learner, course_id=course.id).first()
+
+
+# --- The footer link ----------------------------------------------------------------------------
+
+
+def test_get_names_the_course_and_changes_nothing(client, token, learner, course):
+    response = client.get(unsubscribe_url(token))
+    assert response.status_code == 200
+    assert "Physique générale — 物理" in response.content.decode()
+    assert b">Unsubscribe</button>" in response.content
+    assert optout_of(learner, course) is None
+
+
+def test_post_unsubscribes_by_link_and_offers_to_resubscribe(client, token, learner, course):
+    response = client.post(unsubscribe_url(token), {"action": "unsubscribe"})
+    assert response.status_code == 200
+    assert b">Resubscribe</button>" in response.content
+    assert optout_of(learner, course).how == Optout.LINK
+
+
+def test_resubscribe_removes_the_opt_out(client, token, learner, course):
+    client.post(unsubscribe_url(token), {"action": "unsubscribe"})
+    response = client.post(unsubscribe_url(token), {"action": "resubscribe"})
+    assert b"subscribed again" in response.content
+    assert optout_of(learner, course) is None
+
+
+def test_an_opted_out_learner_sees_the_resubscribe_button(client, token, learner, course):
+    api.opt_out(user_id=learner.pk, course_id=course.id, how=Optout.DASHBOARD)
+    assert b">Resubscribe</button>" in client.get(unsubscribe_url(token)).content
+
+
+def test_the_unsubscribe_form_needs_its_csrf_token(token, learner, course):
+    strict = Client(enforce_csrf_checks=True)
+    assert strict.post(unsubscribe_url(token), {"action": "unsubscribe"}).status_code == 403
+    page = strict.get(unsubscribe_url(token)).content.decode()
+    csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+    response = strict.post(
+        unsubscribe_url(token), {"action": "unsubscribe", "csrfmiddlewaretoken": csrf}
+    )
+    assert response.status_code == 200
+    assert optout_of(learner, course) is not None
+
+
+@pytest.mark.parametrize("bad", ["forged", "other_course", "damaged", "deleted_user"])
+def test_a_bad_token_gets_a_clear_400_page(client, learner, course, bad):
+    token = {
+        "forged": make_token(learner.pk, course.id)[:-4] + "AAAA",
+        "other_course": ".".join(
+            [
+                make_token(learner.pk, course.id).split(".")[0],
+                make_token(learner.pk, "course-v1:X+Y+Z").split(".")[1],
+                make_token(learner.pk, course.id).split(".")[2],
+            ]
+        ),
+        "damaged": "not-a-token",
+        "deleted_user": make_token(999_999, course.id),
+    }[bad]
+    for response in (client.get(unsubscribe_url(token)), client.post(unsubscribe_url(token))):
+        assert response.status_code == 400
+        assert b"This unsubscribe link does not work" in response.content
+        assert b"Traceback" not in response.content
+    assert not Optout.objects.exists()
+
+
+# --- RFC 8058 one-click -------------------------------------------------------------------------
+
+
+def test_one_click_form_encoded_unsubscribes_with_200_and_no_redirect(token, learner, course):
+    strict = Client(enforce_csrf_checks=True)
+    response = strict.post(one_click_url(token), {"List-Unsubscribe": "One-Click"})
+    assert response.status_code == 200
+    assert not response.cookies
+    assert optout_of(learner, course).how == Optout.ONE_CLICK
+
+
+def test_one_click_multipart_unsubscribes(token, learner, course):
+    strict = Client(enforce_csrf_checks=True)
+    boundary = "XyZ"
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="List-Unsubscribe"\r\n\r\n'
+        f"One-Click\r\n--{boundary}--\r\n"
+    )
+    response = strict.post(
+        one_click_url(token), body, content_type=f"multipart/form-data; boundary={boundary}"
+    )
+    assert response.status_code == 200
+    assert optout_of(learner, course).how == Optout.ONE_CLICK
+
+
+def test_one_click_twice_keeps_one_row(client, token, learner, course):
+    for _ in range(2):
+        client.post(one_click_url(token), {"List-Unsubscribe": "One-Click"})
+    assert Optout.objects.filter(user=learner).count() == 1
+
+
+def test_one_click_without_its_body_changes_nothing(client, token, learner, course):
+    assert client.post(one_click_url(token), {}).status_code == 400
+    assert optout_of(learner, course) is None
+
+
+def test_one_click_with_a_forged_token_is_400(client, token):
+    response = client.post(one_click_url(token[:-2] + "zz"), {"List-Unsubscribe": "One-Click"})
+    assert response.status_code == 400
+    assert not Optout.objects.exists()
+
+
+def test_opening_the_one_click_url_in_a_browser_only_asks(client, token, learner, course):
+    response = client.get(one_click_url(token))
+    assert b">Unsubscribe</button>" in response.content
+    assert optout_of(learner, course) is None
+
+
+# --- From a received message to an opt-out ------------------------------------------------------
+
+
+def test_the_links_in_a_received_message_unsubscribe(smtp_settings, smtp_sink, learner, course):
+    email = CourseEmail.objects.create(course_id=course.id, subject="Hi", html_message="<p>x</p>")
+    send_batch(get_prepared_message(email), [Recipient(learner.pk, learner.email, "Ana")])
+    message = smtp_sink.wait_for(1)[0].parsed()
+    one_click = re.search(r"<(https?://[^>]+)>", str(message["List-Unsubscribe"])).group(1)
+    path = one_click.split("//", 1)[1].partition("/")[2]
+    response = Client().post("/" + path, {"List-Unsubscribe": "One-Click"})
+    assert response.status_code == 200
+    assert optout_of(learner, course).how == Optout.ONE_CLICK
+
+
+# --- The services -------------------------------------------------------------------------------
+
+
+def test_opt_out_keeps_the_first_way_it_was_made(learner, course):
+    api.opt_out(user_id=learner.pk, course_id=course.id, how=Optout.DASHBOARD)
+    api.opt_out(user_id=learner.pk, course_id=course.id, how=Optout.LINK)
+    assert optout_of(learner, course).how == Optout.DASHBOARD
+    api.opt_in(user_id=learner.pk, course_id=course.id)
+    assert not api.is_opted_out(user_id=learner.pk, course_id=course.id)
