@@ -1,317 +1,60 @@
-"""The services that views, admin, commands and tasks call: keyword-only, typed, named for
-what they do. Each refusal is a distinct BulkEmailError whose message can be shown as is."""
+"""bulk_email's settings: ``settings.BULK_EMAIL`` merged over DEFAULTS, read on every access.
 
-import datetime
-from dataclasses import dataclass
+Reading on access (not at import) keeps ``override_settings(BULK_EMAIL=...)`` working in
+tests, as django-debug-toolbar does.
+"""
 
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
-from django.utils import timezone
+from typing import Any
 
-from . import app_settings, pipeline, recipients, rendering
-from .exceptions import (
-    BulkEmailDisabledError,
-    InvalidEmailError,
-    InvalidTokenError,
-    NotCourseStaffError,
-    UnknownCourseError,
-)
-from .lms import get_lms
-from .models import BulkEmailFlag, CourseEmail, EmailTask, Optout, Target
-from .tokens import read_token
+from django.conf import settings
 
-# --- Checks -------------------------------------------------------------------------------------
-
-
-def check_can_send(*, course_id: str, user: AbstractBaseUser) -> None:
-    """Raise unless ``user`` may send bulk email for the course now."""
-    if get_lms().get_course(course_id) is None:
-        raise UnknownCourseError(f"There is no course {course_id}.")
-    if not BulkEmailFlag.feature_enabled(course_id):
-        raise BulkEmailDisabledError("Bulk email is not enabled for this course.")
-    if not get_lms().is_course_staff(user, course_id):
-        raise NotCourseStaffError("Only the course's Staff and Admins can send course email.")
-
-
-def clean_subject(subject: str) -> str:
-    subject = (subject or "").strip()
-    limit = app_settings.get("SUBJECT_MAX_LENGTH")
-    if not subject:
-        raise InvalidEmailError("Enter a subject.", field="subject")
-    if len(subject) > limit:
-        raise InvalidEmailError(
-            f"The subject is {len(subject)} characters long; the limit is {limit}.",
-            field="subject",
-        )
-    rendering.refuse_header_injection(subject=subject)
-    return subject
-
-
-def clean_html(html: str) -> str:
-    """The sanitized message: what is stored is what is sent and what View shows."""
-    limit = app_settings.get("MAX_HTML_LENGTH")
-    if len(html or "") > limit:
-        raise InvalidEmailError(
-            f"The message is too large ({len(html):,} characters; the limit is {limit:,}).",
-            field="message",
-        )
-    clean = rendering.sanitize_html(html or "")
-    if not rendering.text_from_html(clean).strip() and "<img" not in clean:
-        raise InvalidEmailError("Write a message: it is empty.", field="message")
-    return clean
+DEFAULTS: dict[str, Any] = {
+    # Dotted path of the class implementing bulk_email.lms.LMSBackend for the host LMS.
+    "LMS_BACKEND": None,
+    # Absolute base URL used in links inside mail (unsubscribe, email settings).
+    "SITE_URL": "http://localhost:8000",
+    # From address of course mail; the display name is "<course name> Course Staff".
+    "DEFAULT_FROM_EMAIL": "no-reply@example.com",
+    # Recipients per batch row and per send_batch task.
+    "EMAILS_PER_TASK": 500,
+    # Learners who have not logged in for this many months are not mailed; None turns it off.
+    "LAST_LOGIN_ELIGIBILITY_MONTHS": 18,
+    # Sends with more recipients than this go to the "large" queue, the rest to the default.
+    "LARGE_SEND_THRESHOLD": 2000,
+    # Reconnect after this many messages on one SMTP session (Amazon SES closes near 350).
+    "MAX_MESSAGES_PER_CONNECTION": 300,
+    # Messages per second across all workers on all machines; None means unlimited.
+    "MAX_SEND_RATE": None,
+    # Transient failures (4xx, disconnects) of a batch: retries and the first delay in seconds.
+    "MAX_RETRIES": 10,
+    "RETRY_DELAY": 5,
+    # {"domain": ..., "selector": ..., "private_key": PEM} to DKIM-sign; None to not sign.
+    "DKIM": None,
+    # Subject length limit (the reference system's).
+    "SUBJECT_MAX_LENGTH": 128,
+    # Largest composed HTML accepted, in characters (mail clients clip far below this).
+    "MAX_HTML_LENGTH": 1_000_000,
+    # A batch (or fan-out) whose worker shows no progress for this long is taken over.
+    "BATCH_LEASE_SECONDS": 120,
+    # Redis for the shared send-rate limit; None: CELERY_BROKER_URL when it is a redis:// URL,
+    # else a per-process limiter.
+    "REDIS_URL": None,
+    # The mailto: of List-Unsubscribe. None: the From address; "" leaves the mailto out.
+    "UNSUBSCRIBE_MAILTO": None,
+    # Postal address in the footer (CAN-SPAM) when the LMS gives none for the course.
+    "POSTAL_ADDRESS": "",
+    # Name of the CourseEmailTemplate used when an email names none; "" means the shipped one.
+    "DEFAULT_TEMPLATE_NAME": "",
+}
 
 
-def clean_send_at(send_at: datetime.datetime | None) -> datetime.datetime | None:
-    if send_at is None:
-        return None
-    if timezone.is_naive(send_at):
-        raise InvalidEmailError("Give the time with its time zone.", field="send_at")
-    if send_at <= timezone.now():
-        raise InvalidEmailError("The scheduled time has passed; pick a later one.", field="send_at")
-    return send_at
+def get(name: str) -> Any:
+    """The current value of one bulk_email setting."""
+    if name not in DEFAULTS:
+        raise KeyError(f"Unknown bulk_email setting {name!r}")
+    return getattr(settings, "BULK_EMAIL", {}).get(name, DEFAULTS[name])
 
 
-@dataclass(frozen=True)
-class CleanEmail:
-    subject: str
-    html: str
-    target_keys: list[str]
-    send_at: datetime.datetime | None
-
-
-def clean_email(
-    *, course_id: str, subject: str, html: str, targets: list[str], send_at
-) -> CleanEmail:
-    return CleanEmail(
-        subject=clean_subject(subject),
-        html=clean_html(html),
-        target_keys=recipients.validate_target_keys(course_id=course_id, keys=targets),
-        send_at=clean_send_at(send_at),
-    )
-
-
-# --- Sending ------------------------------------------------------------------------------------
-
-
-def send_email(
-    *,
-    course_id: str,
-    sender: AbstractBaseUser,
-    subject: str,
-    html: str,
-    targets: list[str],
-    send_at: datetime.datetime | None = None,
-    template_name: str = "",
-    from_addr: str = "",
-) -> EmailTask:
-    """Save the email with its targets and a task: Scheduled when ``send_at`` is given,
-    else Queuing, then Pending once the fan-out is enqueued after the commit."""
-    check_can_send(course_id=course_id, user=sender)
-    clean = clean_email(
-        course_id=course_id, subject=subject, html=html, targets=targets, send_at=send_at
-    )
-    if from_addr:
-        rendering.refuse_header_injection(from_addr=from_addr)
-    with transaction.atomic():
-        email = CourseEmail.objects.create(
-            course_id=course_id,
-            sender=sender,
-            subject=clean.subject,
-            html_message=clean.html,
-            template_name=template_name,
-            from_addr=from_addr,
-        )
-        save_targets(email, clean.target_keys)
-        task = EmailTask.objects.create(
-            email=email,
-            requester=sender,
-            state=EmailTask.SCHEDULED if clean.send_at else EmailTask.QUEUING,
-            send_at=clean.send_at,
-            queue=queue_for(email),
-        )
-        if not clean.send_at:
-            enqueue_fan_out_on_commit(task)
-    return task
-
-
-def save_targets(email: CourseEmail, target_keys: list[str]) -> None:
-    email.targets.all().delete()
-    Target.objects.bulk_create(
-        Target(email=email, target_type=kind, target_value=value)
-        for kind, value in map(Target.split_key, target_keys)
-    )
-
-
-def queue_for(email: CourseEmail) -> str:
-    """Large sends get their own queue, so a test to Myself never waits behind them."""
-    count = recipients.count_recipients(**recipients.email_audience(email=email))
-    return "large" if count > app_settings.get("LARGE_SEND_THRESHOLD") else "default"
-
-
-def enqueue_fan_out_on_commit(task: EmailTask) -> None:
-    def enqueue():
-        from .tasks import fan_out  # the one upward reference: tasks build on api
-
-        EmailTask.objects.filter(pk=task.pk, state=EmailTask.QUEUING).update(
-            state=EmailTask.PENDING
-        )
-        fan_out.apply_async((task.pk,), queue=task.queue)
-
-    transaction.on_commit(enqueue)
-
-
-def check_can_manage(*, task: EmailTask, user: AbstractBaseUser) -> None:
-    check_can_send(course_id=task.email.course_id, user=user)
-
-
-def edit_scheduled(
-    *,
-    task: EmailTask,
-    editor: AbstractBaseUser,
-    subject: str,
-    html: str,
-    targets: list[str],
-    send_at: datetime.datetime,
-) -> EmailTask:
-    """Change a scheduled email (subject, message, groups, time) while it is still Scheduled."""
-    check_can_manage(task=task, user=editor)
-    course_id = task.email.course_id
-    clean = clean_email(
-        course_id=course_id, subject=subject, html=html, targets=targets, send_at=send_at
-    )
-    if clean.send_at is None:
-        raise InvalidEmailError("Give the time to send at.", field="send_at")
-    with transaction.atomic():
-        task = EmailTask.objects.select_for_update().select_related("email").get(pk=task.pk)
-        if task.state != EmailTask.SCHEDULED:
-            raise InvalidEmailError(
-                f"This email can no longer be edited: it is {task.get_state_display()}.",
-                field="state",
-            )
-        email = task.email
-        email.subject, email.html_message = clean.subject, clean.html
-        email.save(update_fields=["subject", "html_message", "modified"])
-        save_targets(email, clean.target_keys)
-        task.send_at, task.queue = clean.send_at, queue_for(email)
-        task.save(update_fields=["send_at", "queue"])
-    return task
-
-
-def revoke(*, task: EmailTask, user: AbstractBaseUser) -> EmailTask:
-    """Stop a send: Scheduled, Queuing or Pending ones never start; a running one stops at
-    the next batch boundary and its unsent batches are not sent."""
-    check_can_manage(task=task, user=user)
-    revoked = (
-        EmailTask.objects.filter(pk=task.pk)
-        .exclude(state__in=EmailTask.FINAL_STATES)
-        .update(state=EmailTask.REVOKED, finished_at=timezone.now())
-    )
-    task.refresh_from_db()
-    if not revoked:
-        raise InvalidEmailError(
-            f"This send has already ended ({task.get_state_display()}).", field="state"
-        )
-    return task
-
-
-def resend_to_failed(*, task: EmailTask, requester: AbstractBaseUser) -> EmailTask:
-    """A new task of the same email to exactly the recipients whose outcome was failed."""
-    check_can_manage(task=task, user=requester)
-    if task.state not in (EmailTask.SUCCESS, EmailTask.FAILURE, EmailTask.REVOKED):
-        raise InvalidEmailError("Wait until this send has ended.", field="state")
-    if not task.outcomes.filter(status="failed").exists():
-        raise InvalidEmailError("No recipient of this send failed.", field="state")
-    with transaction.atomic():
-        resend = EmailTask.objects.create(
-            email=task.email, requester=requester, resend_of=task, queue="default"
-        )
-        enqueue_fan_out_on_commit(resend)
-    return resend
-
-
-# --- Status -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TaskStatus:
-    task_id: int
-    state: str
-    state_label: str
-    total: int
-    sent: int
-    failed: int
-    skipped: int
-    retries: int
-    created: datetime.datetime
-    send_at: datetime.datetime | None
-    started_at: datetime.datetime | None
-    finished_at: datetime.datetime | None
-    error: str
-
-
-def task_status(*, task: EmailTask) -> TaskStatus:
-    """What the dashboard shows for a send (two queries: the task, its batch sums)."""
-    task.refresh_from_db()
-    counts = pipeline.task_counts(task)
-    return TaskStatus(
-        task_id=task.pk,
-        state=task.state,
-        state_label=task.get_state_display(),
-        total=counts.total,
-        sent=counts.sent,
-        failed=counts.failed,
-        skipped=counts.skipped,
-        retries=task.retries,
-        created=task.created,
-        send_at=task.send_at,
-        started_at=task.started_at,
-        finished_at=task.finished_at,
-        error=task.error,
-    )
-
-
-# --- Opting out ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class UnsubscribeRequest:
-    """Who a genuine unsubscribe token speaks for, and their current choice."""
-
-    user_id: int
-    course_id: str
-    course_name: str
-    opted_out: bool
-
-
-def opt_out(*, user_id: int, course_id: str, how: str) -> Optout:
-    """Record that the user receives no more bulk email of the course; idempotent (the first
-    opt-out, and how it was made, is kept)."""
-    optout, _ = Optout.objects.get_or_create(
-        user_id=user_id, course_id=course_id, defaults={"how": how}
-    )
-    return optout
-
-
-def opt_in(*, user_id: int, course_id: str) -> None:
-    """Undo an opt-out: the user receives the course's bulk email again."""
-    Optout.objects.filter(user_id=user_id, course_id=course_id).delete()
-
-
-def is_opted_out(*, user_id: int, course_id: str) -> bool:
-    return Optout.objects.filter(user_id=user_id, course_id=course_id).exists()
-
-
-def read_unsubscribe_token(*, token: str) -> UnsubscribeRequest:
-    """The request a token stands for; InvalidTokenError when the token is not genuine or its
-    user no longer exists."""
-    subject = read_token(token)
-    if not get_user_model().objects.filter(pk=subject.user_id).exists():
-        raise InvalidTokenError("This unsubscribe link is for an account that no longer exists.")
-    course = get_lms().get_course(subject.course_id)
-    return UnsubscribeRequest(
-        user_id=subject.user_id,
-        course_id=subject.course_id,
-        course_name=course.display_name if course else subject.course_id,
-        opted_out=is_opted_out(user_id=subject.user_id, course_id=subject.course_id),
-    )
+def unknown_names() -> list[str]:
+    """Names in settings.BULK_EMAIL that bulk_email does not know (typos)."""
+    return sorted(set(getattr(settings, "BULK_EMAIL", {})) - set(DEFAULTS))
