@@ -147,16 +147,38 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "bulk-email-dispatch": {
         "task": "bulk_email.tasks.dispatch",
-        "schedule": float(os.environ.get("BULK_EMAIL_DISPATCH_SECONDS", "5")),
+        "schedule": float(os.environ.get("DISPATCH_SECONDS", "5")),
     }
 }
 
 # --- bulk_email -------------------------------------------------------------------------------
+# Numbers an operator (or a test starting workers) may tune from the environment.
+BULK_EMAIL_ENV_NUMBERS = (
+    "EMAILS_PER_TASK",
+    "BATCH_LEASE_SECONDS",
+    "RETRY_DELAY",
+    "MAX_RETRIES",
+    "MAX_SEND_RATE",
+    "LARGE_SEND_THRESHOLD",
+    "MAX_MESSAGES_PER_CONNECTION",
+)
+
+
+def bulk_email_env_numbers() -> dict:
+    """BULK_EMAIL_<NAME>=<number> from the environment, for the names above."""
+    found = {}
+    for name in BULK_EMAIL_ENV_NUMBERS:
+        value = os.environ.get(f"BULK_EMAIL_{name}", "")
+        if value:
+            found[name] = float(value) if "." in value else int(value)
+    return found
+
+
 BULK_EMAIL = {
     "LMS_BACKEND": "lms_stub.bulk_email_backend.StubLMSBackend",
     "SITE_URL": SITE_URL,
     "DEFAULT_FROM_EMAIL": DEFAULT_FROM_EMAIL,
-    "BATCH_LEASE_SECONDS": int(os.environ.get("BULK_EMAIL_BATCH_LEASE_SECONDS", "120")),
+    **bulk_email_env_numbers(),
 }
 
 LOGGING = {

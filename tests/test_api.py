@@ -1,0 +1,248 @@
+"""The services staff actions go through: every refusal, and what a send leaves behind."""
+
+import datetime
+
+import pytest
+from django.core.exceptions import PermissionDenied
+from django.utils import timezone
+
+from bulk_email import api
+from bulk_email.exceptions import (
+    BulkEmailDisabledError,
+    InvalidEmailError,
+    NotCourseStaffError,
+    UnknownCourseError,
+)
+from bulk_email.models import (
+    Batch,
+    BulkEmailFlag,
+    CourseAuthorization,
+    CourseEmail,
+    EmailTask,
+    RecipientOutcome,
+    Target,
+)
+from lms_stub.models import CourseAccessRole
+from tests.factories import enroll, give_role, make_course, make_user
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def course():
+    course = make_course(display_name="Physique générale — 物理", tracks=("audit", "verified"))
+    flag = BulkEmailFlag.current()
+    flag.enabled = True
+    flag.save()
+    CourseAuthorization.objects.create(course_id=course.id, email_enabled=True)
+    return course
+
+
+@pytest.fixture
+def instructor(course):
+    user = make_user("prof")
+    give_role(user, course, CourseAccessRole.INSTRUCTOR)
+    return user
+
+
+def send(course, sender, **overrides):
+    fields = {
+        "course_id": course.id,
+        "sender": sender,
+        "subject": "Welcome — 欢迎",
+        "html": "<p>Hello %%USER_FULLNAME%%</p>",
+        "targets": ["myself", "learners"],
+    }
+    return api.send_email(**{**fields, **overrides})
+
+
+def in_an_hour():
+    return timezone.now() + datetime.timedelta(hours=1)
+
+
+def test_send_now_saves_email_targets_and_a_queuing_task(course, instructor):
+    task = send(course, instructor)
+    assert task.state == EmailTask.QUEUING and task.queue == "default"
+    assert task.email.subject == "Welcome — 欢迎"
+    assert sorted(t.key for t in task.email.targets.all()) == ["learners", "myself"]
+
+
+def test_the_fan_out_is_enqueued_only_after_the_commit(
+    course, instructor, django_capture_on_commit_callbacks, monkeypatch
+):
+    enqueued = []
+    from bulk_email import tasks
+
+    monkeypatch.setattr(tasks.fan_out, "apply_async", lambda args, queue: enqueued.append(args))
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        task = send(course, instructor)
+    assert enqueued == [] and len(callbacks) == 1
+    callbacks[0]()
+    task.refresh_from_db()
+    assert enqueued == [(task.pk,)] and task.state == EmailTask.PENDING
+
+
+def test_schedule_leaves_the_task_scheduled(course, instructor):
+    when = in_an_hour()
+    task = send(course, instructor, send_at=when)
+    assert (task.state, task.send_at) == (EmailTask.SCHEDULED, when)
+
+
+def test_the_stored_message_is_sanitized(course, instructor):
+    task = send(course, instructor, html='<p onclick="x()">Hi</p><script>alert(1)</script>')
+    assert "script" not in task.email.html_message and "onclick" not in task.email.html_message
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "message"),
+    [
+        ({"subject": ""}, "subject", "Enter a subject"),
+        ({"subject": "x" * 129}, "subject", "limit is 128"),
+        ({"subject": "Hi\r\nBcc: all@example.com"}, "subject", ""),
+        ({"html": ""}, "message", "empty"),
+        ({"html": "<script>alert(1)</script>"}, "message", "empty"),
+        ({"html": "x" * 1_000_001}, "message", "too large"),
+        ({"targets": []}, "targets", ""),
+        ({"targets": ["everyone"]}, "targets", ""),
+        ({"targets": ["cohort:999999"]}, "targets", ""),
+        ({"targets": ["track:professional"]}, "targets", ""),
+        ({"send_at": timezone.now() - datetime.timedelta(minutes=1)}, "send_at", "passed"),
+        ({"send_at": datetime.datetime(2030, 1, 1, 12, 0)}, "send_at", "time zone"),
+    ],
+)
+def test_bad_input_is_refused_with_its_field_and_changes_nothing(
+    course, instructor, overrides, field, message
+):
+    with pytest.raises(InvalidEmailError, match=message) as refused:
+        send(course, instructor, **overrides)
+    assert refused.value.field == field
+    assert not CourseEmail.objects.exists() and not EmailTask.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "role", [None, CourseAccessRole.BETA_TESTER, CourseAccessRole.COMMUNITY_TA]
+)
+def test_only_staff_and_admins_may_send(course, role):
+    user = make_user()
+    enroll(user, course)
+    if role:
+        give_role(user, course, role)
+    with pytest.raises(NotCourseStaffError) as refused:
+        send(course, user)
+    assert isinstance(refused.value, PermissionDenied)
+
+
+def test_staff_of_another_course_may_not_send(course):
+    other = make_course()
+    user = make_user()
+    give_role(user, other, CourseAccessRole.STAFF)
+    with pytest.raises(NotCourseStaffError):
+        send(course, user)
+
+
+def test_the_flag_and_the_course_authorization_gate_sending(course, instructor):
+    CourseAuthorization.objects.filter(course_id=course.id).update(email_enabled=False)
+    with pytest.raises(BulkEmailDisabledError):
+        send(course, instructor)
+    flag = BulkEmailFlag.current()
+    flag.require_course_email_auth = False
+    flag.save()
+    send(course, instructor)
+    flag.enabled = False
+    flag.save()
+    with pytest.raises(BulkEmailDisabledError):
+        send(course, instructor)
+
+
+def test_unknown_course(instructor):
+    with pytest.raises(UnknownCourseError):
+        api.send_email(
+            course_id="course-v1:No+Such+1",
+            sender=instructor,
+            subject="s",
+            html="<p>x</p>",
+            targets=["myself"],
+        )
+
+
+def test_edit_scheduled_changes_subject_message_groups_and_time(course, instructor):
+    task = send(course, instructor, send_at=in_an_hour())
+    later = in_an_hour() + datetime.timedelta(days=1)
+    api.edit_scheduled(
+        task=task,
+        editor=instructor,
+        subject="Changed",
+        html="<p>New body</p>",
+        targets=["staff"],
+        send_at=later,
+    )
+    task.refresh_from_db()
+    assert (task.email.subject, task.send_at) == ("Changed", later)
+    assert "New body" in task.email.html_message
+    assert [t.key for t in task.email.targets.all()] == ["staff"]
+
+
+def test_only_scheduled_emails_can_be_edited(course, instructor):
+    task = send(course, instructor)
+    with pytest.raises(InvalidEmailError, match="no longer be edited"):
+        api.edit_scheduled(
+            task=task,
+            editor=instructor,
+            subject="x",
+            html="<p>x</p>",
+            targets=["myself"],
+            send_at=in_an_hour(),
+        )
+
+
+def test_revoke_stops_scheduled_and_refuses_ended_sends(course, instructor):
+    task = send(course, instructor, send_at=in_an_hour())
+    assert api.revoke(task=task, user=instructor).state == EmailTask.REVOKED
+    with pytest.raises(InvalidEmailError, match="already ended"):
+        api.revoke(task=task, user=instructor)
+
+
+def test_someone_else_cannot_revoke(course, instructor):
+    task = send(course, instructor, send_at=in_an_hour())
+    with pytest.raises(NotCourseStaffError):
+        api.revoke(task=task, user=make_user())
+    task.refresh_from_db()
+    assert task.state == EmailTask.SCHEDULED
+
+
+def test_resend_to_failed_needs_an_ended_send_with_failures(course, instructor):
+    task = send(course, instructor)
+    with pytest.raises(InvalidEmailError, match="Wait"):
+        api.resend_to_failed(task=task, requester=instructor)
+    EmailTask.objects.filter(pk=task.pk).update(state=EmailTask.SUCCESS)
+    with pytest.raises(InvalidEmailError, match="No recipient"):
+        api.resend_to_failed(task=task, requester=instructor)
+    batch = Batch.objects.create(task=task, seq=0, user_ids=[instructor.pk], failed=1)
+    RecipientOutcome.objects.create(
+        task=task, batch=batch, user=instructor, status=RecipientOutcome.FAILED, code=550
+    )
+    resend = api.resend_to_failed(task=task, requester=instructor)
+    assert (resend.resend_of, resend.email, resend.state) == (task, task.email, EmailTask.QUEUING)
+
+
+def test_task_status_sums_the_batches(course, instructor):
+    task = send(course, instructor)
+    EmailTask.objects.filter(pk=task.pk).update(state=EmailTask.PROGRESS, total=7)
+    Batch.objects.create(task=task, seq=0, user_ids=[1, 2, 3], sent=2, failed=1)
+    Batch.objects.create(task=task, seq=1, user_ids=[4, 5, 6, 7], sent=3, skipped=1)
+    status = api.task_status(task=task)
+    assert (status.state_label, status.total, status.sent, status.failed, status.skipped) == (
+        "Progress",
+        7,
+        5,
+        1,
+        1,
+    )
+
+
+def test_targets_are_rows_per_group(course, instructor):
+    task = send(course, instructor, targets=["track:verified", "staff"])
+    assert set(Target.objects.filter(email=task.email).values_list("target_type", flat=True)) == {
+        "track",
+        "staff",
+    }
