@@ -125,9 +125,23 @@ def _without_course_team(learners: QuerySet, course_id: str) -> QuerySet:
     return learners.exclude(pk__in=get_lms().course_staff(course_id).values("pk"))
 
 
-def _not_opted_out(users: QuerySet, course_id: str) -> QuerySet:
-    opted_out = Optout.objects.filter(course_id=course_id, user_id=OuterRef("pk"))
+def _not_opted_out(users: QuerySet, course_id: str, after_id: int) -> QuerySet:
+    # The redundant ``user_id > after_id`` lets the anti-join start at the page too.
+    opted_out = Optout.objects.filter(
+        course_id=course_id, user_id=OuterRef("pk"), user_id__gt=after_id
+    )
     return users.filter(~Exists(opted_out))
+
+
+def _both(users: QuerySet, others: QuerySet) -> QuerySet:
+    """Users in both querysets, as one flat join (Django's ``&``), not a subquery.
+
+    Measured on PostgreSQL at a million learners: as ``pk__in`` or ``EXISTS``, the planner
+    hashed or merged the whole cohort from its first member on every page (0.1-0.5 s a page
+    deep into the course); as one join, the enrollment and membership indexes are both read
+    from the page's start (a few ms). Both querysets are free of duplicates (the port's
+    contract) and join different tables, so their join is too."""
+    return users & others
 
 
 def _cohort_id(value: str) -> int:
@@ -138,30 +152,36 @@ def _cohort_id(value: str) -> int:
 
 
 def group_members(
-    *, course_id: str, sender_id: int | None, key: str, active_since: datetime.datetime | None
+    *,
+    course_id: str,
+    sender_id: int | None,
+    key: str,
+    active_since: datetime.datetime | None,
+    after_id: int = 0,
 ) -> QuerySet:
-    """The users one group reaches, as a queryset (unordered; de-duplicated within the group)."""
+    """The users one group reaches, with an id above ``after_id`` (unordered, no duplicates).
+
+    ``after_id`` is handed to the LMS too, which bounds its membership tables with it: that
+    keeps a page deep into a large course as cheap as the first (see ``LMSBackend``)."""
     target_type, value = _split(key)
     lms = get_lms()
     if target_type == Target.MYSELF:
         # Not filtered by opt-out: the sender asked for this copy themselves.
-        return _users().filter(pk=sender_id, is_active=True)
+        return _users().filter(pk=sender_id, is_active=True, pk__gt=after_id)
+    learners = {"active_since": active_since, "after_user_id": after_id}
     if target_type == Target.STAFF:
         members = lms.course_staff(course_id).filter(is_active=True)
     elif target_type == Target.LEARNERS:
-        members = _without_course_team(
-            lms.enrolled_learners(course_id, active_since=active_since), course_id
-        )
+        members = _without_course_team(lms.enrolled_learners(course_id, **learners), course_id)
     elif target_type == Target.TRACK:
         members = _without_course_team(
-            lms.enrolled_learners(course_id, mode=value, active_since=active_since), course_id
+            lms.enrolled_learners(course_id, mode=value, **learners), course_id
         )
     else:
-        cohort = lms.cohort_members(course_id, _cohort_id(value))
-        members = lms.enrolled_learners(course_id, active_since=active_since).filter(
-            pk__in=cohort.values("pk")
-        )
-    return _not_opted_out(members, course_id)
+        cohort = lms.cohort_members(course_id, _cohort_id(value), after_user_id=after_id)
+        members = _both(lms.enrolled_learners(course_id, **learners), cohort)
+    # The port's bound is an optimisation a backend may skip; this one is the rule.
+    return _not_opted_out(members.filter(pk__gt=after_id), course_id, after_id)
 
 
 def _split(key: str) -> tuple[str, str]:
@@ -215,9 +235,13 @@ def _member_ids(
     parts = []
     for key in dict.fromkeys(target_keys):
         members = group_members(
-            course_id=course_id, sender_id=sender_id, key=key, active_since=active_since
+            course_id=course_id,
+            sender_id=sender_id,
+            key=key,
+            active_since=active_since,
+            after_id=after_id,
         )
-        ids = members.filter(pk__gt=after_id).values("pk")
+        ids = members.values("pk")
         if limit is not None:
             # Wrapped, because SQLite allows no LIMIT inside the parts of a compound SELECT.
             ids = _users().filter(pk__in=ids.order_by("pk")[:limit]).values("pk")
@@ -227,13 +251,14 @@ def _member_ids(
     return parts[0].union(*parts[1:]) if len(parts) > 1 else parts[0]
 
 
-def _as_recipients(ids: QuerySet | None) -> QuerySet:
-    if ids is None:
-        return _users().none().values("pk", "email")
+def _as_recipients(ids: QuerySet | None, *, after_id: int = 0) -> QuerySet:
+    """The users with those ids, ordered, as the values a sender needs.
+
+    ``pk__gt`` repeats the groups' own bound so that PostgreSQL reads the user table from the
+    page's start instead of merging with it from the first row."""
+    users = _users().none() if ids is None else _users().filter(pk__gt=after_id, pk__in=ids)
     return (
-        _users()
-        .filter(pk__in=ids)
-        .annotate(full_name=get_lms().full_name_expression())
+        users.annotate(full_name=get_lms().full_name_expression())
         .order_by("pk")
         .values("pk", "email", "full_name")
     )
@@ -266,8 +291,12 @@ def recipient_pages(
     """Lists of up to ``page_size`` (default ``EMAILS_PER_TASK``) recipients, by user id.
 
     One query per page (keyset: ids above the last one seen, never OFFSET), so memory stays a
-    page whatever the course size. ``after_id`` resumes after the last user id already handled,
-    as a re-run fan-out does. The eligibility cutoff is fixed once for the whole walk."""
+    page whatever the course size; one more, empty, query says the walk is over. (Stopping at
+    a short page would save it, but would trust every LMS backend never to return a
+    duplicate, since a duplicate makes a page short before the end.)
+
+    ``after_id`` resumes after the last user id already handled, as a re-run fan-out does.
+    The eligibility cutoff is fixed once for the whole walk."""
     size = page_size or app_settings.get("EMAILS_PER_TASK")
     now = now or timezone.now()
     keys = list(target_keys)
@@ -280,11 +309,10 @@ def recipient_pages(
             after_id=after_id,
             limit=size,
         )
-        page = [_recipient(row) for row in _as_recipients(ids)[:size]]
-        if page:
-            yield page
-        if len(page) < size:
-            return  # a short page means every group is exhausted: no final empty query
+        page = [_recipient(row) for row in _as_recipients(ids, after_id=after_id)[:size]]
+        if not page:
+            return
+        yield page
         after_id = page[-1].user_id
 
 
