@@ -3,7 +3,7 @@
 import datetime
 
 from django.contrib.auth import get_user_model
-from django.db.models import Expression, F, Q, QuerySet
+from django.db.models import Exists, Expression, F, Q, QuerySet
 from django.urls import reverse
 
 from bulk_email.lms import CourseInfo, LMSBackend, Track
@@ -62,10 +62,11 @@ class StubLMSBackend(LMSBackend):
         return get_user_model().objects.filter(enrollment, is_active=True)
 
     def cohort_members(self, course_id: str, cohort_id: int, *, after_user_id: int = 0) -> QuerySet:
-        membership = Q(
-            cohort_memberships__cohort_id=cohort_id,
-            cohort_memberships__cohort__course_id=course_id,
-        )
+        # The course check is an uncorrelated EXISTS, evaluated once, rather than a join to
+        # the cohort table: the join made PostgreSQL misjudge the cohort's size and hash it
+        # whole instead of reading the membership index from the page's start.
+        cohort_of_course = Cohort.objects.filter(pk=cohort_id, course_id=course_id)
+        membership = Q(cohort_memberships__cohort_id=cohort_id) & Q(Exists(cohort_of_course))
         if after_user_id:
             membership &= Q(cohort_memberships__user_id__gt=after_user_id)
         return get_user_model().objects.filter(membership)
