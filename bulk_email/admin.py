@@ -52,11 +52,29 @@ class CourseEmailAdmin(admin.ModelAdmin):
 
 @admin.register(EmailTask)
 class EmailTaskAdmin(admin.ModelAdmin):
-    list_display = ["id", "email", "state", "send_at", "total", "sent", "failed", "skipped", "created"]
+    list_display = [
+        "id",
+        "email",
+        "state",
+        "send_at",
+        "total",
+        "sent",
+        "failed",
+        "skipped",
+        "created",
+    ]
     list_filter = ["state"]
     search_fields = ["email__subject", "email__course_id"]
     raw_id_fields = ["email", "requester", "resend_of"]
-    readonly_fields = ["total", "sent", "failed", "skipped", "retries", "batches_total", "batches_finished"]
+    readonly_fields = [
+        "total",
+        "sent",
+        "failed",
+        "skipped",
+        "retries",
+        "batches_total",
+        "batches_finished",
+    ]
 
 
 @admin.register(Batch)

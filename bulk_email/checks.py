@@ -46,7 +46,9 @@ def check_numbers(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     for name in ("EMAILS_PER_TASK", "MAX_MESSAGES_PER_CONNECTION", "LARGE_SEND_THRESHOLD"):
         if not _is_positive_int(app_settings.get(name)):
             errors.append(
-                checks.Error(f'BULK_EMAIL["{name}"] must be a positive integer.', id="bulk_email.E004")
+                checks.Error(
+                    f'BULK_EMAIL["{name}"] must be a positive integer.', id="bulk_email.E004"
+                )
             )
     months = app_settings.get("LAST_LOGIN_ELIGIBILITY_MONTHS")
     if months is not None and not _is_positive_int(months):
@@ -57,7 +59,9 @@ def check_numbers(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
             )
         )
     rate = app_settings.get("MAX_SEND_RATE")
-    if rate is not None and (isinstance(rate, bool) or not isinstance(rate, int | float) or rate <= 0):
+    if rate is not None and (
+        isinstance(rate, bool) or not isinstance(rate, int | float) or rate <= 0
+    ):
         errors.append(
             checks.Error(
                 'BULK_EMAIL["MAX_SEND_RATE"] must be a positive number or None.',
@@ -105,5 +109,11 @@ def check_unknown_names(app_configs=None, **kwargs) -> list[checks.CheckMessage]
 
 
 def register() -> None:
-    for check in (check_lms_backend, check_numbers, check_site_url, check_dkim, check_unknown_names):
+    for check in (
+        check_lms_backend,
+        check_numbers,
+        check_site_url,
+        check_dkim,
+        check_unknown_names,
+    ):
         checks.register(check, "bulk_email")

@@ -183,7 +183,9 @@ class EmailTask(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="resends",
-        help_text="Set on a 'resend to failed recipients' task: the task whose failures it retries.",
+        help_text=(
+            "Set on a 'resend to failed recipients' task: the task whose failures it retries."
+        ),
     )
     state = models.CharField(max_length=16, choices=STATE_CHOICES, default=QUEUING, db_index=True)
     send_at = models.DateTimeField(null=True, blank=True, db_index=True)
@@ -266,9 +268,7 @@ class Optout(models.Model):
     how = models.CharField(max_length=16, choices=HOW_CHOICES, default=ADMIN)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["user", "course_id"], name="unique_optout")
-        ]
+        constraints = [models.UniqueConstraint(fields=["user", "course_id"], name="unique_optout")]
         indexes = [models.Index(fields=["course_id", "user"])]
 
     def __str__(self) -> str:

@@ -6,8 +6,8 @@ from django.contrib.auth import get_user_model
 from django.db.models import Exists, Expression, F, Q, QuerySet
 from django.urls import reverse
 
-from bulk_email.lms import CourseInfo, LMSBackend, Track
 from bulk_email.lms import Cohort as CohortInfo
+from bulk_email.lms import CourseInfo, LMSBackend, Track
 
 from .models import Cohort, Course, CourseAccessRole, CourseMode
 

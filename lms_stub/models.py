@@ -61,9 +61,7 @@ class CourseEnrollment(models.Model):
     created = models.DateTimeField(db_index=True)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["course", "user"], name="unique_enrollment")
-        ]
+        constraints = [models.UniqueConstraint(fields=["course", "user"], name="unique_enrollment")]
         indexes = [models.Index(fields=["course", "is_active", "mode", "user"])]
 
     def __str__(self) -> str:
@@ -137,3 +135,6 @@ class CohortMembership(models.Model):
             models.UniqueConstraint(fields=["cohort", "user"], name="unique_cohort_membership")
         ]
         indexes = [models.Index(fields=["cohort", "user"])]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} in cohort {self.cohort_id}"

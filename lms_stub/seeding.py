@@ -29,6 +29,7 @@ TRACK_NAMES = {
     "masters": "Master's",
 }
 
+# fmt: off
 FIRST_NAMES = [
     "Zoë", "Søren", "Łukasz", "José", "Amélie", "Björn", "Chloé", "Đorđe", "Renée", "Ítalo",
     "Анна", "Дмитрий", "Ελένη", "Γιώργος", "محمد", "فاطمة", "דוד", "美咲", "太郎", "伟",
@@ -36,9 +37,10 @@ FIRST_NAMES = [
 ]
 LAST_NAMES = [
     "Müller", "Ødegaard", "Wiśniewski", "García", "Lefèvre", "Ångström", "O'Brien", "Novák",
-    "Иванова", "Παπαδόπουλος", "الحسن", "כהן", "山田", "王", "김", "शर्मा", "Trần", "Yılmaz",
+    "Иванова", "Παπαδόπουλος", "الحسن", "כהן", "山田", "王", "김", "शर्मा", "Trần", "Yılmaz",  # noqa: RUF001 (Turkish dotless i)
     "Ní Bhriain", "Dubois", "Rossi", "Silva", "Kowalczyk", "Jensen", "Smith",
 ]
+# fmt: on
 
 
 @dataclass
@@ -145,7 +147,9 @@ def seed_course(plan: SeedPlan) -> SeedReport:
         stop = min(start + CHUNK_SIZE, plan.learners)
         with transaction.atomic():
             create_learners(plan, course, cohorts, prefix, range(start, stop), password)
-    return SeedReport(plan.course_id, max(plan.learners - existing, 0), max(plan.learners, existing))
+    return SeedReport(
+        plan.course_id, max(plan.learners - existing, 0), max(plan.learners, existing)
+    )
 
 
 def create_learners(plan, course, cohorts, prefix, numbers: range, password: str) -> None:
@@ -157,9 +161,7 @@ def create_learners(plan, course, cohorts, prefix, numbers: range, password: str
     users = get_user_model().objects.bulk_create([p.user for p in people])
     for person, user in zip(people, users, strict=True):
         person.user = user
-    UserProfile.objects.bulk_create(
-        UserProfile(user=p.user, name=p.full_name) for p in people
-    )
+    UserProfile.objects.bulk_create(UserProfile(user=p.user, name=p.full_name) for p in people)
     CourseEnrollment.objects.bulk_create(
         CourseEnrollment(
             user=p.user,
@@ -196,7 +198,10 @@ def make_learner(plan: SeedPlan, prefix: str, number: int, rng, now, password) -
     enrolled = now - datetime.timedelta(days=rng.randint(1, 400))
     last_login = now - datetime.timedelta(days=rng.randint(0, 60), seconds=rng.randint(0, 86399))
     if kind == "long_absent":
-        last_login, enrolled = now - datetime.timedelta(days=730), now - datetime.timedelta(days=800)
+        last_login, enrolled = (
+            now - datetime.timedelta(days=730),
+            now - datetime.timedelta(days=800),
+        )
     elif kind == "never_logged_in":
         last_login = None
     username = f"{prefix}{number:07d}"

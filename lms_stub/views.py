@@ -43,7 +43,9 @@ def user_is_course_team(user, course: Course) -> bool:
 def instructor_dashboard(request, course_id: str):
     course = get_object_or_404(Course, pk=course_id)
     if not user_is_course_team(request.user, course):
-        raise PermissionDenied("Only the course's Staff and Admins can open its instructor dashboard.")
+        raise PermissionDenied(
+            "Only the course's Staff and Admins can open its instructor dashboard."
+        )
     tab = request.GET.get("tab", INSTRUCTOR_TABS[0][0])
     if tab not in dict(INSTRUCTOR_TABS):
         tab = INSTRUCTOR_TABS[0][0]
@@ -71,7 +73,9 @@ def course_info_context(course: Course) -> dict:
 
 
 def membership_context(course: Course) -> dict:
-    roles = course.roles.select_related("user", "user__lms_profile").order_by("role", "user__username")
+    roles = course.roles.select_related("user", "user__lms_profile").order_by(
+        "role", "user__username"
+    )
     return {"roles": roles}
 
 

@@ -67,7 +67,10 @@ class LMSBackendContract:
         assert self.backend.get_course("course-v1:No+Such+Course") is None
 
     def test_tracks(self, world):
-        assert [t.slug for t in self.backend.course_tracks(world.course_id)] == ["audit", "verified"]
+        assert [t.slug for t in self.backend.course_tracks(world.course_id)] == [
+            "audit",
+            "verified",
+        ]
 
     def test_cohorts(self, world):
         cohorts = {c.name: c for c in self.backend.course_cohorts(world.course_id)}
@@ -128,8 +131,10 @@ class LMSBackendContract:
 
     def test_full_name_expression(self, world):
         user = world.users["audit_learner"]
-        annotated = type(user).objects.filter(pk=user.pk).annotate(
-            full_name=self.backend.full_name_expression()
+        annotated = (
+            type(user)
+            .objects.filter(pk=user.pk)
+            .annotate(full_name=self.backend.full_name_expression())
         )
         assert annotated.get().full_name
 

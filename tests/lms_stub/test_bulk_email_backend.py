@@ -44,7 +44,9 @@ class TestStubLMSBackend(LMSBackendContract):
         users["other_course"] = make_user("other_course")
         enroll(users["other_course"], other)
         give_role(users["other_course"], other, CourseAccessRole.STAFF)
-        default = make_cohort(course, "Default Group", members=[users["audit_learner"]], is_default=True)
+        default = make_cohort(
+            course, "Default Group", members=[users["audit_learner"]], is_default=True
+        )
         blue = make_cohort(course, "Blue", members=[users["verified_learner"], users["unenrolled"]])
         return World(
             course_id=course.id,

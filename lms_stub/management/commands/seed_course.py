@@ -25,7 +25,10 @@ class Command(BaseCommand):
             "--tracks", default="audit,verified", help="Comma-separated mode slugs (first: audit)."
         )
         parser.add_argument(
-            "--cohorts", type=int, default=2, help='Number of cohorts; the first is "Default Group".'
+            "--cohorts",
+            type=int,
+            default=2,
+            help='Number of cohorts; the first is "Default Group".',
         )
         parser.add_argument("--name", default="", help="Display name of a new course.")
         parser.add_argument(
