@@ -75,15 +75,24 @@ class LMSBackend:
         *,
         mode: str | None = None,
         active_since: datetime.datetime | None = None,
+        after_user_id: int = 0,
     ) -> QuerySet:
         """Activated accounts with an active enrollment in the course (in ``mode`` if given).
 
         With ``active_since``: only those who logged in since then, or who never logged in
-        and enrolled since then. Course team members are *not* removed here."""
+        and enrolled since then. Course team members are *not* removed here.
+
+        With ``after_user_id``: only users whose id is above it, bounded on the enrollment
+        table's user column. Recipient pages are read in user-id order from there; the
+        caller's own ``pk__gt`` is not enough, because databases do not carry a range across
+        a join, and without the bound every page scans the course's enrollments from the
+        first one (seconds per page at a million learners instead of milliseconds)."""
         raise NotImplementedError
 
-    def cohort_members(self, course_id: str, cohort_id: int) -> QuerySet:
-        """Users assigned to the cohort (enrollment is not checked here)."""
+    def cohort_members(self, course_id: str, cohort_id: int, *, after_user_id: int = 0) -> QuerySet:
+        """Users assigned to the cohort (enrollment is not checked here).
+
+        ``after_user_id``: as in ``enrolled_learners``, bounded on the membership table."""
         raise NotImplementedError
 
     def full_name_expression(self) -> Expression:

@@ -3,7 +3,7 @@
 import datetime
 
 from django.contrib.auth import get_user_model
-from django.db.models import Expression, F, Q, QuerySet
+from django.db.models import Exists, Expression, F, Q, QuerySet
 from django.urls import reverse
 
 from bulk_email.lms import Cohort as CohortInfo
@@ -46,8 +46,12 @@ class StubLMSBackend(LMSBackend):
         *,
         mode: str | None = None,
         active_since: datetime.datetime | None = None,
+        after_user_id: int = 0,
     ) -> QuerySet:
         enrollment = Q(enrollments__course_id=course_id, enrollments__is_active=True)
+        if after_user_id:
+            # On the enrollment's own column, so the (course, user) index starts at the page.
+            enrollment &= Q(enrollments__user_id__gt=after_user_id)
         if mode is not None:
             enrollment &= Q(enrollments__mode=mode)
         if active_since is not None:
@@ -57,11 +61,15 @@ class StubLMSBackend(LMSBackend):
         # One enrollment per (user, course), so the join cannot duplicate users.
         return get_user_model().objects.filter(enrollment, is_active=True)
 
-    def cohort_members(self, course_id: str, cohort_id: int) -> QuerySet:
-        return get_user_model().objects.filter(
-            cohort_memberships__cohort_id=cohort_id,
-            cohort_memberships__cohort__course_id=course_id,
-        )
+    def cohort_members(self, course_id: str, cohort_id: int, *, after_user_id: int = 0) -> QuerySet:
+        # The course check is an uncorrelated EXISTS, evaluated once, rather than a join to
+        # the cohort table: the join made PostgreSQL misjudge the cohort's size and hash it
+        # whole instead of reading the membership index from the page's start.
+        cohort_of_course = Cohort.objects.filter(pk=cohort_id, course_id=course_id)
+        membership = Q(cohort_memberships__cohort_id=cohort_id) & Q(Exists(cohort_of_course))
+        if after_user_id:
+            membership &= Q(cohort_memberships__user_id__gt=after_user_id)
+        return get_user_model().objects.filter(membership)
 
     def full_name_expression(self) -> Expression:
         return F("lms_profile__name")

@@ -6,6 +6,7 @@ import itertools
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from bulk_email.models import CourseEmail, Optout, Target
 from lms_stub.models import (
     Cohort,
     CohortMembership,
@@ -15,6 +16,7 @@ from lms_stub.models import (
     CourseMode,
     UserProfile,
 )
+from lms_stub.seeding import TRACK_NAMES
 
 _numbers = itertools.count(1)
 
@@ -41,7 +43,8 @@ def make_course(course_id: str | None = None, *, tracks=("audit",), **fields) ->
     fields.setdefault("postal_address", "1 Test Street, Testville")
     course = Course.objects.create(id=course_id, **fields)
     for slug in tracks:
-        CourseMode.objects.create(course=course, mode_slug=slug, mode_display_name=slug.title())
+        display_name = TRACK_NAMES.get(slug, slug.title())
+        CourseMode.objects.create(course=course, mode_slug=slug, mode_display_name=display_name)
     return course
 
 
@@ -59,3 +62,18 @@ def make_cohort(course: Course, name: str, *, members=(), is_default: bool = Fal
     cohort = Cohort.objects.create(course=course, name=name, is_default=is_default)
     CohortMembership.objects.bulk_create(CohortMembership(cohort=cohort, user=u) for u in members)
     return cohort
+
+
+def opt_out(user, course_id: str, *, how: str = Optout.DASHBOARD) -> Optout:
+    return Optout.objects.create(user=user, course_id=course_id, how=how)
+
+
+def make_email(course_id: str, *, sender=None, targets=(), **fields) -> CourseEmail:
+    """A saved email with its Target rows, from keys such as "learners" or "cohort:12"."""
+    fields.setdefault("subject", "Hello")
+    fields.setdefault("html_message", "<p>Hello</p>")
+    email = CourseEmail.objects.create(course_id=course_id, sender=sender, **fields)
+    for key in targets:
+        target_type, target_value = Target.split_key(key)
+        Target.objects.create(email=email, target_type=target_type, target_value=target_value)
+    return email

@@ -106,6 +106,18 @@ class LMSBackendContract:
         members = self.backend.cohort_members(world.course_id, world.cohort_ids["Blue"])
         assert ids(members) == self.people(world, "verified_learner", "unenrolled")
 
+    def test_after_user_id_keeps_only_higher_user_ids(self, world):
+        blue = world.cohort_ids["Blue"]
+        for members in (
+            lambda **kw: self.backend.enrolled_learners(world.course_id, **kw),
+            lambda **kw: self.backend.enrolled_learners(world.course_id, mode="audit", **kw),
+            lambda **kw: self.backend.cohort_members(world.course_id, blue, **kw),
+        ):
+            every_id = sorted(ids(members()))
+            middle = every_id[len(every_id) // 2]
+            assert ids(members(after_user_id=middle)) == {pk for pk in every_id if pk > middle}
+            assert ids(members(after_user_id=0)) == set(every_id)
+
     def test_querysets_have_no_duplicates_and_compose_in_sql(self, world):
         for queryset in (
             self.backend.course_staff(world.course_id),
