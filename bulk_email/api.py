@@ -218,6 +218,7 @@ def revoke(*, task: EmailTask, user: AbstractBaseUser) -> EmailTask:
 def resend_to_failed(*, task: EmailTask, requester: AbstractBaseUser) -> EmailTask:
     """A new task of the same email to exactly the recipients whose outcome was failed."""
     check_can_manage(task=task, user=requester)
+    task.refresh_from_db()
     if task.state not in (EmailTask.SUCCESS, EmailTask.FAILURE, EmailTask.REVOKED):
         raise InvalidEmailError("Wait until this send has ended.", field="state")
     if not task.outcomes.filter(status="failed").exists():
