@@ -28,6 +28,7 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import get_template, render_to_string
 from django.urls import NoReverseMatch, reverse
+from django.utils.crypto import salted_hmac
 
 from . import app_settings
 from .exceptions import BulkEmailConfigurationError, InvalidEmailError, UnknownCourseError
@@ -688,7 +689,14 @@ def _encode_values(values: dict[str, str]) -> dict[str, bytes]:
 
 
 def make_message_id(prepared: PreparedMessage, recipient: Recipient) -> str:
-    unique = secrets.token_hex(8)
+    """The same (email, recipient) always gets the same Message-ID, so the one copy a worker
+    crash may send twice is one message to clients that de-duplicate by it. Unsaved emails
+    (previews) get a random one."""
+    if prepared.email_id is None:
+        unique = secrets.token_hex(8)
+    else:
+        pair = f"{prepared.email_id}:{recipient.user_id}"
+        unique = salted_hmac("bulk_email.message_id", pair).hexdigest()[:16]
     return f"<{unique}.{prepared.email_id or 0}.{recipient.user_id}@{prepared.message_id_domain}>"
 
 

@@ -187,11 +187,20 @@ def test_the_mailto_can_be_set_or_left_out(settings):
     assert "mailto" not in str(rendered_mail()["List-Unsubscribe"])
 
 
-def test_message_ids_are_unique_per_message():
-    prepared = prepare()
+def test_message_ids_are_unique_per_unsaved_message():
+    prepared = prepare(EmailData(pk=None))
     ids = {render_message(prepared, LEARNER).message_id for _ in range(50)}
     assert len(ids) == 50
     assert all(re.match(r"^<[^@<>]+@lms\.example\.com>$", i) for i in ids)
+
+
+def test_a_saved_email_gives_each_recipient_one_stable_message_id():
+    """A copy re-sent after a crash carries the same Message-ID as the first one."""
+    prepared = prepare(EmailData(pk=42))
+    other = Recipient(user_id=LEARNER.user_id + 1, email="b@example.com", full_name="B")
+    first, again = (render_message(prepared, LEARNER).message_id for _ in range(2))
+    assert first == again != render_message(prepared, other).message_id
+    assert render_message(prepare(EmailData(pk=43)), LEARNER).message_id != first
 
 
 def test_the_footer_says_why_and_how_to_leave_in_both_parts():
