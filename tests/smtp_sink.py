@@ -21,10 +21,11 @@ import argparse
 import asyncio
 import email
 import logging
+import random
 import socket
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email import policy
 from pathlib import Path
 
@@ -59,7 +60,9 @@ class Fault:
     close: bool = False  # close the connection after the reply
     drop: bool = False  # close the connection without any reply
     delay: float = 0.0  # wait this long before replying
+    probability: float = 1.0  # fire on this share of the matching commands (seeded, repeatable)
     fired: int = 0
+    rng: random.Random = field(default_factory=lambda: random.Random(8058), repr=False)
 
     @classmethod
     def reject(cls, address: str, reply: str = "550 5.1.1 No such user here") -> "Fault":
@@ -71,8 +74,15 @@ class Fault:
         return cls("MAIL", reply, after=after, times=times, close=True)
 
     @classmethod
-    def throttle(cls, after: int = 0, reply: str = "454 4.7.0 Throttling: too many messages"):
-        return cls("MAIL", reply, after=after)
+    def throttle(
+        cls,
+        after: int = 0,
+        reply: str = "454 4.7.0 Throttling: too many messages",
+        *,
+        probability: float = 1.0,
+        times: int | None = None,
+    ) -> "Fault":
+        return cls("MAIL", reply, after=after, probability=probability, times=times)
 
     @classmethod
     def drop_connection(cls, after: int, times: int | None = 1) -> "Fault":
@@ -87,7 +97,9 @@ class Fault:
             return False
         if self.times is not None and self.fired >= self.times:
             return False
-        return self.address is None or (address or "").lower() == self.address.lower()
+        if self.address is not None and (address or "").lower() != self.address.lower():
+            return False
+        return self.probability >= 1.0 or self.rng.random() < self.probability
 
 
 class SinkHandler:

@@ -1,0 +1,272 @@
+"""The pipeline's services run in this process against a real SMTP sink: fan-out, batch
+claims, per-recipient progress, resume after a crash, skips, failures, the dispatcher.
+(tests/integration/test_send_pipeline.py runs the same through real celery workers.)"""
+
+import datetime
+
+import pytest
+from django.utils import timezone
+
+from bulk_email import pipeline
+from bulk_email.exceptions import SMTPConfigurationError, TransientSendError
+from bulk_email.models import Batch, EmailTask, RecipientOutcome
+from lms_stub.models import CourseAccessRole
+from tests.factories import enroll, give_role, make_course, make_email, make_user, opt_out
+from tests.smtp_sink import Fault
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def small_batches(settings):
+    settings.BULK_EMAIL = {**settings.BULK_EMAIL, "EMAILS_PER_TASK": 3, "BATCH_LEASE_SECONDS": 60}
+
+
+@pytest.fixture
+def course_with_learners():
+    course = make_course()
+    instructor = make_user("prof")
+    give_role(instructor, course, CourseAccessRole.INSTRUCTOR)
+    learners = [make_user(f"learner{i}", email=f"learner{i}@example.com") for i in range(7)]
+    for learner in learners:
+        enroll(learner, course)
+    return course, instructor, learners
+
+
+def make_task(course, sender, *, targets=("learners",), state=EmailTask.PENDING) -> EmailTask:
+    email = make_email(course.id, sender=sender, targets=targets, subject="Hi %%USER_FULLNAME%%")
+    return EmailTask.objects.create(email=email, requester=sender, state=state)
+
+
+def run_fan_out(task) -> list[int]:
+    return [job.id for job in pipeline.fan_out(task_id=task.pk)]
+
+
+def send_all(batch_ids) -> None:
+    for batch_id in batch_ids:
+        assert pipeline.send_batch(batch_id=batch_id) is None
+
+
+def received_addresses(sink) -> list[str]:
+    return sorted(address for m in sink.messages for address in m.rcpt_tos)
+
+
+def test_fan_out_writes_ordered_batches_and_the_send_succeeds(
+    small_batches, smtp_settings, smtp_sink, course_with_learners
+):
+    course, instructor, learners = course_with_learners
+    task = make_task(course, instructor)
+    batch_ids = run_fan_out(task)
+    task.refresh_from_db()
+    assert (task.state, task.total, task.batches_total, task.fan_out_done) == (
+        EmailTask.PROGRESS,
+        7,
+        3,
+        True,
+    )
+    assert [b.user_ids for b in Batch.objects.filter(task=task)] == [
+        [u.pk for u in learners[0:3]],
+        [u.pk for u in learners[3:6]],
+        [learners[6].pk],
+    ]
+    send_all(batch_ids)
+    task.refresh_from_db()
+    assert task.state == EmailTask.SUCCESS and task.finished_at
+    assert received_addresses(smtp_sink) == sorted(u.email for u in learners)
+    assert pipeline.task_counts(task) == pipeline.TaskCounts(total=7, sent=7, failed=0, skipped=0)
+
+
+def test_an_empty_recipient_set_is_success_with_total_zero(smtp_settings, course_with_learners):
+    course, instructor, _ = course_with_learners
+    task = make_task(course, instructor, targets=("track:verified",))
+    assert run_fan_out(task) == []
+    task.refresh_from_db()
+    assert (task.state, task.total) == (EmailTask.SUCCESS, 0)
+
+
+def test_a_rerun_fan_out_resumes_and_never_writes_a_batch_twice(
+    small_batches, smtp_settings, course_with_learners
+):
+    course, instructor, learners = course_with_learners
+    task = make_task(course, instructor)
+    first = pipeline.fan_out(task_id=task.pk)
+    next(first)  # a crash after the first batch was written and enqueued
+    first.close()
+    resumed = run_fan_out(task)
+    again = run_fan_out(task)  # a redelivered message after it finished: nothing to do
+    assert len(resumed) == 3 and again == []  # the first batch is re-offered, not re-written
+    seen = [uid for b in Batch.objects.filter(task=task) for uid in b.user_ids]
+    assert seen == [u.pk for u in learners] and Batch.objects.filter(task=task).count() == 3
+
+
+def test_a_revoked_task_writes_and_sends_nothing_more(
+    small_batches, smtp_settings, smtp_sink, course_with_learners
+):
+    course, instructor, _ = course_with_learners
+    task = make_task(course, instructor)
+    batch_ids = run_fan_out(task)
+    pipeline.send_batch(batch_id=batch_ids[0])
+    EmailTask.objects.filter(pk=task.pk).update(state=EmailTask.REVOKED)
+    send_all(batch_ids[1:])
+    assert len(smtp_sink.messages) == 3
+    assert Batch.objects.filter(task=task, state=Batch.PENDING).count() == 2
+
+
+def test_a_batch_has_one_owner_at_a_time(small_batches, smtp_settings, course_with_learners):
+    course, instructor, _ = course_with_learners
+    batch_id = run_fan_out(make_task(course, instructor))[0]
+    claim = pipeline.claim_batch(batch_id=batch_id)
+    assert isinstance(claim, pipeline.Claim)
+    assert pipeline.claim_batch(batch_id=batch_id) == pipeline.BUSY
+    Batch.objects.filter(pk=batch_id).update(
+        heartbeat=timezone.now() - datetime.timedelta(minutes=5)
+    )
+    takeover = pipeline.claim_batch(batch_id=batch_id)
+    assert isinstance(takeover, pipeline.Claim) and takeover.token != claim.token
+    progress = pipeline.BatchProgress(claim, positions={})
+    with pytest.raises(pipeline.ClaimLost):  # the old owner's next write is refused
+        progress.update(cursor=1)
+
+
+def test_a_taken_over_batch_resumes_after_the_last_recipient_reached(
+    small_batches, smtp_settings, smtp_sink, course_with_learners
+):
+    course, instructor, learners = course_with_learners
+    batch_id = run_fan_out(make_task(course, instructor))[0]
+    # A worker reached the first recipient, then died.
+    Batch.objects.filter(pk=batch_id).update(
+        state=Batch.CLAIMED,
+        claim_token="dead",
+        cursor=1,
+        sent=1,
+        heartbeat=timezone.now() - datetime.timedelta(minutes=5),
+    )
+    assert pipeline.send_batch(batch_id=batch_id) is None
+    assert received_addresses(smtp_sink) == [learners[1].email, learners[2].email]
+    batch = Batch.objects.get(pk=batch_id)
+    assert (batch.state, batch.cursor, batch.sent) == (Batch.DONE, 3, 3)
+
+
+def test_learners_who_opted_out_since_fan_out_are_skipped(
+    small_batches, smtp_settings, smtp_sink, course_with_learners
+):
+    course, instructor, learners = course_with_learners
+    batch_ids = run_fan_out(make_task(course, instructor))
+    opt_out(learners[1], course.id)
+    learners[2].is_active = False
+    learners[2].save()
+    send_all(batch_ids)
+    assert learners[1].email not in received_addresses(smtp_sink)
+    skipped = RecipientOutcome.objects.filter(status=RecipientOutcome.SKIPPED)
+    assert {o.user_id: o.detail for o in skipped} == {
+        learners[1].pk: "Opted out of this course's email.",
+        learners[2].pk: "The account is no longer active.",
+    }
+    assert len(smtp_sink.messages) == 5
+
+
+def test_a_refused_recipient_fails_with_its_code_and_the_rest_are_sent(
+    small_batches, smtp_settings, smtp_sink, course_with_learners
+):
+    course, instructor, learners = course_with_learners
+    smtp_sink.faults.append(Fault.reject(learners[4].email))
+    task = make_task(course, instructor)
+    send_all(run_fan_out(task))
+    failed = RecipientOutcome.objects.get(task=task)
+    assert (failed.user_id, failed.status, failed.code) == (learners[4].pk, "failed", 550)
+    assert "No such user" in failed.detail
+    task.refresh_from_db()
+    assert task.state == EmailTask.SUCCESS
+    assert pipeline.task_counts(task) == pipeline.TaskCounts(total=7, sent=6, failed=1, skipped=0)
+
+
+def test_throttling_releases_the_batch_for_a_retry_that_resumes(
+    small_batches, smtp_settings, smtp_sink, course_with_learners
+):
+    course, instructor, learners = course_with_learners
+    task = make_task(course, instructor)
+    batch_id = run_fan_out(task)[0]
+    smtp_sink.faults.append(Fault.throttle(after=1, times=1))
+    with pytest.raises(TransientSendError):
+        pipeline.send_batch(batch_id=batch_id)
+    batch = Batch.objects.get(pk=batch_id)
+    assert (batch.state, batch.cursor, batch.claim_token) == (Batch.PENDING, 1, "")
+    assert EmailTask.objects.get(pk=task.pk).retries == 1
+    assert pipeline.send_batch(batch_id=batch_id) is None  # the retry
+    assert received_addresses(smtp_sink) == sorted(u.email for u in learners[:3])
+
+
+def test_giving_up_fails_the_unreached_with_the_reason(
+    small_batches, smtp_settings, smtp_sink, course_with_learners
+):
+    course, instructor, learners = course_with_learners
+    task = make_task(course, instructor)
+    batch_id = run_fan_out(task)[0]
+    smtp_sink.faults.append(Fault.throttle(after=2))
+    with pytest.raises(TransientSendError):
+        pipeline.send_batch(batch_id=batch_id)
+    pipeline.give_up_batch(batch_id=batch_id, reason="Gave up after retries: 454 Throttling")
+    outcome = RecipientOutcome.objects.get(task=task)
+    assert (outcome.user_id, outcome.status) == (learners[2].pk, "failed")
+    assert Batch.objects.get(pk=batch_id).state == Batch.DONE
+
+
+def test_a_configuration_error_fails_the_task_with_a_readable_reason(
+    small_batches, smtp_settings, course_with_learners
+):
+    course, instructor, _ = course_with_learners
+    smtp_settings.EMAIL_PORT = 9  # nothing listens there
+    task = make_task(course, instructor)
+    batch_id = run_fan_out(task)[0]
+    with pytest.raises(SMTPConfigurationError):
+        pipeline.send_batch(batch_id=batch_id)
+    task.refresh_from_db()
+    assert task.state == EmailTask.FAILURE and "refused the connection" in task.error
+    assert pipeline.task_counts(task).sent == 0
+
+
+def test_resend_fans_out_to_exactly_the_failed(
+    small_batches, smtp_settings, smtp_sink, course_with_learners
+):
+    course, instructor, learners = course_with_learners
+    for learner in learners[1:4]:
+        smtp_sink.faults.append(Fault.reject(learner.email))
+    task = make_task(course, instructor)
+    send_all(run_fan_out(task))
+    smtp_sink.faults.clear()
+    smtp_sink.messages.clear()
+    resend = EmailTask.objects.create(
+        email=task.email, requester=instructor, resend_of=task, state=EmailTask.PENDING
+    )
+    send_all(run_fan_out(resend))
+    assert received_addresses(smtp_sink) == sorted(u.email for u in learners[1:4])
+    resend.refresh_from_db()
+    assert (resend.state, resend.total) == (EmailTask.SUCCESS, 3)
+
+
+def test_the_dispatcher_releases_due_scheduled_sends_once(course_with_learners):
+    course, instructor, _ = course_with_learners
+    task = make_task(course, instructor, state=EmailTask.SCHEDULED)
+    EmailTask.objects.filter(pk=task.pk).update(
+        send_at=timezone.now() + datetime.timedelta(hours=1)
+    )
+    assert pipeline.dispatch().fan_outs == []
+    later = timezone.now() + datetime.timedelta(hours=2)
+    assert pipeline.dispatch(now=later).fan_outs == [pipeline.Job(task.pk, "default")]
+    assert pipeline.dispatch(now=later).fan_outs == []
+    assert EmailTask.objects.get(pk=task.pk).state == EmailTask.PENDING
+
+
+def test_the_dispatcher_picks_up_lost_work(small_batches, course_with_learners):
+    course, instructor, _ = course_with_learners
+    stuck = make_task(course, instructor, state=EmailTask.QUEUING)  # its enqueue never happened
+    running = make_task(course, instructor)
+    batch_id = run_fan_out(running)[0]
+    pipeline.claim_batch(batch_id=batch_id)  # then its worker died
+    later = timezone.now() + datetime.timedelta(minutes=5)
+    round_ = pipeline.dispatch(now=later)
+    assert pipeline.Job(stuck.pk, "default") in round_.fan_outs
+    assert round_.batches == [pipeline.Job(batch_id, "default")]
+    assert EmailTask.objects.get(pk=stuck.pk).state == EmailTask.PENDING
+    assert Batch.objects.get(pk=batch_id).state == Batch.PENDING
+    assert pipeline.dispatch(now=later).batches == []  # handed out once
