@@ -8,6 +8,9 @@ BIN=$(dirname "$PY")
 export PG_TEST_URL=${PG_TEST_URL:-postgres://postgres@127.0.0.1:5432/test}
 export REDIS_TEST_URL=${REDIS_TEST_URL:-redis://127.0.0.1:6379/15}
 
+echo "== browser for the end-to-end tests"
+bash scripts/ensure_chromium.sh || true
+
 echo "== ruff"
 "$BIN/ruff" check .
 "$BIN/ruff" format --check .
