@@ -45,6 +45,8 @@ class SendError(BulkEmailError):
     def __init__(self, reason: str, *, code: int | None = None, outcomes=(), unsent=()):
         super().__init__(reason)
         self.reason = reason
+        # Set by the pipeline: failures in a row without progress (drives the backoff).
+        self.stalls = 0
         self.code = code
         self.outcomes = list(outcomes)
         self.unsent = list(unsent)

@@ -242,6 +242,9 @@ class Batch(models.Model):
     user_ids = models.JSONField(help_text="The recipients' user ids, ascending.")
     state = models.CharField(max_length=16, choices=STATE_CHOICES, default=PENDING)
     attempts = models.PositiveIntegerField(default=0)
+    stalls = models.PositiveIntegerField(
+        default=0, help_text="Transient failures in a row without reaching anyone (backoff)."
+    )
     created = models.DateTimeField(auto_now_add=True)
     claim_token = models.CharField(max_length=32, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)

@@ -192,9 +192,8 @@ def send_batch(*, batch_id: int) -> str | None:
     except SMTPConfigurationError as error:
         fail_task(task_id=claim.batch.task_id, reason=str(error))
         raise
-    except TransientSendError:
-        release_claim(claim)
-        EmailTask.objects.filter(pk=claim.batch.task_id).update(retries=F("retries") + 1)
+    except TransientSendError as error:
+        error.stalls = release_after_transient(claim, made_progress=bool(error.outcomes))
         raise
     finish_batch(claim)
     return None
@@ -282,10 +281,16 @@ class BatchProgress:
         )  # fmt: skip
 
 
-def release_claim(claim: Claim) -> None:
+def release_after_transient(claim: Claim, *, made_progress: bool) -> int:
+    """Hand the batch back for a retry; returns its stalls: transient failures in a row
+    without reaching anyone. A throttling server that lets some messages through between
+    refusals keeps the backoff short; one that refuses everything makes it grow."""
+    stalls = 0 if made_progress else F("stalls") + 1
     Batch.objects.filter(pk=claim.batch.pk, claim_token=claim.token).update(
-        state=Batch.PENDING, claim_token=""
+        state=Batch.PENDING, claim_token="", stalls=stalls
     )
+    EmailTask.objects.filter(pk=claim.batch.task_id).update(retries=F("retries") + 1)
+    return Batch.objects.values_list("stalls", flat=True).get(pk=claim.batch.pk)
 
 
 def finish_batch(claim: Claim) -> None:

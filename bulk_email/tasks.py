@@ -38,16 +38,18 @@ def send_batch(self, batch_id: int) -> None:
 
 
 def retry_or_give_up(task, batch_id: int, error: TransientSendError) -> None:
-    if task.request.retries >= app_settings.get("MAX_RETRIES"):
+    """Retry while the batch makes progress between failures; give up after MAX_RETRIES
+    failures in a row that reached no one."""
+    if error.stalls > app_settings.get("MAX_RETRIES"):
         pipeline.give_up_batch(batch_id=batch_id, reason=f"Gave up after retries: {error}")
         return
-    raise task.retry(countdown=backoff_seconds(task.request.retries), exc=error)
+    raise task.retry(countdown=backoff_seconds(error.stalls), exc=error)
 
 
-def backoff_seconds(retries: int) -> float:
-    """Exponential from RETRY_DELAY, capped at 10 minutes, with full jitter so that workers
+def backoff_seconds(stalls: int) -> float:
+    """RETRY_DELAY doubled per stall, capped at 10 minutes, with jitter so that workers
     throttled together do not come back together."""
-    ceiling = min(app_settings.get("RETRY_DELAY") * 2**retries, 600)
+    ceiling = min(app_settings.get("RETRY_DELAY") * 2**stalls, 600)
     return random.uniform(ceiling / 2, ceiling)
 
 

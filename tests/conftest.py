@@ -49,3 +49,35 @@ def smtp_settings(smtp_sink, settings):
     settings.EMAIL_TIMEOUT = 5
     yield settings
     sending.close_session()
+
+
+# --- The real pipeline: celery workers on Redis, this test's PostgreSQL database, the sink ----
+
+
+@pytest.fixture
+def live_pipeline(transactional_db, redis_url, smtp_sink, tmp_path):
+    from django.db import connection
+
+    from tests.live_pipeline import LivePipeline, database_url, point_celery_at
+
+    if connection.vendor != "postgresql":
+        pytest.skip("real workers share the database: this runs in the PostgreSQL pass")
+    import redis
+
+    redis.Redis.from_url(redis_url).flushdb()
+    point_celery_at(redis_url)
+    env = {
+        "DATABASE_URL": database_url(),
+        "CELERY_BROKER_URL": redis_url,
+        "CELERY_VISIBILITY_TIMEOUT": "60",
+        "EMAIL_HOST": "127.0.0.1",
+        "EMAIL_PORT": str(smtp_sink.port),
+        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "BULK_EMAIL_BATCH_LEASE_SECONDS": "3",
+        "BULK_EMAIL_RETRY_DELAY": "0.2",
+        "DISPATCH_SECONDS": "1",
+        "VAR_DIR": str(tmp_path),
+    }
+    pipeline = LivePipeline(tmp_path=tmp_path, env=env)
+    yield pipeline
+    pipeline.stop_all()

@@ -23,9 +23,21 @@ def start(command: list[str], *, env: dict, log_path: Path) -> subprocess.Popen:
     )
 
 
-def start_worker(*, env: dict, log_path: Path, name: str, concurrency: int = 1) -> subprocess.Popen:
+def start_worker(
+    *,
+    env: dict,
+    log_path: Path,
+    name: str,
+    concurrency: int = 1,
+    queues: str = "default,large",
+    beat_schedule: Path | None = None,
+) -> subprocess.Popen:
+    """``celery worker`` as an operator starts it; with ``beat_schedule``, it also runs the
+    periodic dispatcher (``-B``), keeping beat's state in that file."""
     command = [sys.executable, "-m", "celery", "-A", "lms_stub", "worker", "--loglevel", "INFO"]
-    command += ["--concurrency", str(concurrency), "-Q", "default,large", "-n", f"{name}@%h"]
+    command += ["--concurrency", str(concurrency), "-Q", queues, "-n", f"{name}@%h"]
+    if beat_schedule is not None:
+        command += ["-B", "-s", str(beat_schedule)]
     return start(command, env=env, log_path=log_path)
 
 

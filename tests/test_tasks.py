@@ -1,0 +1,18 @@
+"""The retry policy of the celery tasks (the tasks themselves run in the integration tests)."""
+
+import pytest
+from django.test import override_settings
+
+from bulk_email.tasks import backoff_seconds
+
+
+@override_settings(BULK_EMAIL={"RETRY_DELAY": 5})
+@pytest.mark.parametrize(("stalls", "low", "high"), [(0, 2.5, 5), (1, 5, 10), (3, 20, 40)])
+def test_backoff_doubles_per_stall_with_jitter(stalls, low, high):
+    delays = {backoff_seconds(stalls) for _ in range(50)}
+    assert all(low <= d <= high for d in delays) and len(delays) > 1
+
+
+@override_settings(BULK_EMAIL={"RETRY_DELAY": 5})
+def test_backoff_is_capped_at_ten_minutes():
+    assert 300 <= backoff_seconds(30) <= 600
