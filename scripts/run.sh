@@ -24,6 +24,7 @@ stop_all() {
 trap stop_all INT TERM EXIT
 
 "$PY" -m celery -A lms_stub worker --loglevel INFO --concurrency 2 -Q default,large \
+  -B -s "$VAR_DIR/celerybeat-schedule" \
   >"$VAR_DIR/log/worker.log" 2>&1 &
 pids+=($!)
 

@@ -246,3 +246,11 @@ def test_targets_are_rows_per_group(course, instructor):
         "track",
         "staff",
     }
+
+
+def test_large_sends_go_to_their_own_queue(course, instructor, settings):
+    for learner in (make_user() for _ in range(3)):
+        enroll(learner, course)
+    settings.BULK_EMAIL = {**settings.BULK_EMAIL, "LARGE_SEND_THRESHOLD": 2}
+    assert send(course, instructor, targets=["learners"]).queue == "large"
+    assert send(course, instructor, targets=["myself"]).queue == "default"
