@@ -114,7 +114,7 @@ def start_sink(port: int) -> tuple[subprocess.Popen, str]:
         process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
         name = "Postfix smtp-sink"
     else:
-        command = [sys.executable, "-m", "tests.smtp_sink", "--port", str(port)]
+        command = [sys.executable, "-m", "lms_stub.smtp_sink", "--port", str(port)]
         process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL)
         name = "aiosmtpd sink (smtp-sink unavailable: differences are hidden by its slowness)"
     wait_for_port(port)

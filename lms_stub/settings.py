@@ -61,6 +61,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "lms_stub.context_processors.site",
             ],
         },
     },
@@ -118,6 +119,11 @@ EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "30"))
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "no-reply@lms.example.com")
+
+# The development Mailbox page (/mailbox/) shows what the local SMTP sink received (it saves
+# each message under MAILBOX_DIR). Development only: off unless DEBUG or MAILBOX_ENABLED.
+MAILBOX_DIR = Path(os.environ.get("MAILBOX_DIR", VAR_DIR / "mail"))
+MAILBOX_ENABLED = env_bool("MAILBOX_ENABLED", DEBUG)
 
 # --- Celery -----------------------------------------------------------------------------------
 # Redis in production and tests (CELERY_BROKER_URL); otherwise kombu's filesystem transport,

@@ -15,5 +15,8 @@ urlpatterns = [
         name="instructor_dashboard",
     ),
     path("email/", include("bulk_email.urls")),
+    path("mailbox/", views.mailbox_list, name="mailbox"),
+    path("mailbox/<str:name>/", views.mailbox_message, name="mailbox_message"),
+    path("mailbox/<str:name>/html/", views.mailbox_message_html, name="mailbox_message_html"),
     path("admin/", admin.site.urls),
 ]

@@ -1,10 +1,14 @@
 """The LMS-style site's pages: learner dashboard and the instructor dashboard shell."""
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.clickjacking import xframe_options_sameorigin
 
+from . import mailbox
 from .models import Course, CourseAccessRole, CourseEnrollment
 
 INSTRUCTOR_TABS = [("course_info", "Course Info"), ("membership", "Membership")]
@@ -80,3 +84,42 @@ def membership_context(course: Course) -> dict:
 
 
 TAB_CONTEXT = {"course_info": course_info_context, "membership": membership_context}
+
+
+# --- The development Mailbox --------------------------------------------------------------------
+
+
+def require_mailbox() -> None:
+    """The Mailbox shows every message the local sink got: development only."""
+    if not settings.MAILBOX_ENABLED:
+        raise Http404("The Mailbox is off (it is for development: DEBUG or MAILBOX_ENABLED).")
+
+
+def mailbox_list(request):
+    require_mailbox()
+    messages = mailbox.list_messages(settings.MAILBOX_DIR)
+    return render(request, "lms_stub/mailbox.html", {"messages": messages})
+
+
+def mailbox_message(request, name: str):
+    require_mailbox()
+    message = mailbox.read_message(settings.MAILBOX_DIR, name)
+    if message is None:
+        raise Http404("No such message in the Mailbox.")
+    return render(request, "lms_stub/mailbox_message.html", {"message": message})
+
+
+@xframe_options_sameorigin
+def mailbox_message_html(request, name: str):
+    """The HTML part alone, for the sandboxed frame of the message page; a CSP forbids any
+    script and any network fetch but images."""
+    require_mailbox()
+    message = mailbox.read_message(settings.MAILBOX_DIR, name)
+    if message is None:
+        raise Http404("No such message in the Mailbox.")
+    response = HttpResponse(message.html or "<p>(no HTML part)</p>")
+    response["Content-Security-Policy"] = (
+        "default-src 'none'; img-src * data:; style-src 'unsafe-inline'; "
+        "sandbox allow-popups allow-popups-to-escape-sandbox"
+    )
+    return response

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# `make run`: migrate, load the demo data, and serve the site with a real celery worker.
-# Embedded defaults (SQLite in WAL mode, kombu's filesystem broker) unless DATABASE_URL and
-# CELERY_BROKER_URL say otherwise. Ctrl-C stops everything.
+# `make run`: migrate, load the demo data, and serve the site with a real celery worker (and
+# its beat dispatcher) and, unless EMAIL_HOST names a real server, a local SMTP sink whose
+# mail the Mailbox page shows. Embedded defaults (SQLite in WAL mode, kombu's filesystem
+# broker) unless DATABASE_URL and CELERY_BROKER_URL say otherwise. Ctrl-C stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -23,6 +24,16 @@ stop_all() {
 }
 trap stop_all INT TERM EXIT
 
+if [ -z "${EMAIL_HOST:-}" ]; then
+  export EMAIL_HOST=127.0.0.1 EMAIL_PORT=${EMAIL_PORT:-1025}
+  "$PY" -m lms_stub.smtp_sink --port "$EMAIL_PORT" --maildir "$VAR_DIR/mail" \
+    >"$VAR_DIR/log/smtp-sink.log" 2>&1 &
+  pids+=($!)
+  mail_line="Mailbox (local SMTP sink on port $EMAIL_PORT): $SITE_URL/mailbox/"
+else
+  mail_line="Mail goes to $EMAIL_HOST:${EMAIL_PORT:-25}"
+fi
+
 "$PY" -m celery -A lms_stub worker --loglevel INFO --concurrency 2 -Q default,large \
   -B -s "$VAR_DIR/celerybeat-schedule" \
   >"$VAR_DIR/log/worker.log" 2>&1 &
@@ -33,6 +44,7 @@ cat <<MSG
   bulk_email demo site: $SITE_URL/
   Instructor dashboard: $SITE_URL/courses/course-v1:DemoX+PHY101+2026/instructor/
   Django admin:         $SITE_URL/admin/
+  $mail_line
   Celery worker log:    $VAR_DIR/log/worker.log
   Stop with Ctrl-C.
 

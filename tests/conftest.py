@@ -29,7 +29,7 @@ def redis_url() -> str:
 
 @pytest.fixture
 def smtp_sink():
-    from tests.smtp_sink import SMTPSink
+    from lms_stub.smtp_sink import SMTPSink
 
     with SMTPSink() as sink:
         yield sink

@@ -11,8 +11,8 @@ from bulk_email import pipeline
 from bulk_email.exceptions import SMTPConfigurationError, TransientSendError
 from bulk_email.models import Batch, EmailTask, RecipientOutcome
 from lms_stub.models import CourseAccessRole
+from lms_stub.smtp_sink import Fault
 from tests.factories import enroll, give_role, make_course, make_email, make_user, opt_out
-from tests.smtp_sink import Fault
 
 pytestmark = pytest.mark.django_db
 

@@ -29,8 +29,8 @@ from bulk_email.sending import (
     classify_reply,
     send_batch,
 )
+from lms_stub.smtp_sink import Fault, SMTPSink, free_port
 from tests.messages import prepare
-from tests.smtp_sink import Fault, SMTPSink, free_port
 
 
 def learners(count: int, start: int = 1) -> list[Recipient]:

@@ -14,7 +14,7 @@ from bulk_email import api
 from bulk_email.models import BulkEmailFlag, EmailTask, Optout, RecipientOutcome
 from lms_stub.models import Cohort, CourseAccessRole, CourseEnrollment
 from lms_stub.seeding import SeedPlan, course_slug, seed_course
-from tests.smtp_sink import Fault
+from lms_stub.smtp_sink import Fault
 
 pytestmark = pytest.mark.integration
 ORDER = [

@@ -1,4 +1,5 @@
-"""A real SMTP server for tests: records the raw bytes it receives and can misbehave on cue.
+"""A real SMTP server for the development site and the tests: records the raw bytes it
+receives (the Mailbox page reads them) and can misbehave on cue.
 
 In tests::
 
@@ -9,7 +10,7 @@ In tests::
 
 As a process (the development site, the benchmark, other machines' workers)::
 
-    python -m tests.smtp_sink --port 1025 [--maildir var/mail] [--smtputf8]
+    python -m lms_stub.smtp_sink --port 1025 [--maildir var/mail] [--smtputf8]
 
 Faults reply with a chosen code at MAIL, RCPT or DATA, optionally only for one address, only
 after N accepted messages, only a number of times; they can also close the connection after
@@ -208,7 +209,9 @@ class SMTPSink:
             self.messages.append(message)
         if self.maildir is not None:
             path = self.maildir / f"{time.time():.6f}-{len(self.messages)}.eml"
-            path.write_bytes(message.data)
+            partial = path.with_suffix(".part")  # readers never see a half-written message
+            partial.write_bytes(message.data)
+            partial.replace(path)
 
     @property
     def connections(self) -> int:

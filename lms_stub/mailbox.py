@@ -1,0 +1,118 @@
+"""The development Mailbox: the messages the local SMTP sink saved as .eml files, parsed
+with Python's email package for the Mailbox pages."""
+
+import datetime
+import email
+from dataclasses import dataclass
+from email import policy
+from email.utils import parsedate_to_datetime
+from html.parser import HTMLParser
+from pathlib import Path
+
+NAME_CHARACTERS = set("0123456789.-")
+
+
+@dataclass(frozen=True)
+class Summary:
+    name: str
+    date: datetime.datetime | None
+    sender: str
+    to: str
+    subject: str
+
+
+@dataclass(frozen=True)
+class Message:
+    summary: Summary
+    headers: list[tuple[str, str]]
+    text: str
+    html: str
+    links: list[str]
+
+
+def message_names(folder: Path, *, limit: int) -> list[str]:
+    """The newest ``limit`` message names (file stems), newest first."""
+    if not folder.is_dir():
+        return []
+    return sorted((p.stem for p in folder.glob("*.eml")), key=float_prefix, reverse=True)[:limit]
+
+
+def float_prefix(name: str) -> float:
+    return float(name.split("-", 1)[0])
+
+
+def parse(folder: Path, name: str) -> email.message.EmailMessage | None:
+    """The message saved under ``name``, or None (unknown or malformed names included)."""
+    if not name or set(name) - NAME_CHARACTERS:
+        return None  # only sink-made names: no path tricks
+    path = folder / f"{name}.eml"
+    if not path.is_file():
+        return None
+    return email.message_from_bytes(path.read_bytes(), policy=policy.default)
+
+
+def summarize(name: str, message: email.message.EmailMessage) -> Summary:
+    return Summary(
+        name=name,
+        date=message_date(message),
+        sender=str(message.get("From", "")),
+        to=str(message.get("To", "")),
+        subject=str(message.get("Subject", "")),
+    )
+
+
+def message_date(message: email.message.EmailMessage) -> datetime.datetime | None:
+    try:
+        return parsedate_to_datetime(str(message["Date"])) if message["Date"] else None
+    except (TypeError, ValueError):
+        return None
+
+
+def list_messages(folder: Path, *, limit: int = 200) -> list[Summary]:
+    summaries = []
+    for name in message_names(folder, limit=limit):
+        message = parse(folder, name)
+        if message is not None:
+            summaries.append(summarize(name, message))
+    return summaries
+
+
+def read_message(folder: Path, name: str) -> Message | None:
+    message = parse(folder, name)
+    if message is None:
+        return None
+    return Message(
+        summary=summarize(name, message),
+        headers=[(key, str(value)) for key, value in message.items()],
+        text=body(message, "plain"),
+        html=with_links_in_new_tabs(body(message, "html")),
+        links=links_in(body(message, "html")),
+    )
+
+
+def body(message: email.message.EmailMessage, subtype: str) -> str:
+    part = message.get_body(preferencelist=(subtype,))
+    return part.get_content() if part is not None and part.get_content_subtype() == subtype else ""
+
+
+class LinkCollector(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        href = dict(attrs).get("href") or ""
+        if tag == "a" and href.startswith(("http://", "https://")) and href not in self.links:
+            self.links.append(href)
+
+
+def links_in(html: str) -> list[str]:
+    """The http(s) links of the HTML part, listed under the frame so they are easy to follow."""
+    collector = LinkCollector()
+    collector.feed(html)
+    return collector.links
+
+
+def with_links_in_new_tabs(html: str) -> str:
+    """Links clicked in the sandboxed frame open as ordinary pages in a new tab."""
+    return '<base target="_blank">' + html if html else html
