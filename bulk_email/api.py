@@ -272,6 +272,36 @@ def task_status(*, task: EmailTask) -> TaskStatus:
     )
 
 
+# --- Operators ------------------------------------------------------------------------------
+
+
+def recent_tasks(*, course_id: str | None = None, limit: int = 20) -> list[EmailTask]:
+    """The newest sends, with their email (for status listings)."""
+    tasks = EmailTask.objects.select_related("email", "requester").order_by("-created")
+    if course_id:
+        tasks = tasks.filter(email__course_id=course_id)
+    return list(tasks[:limit])
+
+
+STUCK_REASON = "Never reached the task queue (was the broker down when it was sent?)."
+
+
+def fail_stuck_tasks(*, older_than: datetime.timedelta, dry_run: bool = False) -> list[int]:
+    """Sends still Queuing after ``older_than`` (their enqueue never happened) -> Failure.
+
+    The dispatcher re-enqueues such sends by itself after a lease; this is for an operator
+    who would rather end them, e.g. after a long broker outage."""
+    stuck = EmailTask.objects.filter(
+        state=EmailTask.QUEUING, created__lt=timezone.now() - older_than
+    )
+    ids = list(stuck.values_list("pk", flat=True))
+    if not dry_run:
+        EmailTask.objects.filter(pk__in=ids, state=EmailTask.QUEUING).update(
+            state=EmailTask.FAILURE, error=STUCK_REASON, finished_at=timezone.now()
+        )
+    return ids
+
+
 # --- Opting out ---------------------------------------------------------------------------------
 
 

@@ -1,0 +1,27 @@
+"""End sends stuck in Queuing: saved, but their fan-out never reached the broker."""
+
+import datetime
+
+from django.core.management.base import BaseCommand, CommandError
+
+from bulk_email import api
+
+
+class Command(BaseCommand):
+    help = (
+        "Mark sends still Queuing after --minutes as Failure (the dispatcher would otherwise "
+        "re-enqueue them). --dry-run lists them only."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--minutes", type=int, default=30)
+        parser.add_argument("--dry-run", action="store_true")
+
+    def handle(self, *args, **options):
+        if options["minutes"] < 1:
+            raise CommandError("--minutes must be at least 1.")
+        ids = api.fail_stuck_tasks(
+            older_than=datetime.timedelta(minutes=options["minutes"]), dry_run=options["dry_run"]
+        )
+        verb = "would fail" if options["dry_run"] else "failed"
+        self.stdout.write(f"{len(ids)} stuck send(s) {verb}: {', '.join(map(str, ids)) or '-'}")

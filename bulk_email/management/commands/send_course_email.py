@@ -1,0 +1,99 @@
+"""A scripted send, through the same service as the Email tab."""
+
+import datetime
+import sys
+import time
+from pathlib import Path
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+
+from bulk_email import api
+from bulk_email.exceptions import BulkEmailError
+from bulk_email.models import EmailTask
+
+
+class Command(BaseCommand):
+    help = "Send (or schedule) a course email to groups, as the given staff member."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--course-id", required=True)
+        parser.add_argument("--sender", required=True, help="Username of course Staff or Admin.")
+        parser.add_argument("--subject", required=True)
+        body = parser.add_mutually_exclusive_group(required=True)
+        body.add_argument("--message", help="The message as HTML.")
+        body.add_argument("--message-file", type=Path, help="A file holding the HTML message.")
+        parser.add_argument(
+            "--to",
+            required=True,
+            help="Comma-separated groups: myself, staff, learners, track:<mode>, cohort:<id>.",
+        )
+        parser.add_argument(
+            "--send-at", help="ISO 8601 time with zone, e.g. 2026-12-01T09:00+01:00"
+        )
+        parser.add_argument("--wait", action="store_true", help="Show progress until it ends.")
+
+    def handle(self, *args, **options):
+        try:
+            task = api.send_email(
+                course_id=options["course_id"],
+                sender=self.sender(options["sender"]),
+                subject=options["subject"],
+                html=self.message(options),
+                targets=[key.strip() for key in options["to"].split(",") if key.strip()],
+                send_at=self.send_at(options["send_at"]),
+            )
+        except BulkEmailError as error:
+            raise CommandError(str(error)) from error
+        self.stdout.write(f"Task {task.pk}: {task.get_state_display()}, queue {task.queue}.")
+        if options["wait"] and task.state != EmailTask.SCHEDULED:
+            status = watch(task, self.stdout)
+            if status.state != EmailTask.SUCCESS:
+                raise CommandError(f"The send ended {status.state_label}: {status.error}")
+
+    def sender(self, username: str):
+        user = get_user_model().objects.filter(username=username).first()
+        if user is None:
+            raise CommandError(f"No user {username!r}.")
+        return user
+
+    def message(self, options) -> str:
+        if options["message_file"] is None:
+            return options["message"]
+        try:
+            return options["message_file"].read_text(encoding="utf-8")
+        except OSError as error:
+            raise CommandError(f"Cannot read {options['message_file']}: {error}") from error
+
+    def send_at(self, text: str | None) -> datetime.datetime | None:
+        if not text:
+            return None
+        try:
+            return datetime.datetime.fromisoformat(text)
+        except ValueError as error:
+            raise CommandError(f"--send-at {text!r} is not an ISO 8601 time.") from error
+
+
+def progress_line(status: api.TaskStatus, width: int = 30) -> str:
+    done = status.sent + status.failed + status.skipped
+    share = done / status.total if status.total else 0.0
+    bar = "#" * round(share * width)
+    return (
+        f"[{bar:<{width}}] {share:4.0%} {done}/{status.total}  "
+        f"sent {status.sent}, failed {status.failed}, skipped {status.skipped}  "
+        f"{status.state_label}"
+    )
+
+
+def watch(task: EmailTask, out, *, poll_seconds: float = 0.5) -> api.TaskStatus:
+    """Print a progress bar until the send ends; the final status."""
+    tty = sys.stdout.isatty()
+    while True:
+        status = api.task_status(task=task)
+        line = progress_line(status)
+        out.write(("\r" + line) if tty else line, ending="" if tty else "\n")
+        out.flush()
+        if status.state in EmailTask.FINAL_STATES:
+            out.write("")
+            return status
+        time.sleep(poll_seconds)

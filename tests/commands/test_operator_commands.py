@@ -1,0 +1,112 @@
+"""send_course_email, bulk_email_status and fail_stuck_tasks, as an operator runs them."""
+
+import datetime
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from bulk_email import api
+from bulk_email.management.commands.send_course_email import progress_line
+from bulk_email.models import Batch, BulkEmailFlag, EmailTask
+from lms_stub.models import CourseAccessRole
+from tests.factories import enroll, give_role, make_course, make_email, make_user
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def course():
+    course = make_course()
+    flag = BulkEmailFlag.current()
+    flag.enabled, flag.require_course_email_auth = True, False
+    flag.save()
+    give_role(make_user("prof"), course, CourseAccessRole.INSTRUCTOR)
+    enroll(make_user("ada"), course)
+    return course
+
+
+def run(*args) -> str:
+    out = StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue()
+
+
+def test_send_course_email_saves_a_send(course, tmp_path):
+    message = tmp_path / "message.html"
+    message.write_text("<p>Bonjour — 你好</p>", encoding="utf-8")
+    output = run(
+        "send_course_email",
+        *("--course-id", course.id, "--sender", "prof", "--subject", "Semaine 1"),
+        *("--message-file", str(message), "--to", "myself, learners"),
+    )
+    task = EmailTask.objects.get()
+    assert f"Task {task.pk}: Queuing" in output
+    assert "你好" in task.email.html_message
+    assert sorted(t.key for t in task.email.targets.all()) == ["learners", "myself"]
+
+
+def test_send_course_email_schedules(course):
+    run(
+        "send_course_email",
+        *("--course-id", course.id, "--sender", "prof", "--subject", "Later"),
+        *("--message", "<p>x</p>", "--to", "staff", "--send-at", "2099-01-01T09:00+01:00"),
+    )
+    task = EmailTask.objects.get()
+    assert task.state == EmailTask.SCHEDULED
+    assert task.send_at == datetime.datetime(2099, 1, 1, 8, 0, tzinfo=datetime.UTC)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (("--sender", "nobody"), "No user"),
+        (("--sender", "ada"), "Staff and Admins"),
+        (("--to", "everyone"), "Not a group of this course"),
+        (("--send-at", "tomorrow"), "ISO 8601"),
+        (("--subject", "a\nb"), ""),
+    ],
+)
+def test_send_course_email_refuses_with_a_clear_message(course, arguments, message):
+    defaults = {"--sender": "prof", "--subject": "S", "--to": "myself", "--send-at": None}
+    defaults.update(dict(zip(arguments[::2], arguments[1::2], strict=True)))
+    argv = ["send_course_email", "--course-id", course.id, "--message", "<p>x</p>"]
+    for flag, value in defaults.items():
+        argv += [flag, value] if value else []
+    with pytest.raises(CommandError, match=message or None):
+        run(*argv)
+    assert not EmailTask.objects.exists()
+
+
+def test_bulk_email_status_lists_sends_with_counts(course):
+    task = EmailTask.objects.create(
+        email=make_email(course.id, subject="Hello"), state=EmailTask.PROGRESS, total=5
+    )
+    Batch.objects.create(task=task, seq=0, user_ids=[1, 2, 3, 4, 5], sent=3, failed=1)
+    output = run("bulk_email_status", "--course-id", course.id)
+    assert "Progress" in output and "Hello" in output
+    assert " 5       3      1       0" in output
+
+
+def test_fail_stuck_tasks_ends_only_old_queuing_sends(course):
+    email = make_email(course.id)
+    old = EmailTask.objects.create(email=email, state=EmailTask.QUEUING)
+    EmailTask.objects.filter(pk=old.pk).update(created=timezone.now() - datetime.timedelta(hours=2))
+    fresh = EmailTask.objects.create(email=email, state=EmailTask.QUEUING)
+    assert f"would fail: {old.pk}" in run("fail_stuck_tasks", "--dry-run")
+    assert f"failed: {old.pk}" in run("fail_stuck_tasks", "--minutes", "30")
+    old.refresh_from_db()
+    fresh.refresh_from_db()
+    assert (old.state, fresh.state) == (EmailTask.FAILURE, EmailTask.QUEUING)
+    assert "broker" in old.error
+
+
+def test_progress_line():
+    status = api.TaskStatus(
+        *(1, "PROGRESS", "Progress", 200, 90, 5, 5, 0),
+        *(timezone.now(), None, None, None, ""),
+    )
+    assert progress_line(status, width=10) == (
+        "[#####     ]  50% 100/200  sent 90, failed 5, skipped 5  Progress"
+    )
