@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # Reinstall only when pyproject.toml changes: a second `make run` starts at once.
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: venv run test lint format migrate demo-data clean
+.PHONY: venv run test demo lint format migrate demo-data clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,9 @@ run: venv
 
 test: venv
 	@PY=$(PY) bash scripts/test.sh
+
+demo: venv
+	@PY=$(PY) bash scripts/demo.sh
 
 lint: venv
 	$(VENV)/bin/ruff check .

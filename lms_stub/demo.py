@@ -20,12 +20,12 @@ DEMO_LOGINS = [
 
 
 @transaction.atomic
-def seed_demo() -> None:
+def seed_demo(*, learners: int = 40) -> None:
     seed_course(
         SeedPlan(
             course_id=DEMO_COURSE_ID,
             display_name=DEMO_COURSE_NAME,
-            learners=40,
+            learners=learners,
             tracks=["audit", "verified"],
             cohorts=2,
         )
