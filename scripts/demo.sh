@@ -13,7 +13,7 @@ mkdir -p "$VAR_DIR/log"
 
 echo "== Seeding the demo course with $LEARNERS learners"
 "$PY" manage.py migrate --no-input -v 0
-"$PY" manage.py seed_demo --learners "$LEARNERS" | head -1
+"$PY" manage.py seed_demo --learners "$LEARNERS" >"$VAR_DIR/log/demo-seed.log"
 
 pids=()
 stop_all() {
