@@ -38,7 +38,6 @@ started=$EPOCHREALTIME
   --sender instructor --subject "Bienvenue, %%USER_FULLNAME%% — semaine 1" \
   --message "<h1>Semaine 1</h1><p>Bonjour %%USER_FULLNAME%%, the course starts today.</p>" \
   --to learners --wait
-echo
 ended=$EPOCHREALTIME
 after=$(ls "$VAR_DIR/mail" | grep -c '\.eml$')
 echo
