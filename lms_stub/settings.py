@@ -180,8 +180,21 @@ def bulk_email_env_numbers() -> dict:
     return found
 
 
+def dkim_from_env() -> dict | None:
+    """DKIM_DOMAIN, DKIM_SELECTOR and DKIM_PRIVATE_KEY_FILE (PEM) turn signing on."""
+    domain = os.environ.get("DKIM_DOMAIN")
+    if not domain:
+        return None
+    return {
+        "domain": domain,
+        "selector": os.environ.get("DKIM_SELECTOR", "bulk"),
+        "private_key": Path(os.environ["DKIM_PRIVATE_KEY_FILE"]).read_text(),
+    }
+
+
 BULK_EMAIL = {
     "LMS_BACKEND": "lms_stub.bulk_email_backend.StubLMSBackend",
+    "DKIM": dkim_from_env(),
     "SITE_URL": SITE_URL,
     "DEFAULT_FROM_EMAIL": DEFAULT_FROM_EMAIL,
     **bulk_email_env_numbers(),
