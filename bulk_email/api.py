@@ -145,8 +145,10 @@ def save_targets(email: CourseEmail, target_keys: list[str]) -> None:
 
 def queue_for(email: CourseEmail) -> str:
     """Large sends get their own queue, so a test to Myself never waits behind them."""
-    count = recipients.count_recipients(**recipients.email_audience(email=email))
-    return "large" if count > app_settings.get("LARGE_SEND_THRESHOLD") else "default"
+    threshold = app_settings.get("LARGE_SEND_THRESHOLD")
+    audience = recipients.email_audience(email=email)
+    count = recipients.count_recipients(**audience, at_most=threshold + 1)
+    return "large" if count > threshold else "default"
 
 
 def enqueue_fan_out_on_commit(task: EmailTask) -> None:

@@ -326,11 +326,15 @@ def count_recipients(
     sender_id: int | None,
     target_keys: Iterable[str],
     now: datetime.datetime | None = None,
+    at_most: int | None = None,
 ) -> int:
     """How many people the groups reach together, each once (one query): the confirmation's
-    "This will send to 12,345 people"."""
+    "This will send to 12,345 people". With ``at_most``, counting stops there: a cheap answer
+    to "is this a large send?" on a course of a million."""
     ids = _member_ids(course_id=course_id, sender_id=sender_id, target_keys=target_keys, now=now)
-    return 0 if ids is None else ids.count()
+    if ids is None:
+        return 0
+    return ids[:at_most].count() if at_most is not None else ids.count()
 
 
 def group_counts(

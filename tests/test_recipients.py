@@ -409,6 +409,18 @@ def test_count_recipients_counts_each_person_once(world, django_assert_num_queri
     assert count == len(world.expected(*SINGLE_GROUPS))
 
 
+def test_count_recipients_can_stop_early(world, django_assert_num_queries):
+    keys, everyone = all_keys(world), len(world.expected(*SINGLE_GROUPS))
+    with django_assert_num_queries(1):
+        capped = count_recipients(
+            course_id=world.course_id, sender_id=world.sender_id, target_keys=keys, at_most=2
+        )
+    uncapped = count_recipients(
+        course_id=world.course_id, sender_id=world.sender_id, target_keys=keys, at_most=everyone + 5
+    )
+    assert (capped, uncapped) == (2, everyone)
+
+
 def test_group_counts_give_each_offered_group_its_reach(world):
     counts = group_counts(course_id=world.course_id, sender_id=world.sender_id)
     assert counts == {world.key(k): len(world.expected(k)) for k in SINGLE_GROUPS}
