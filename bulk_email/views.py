@@ -38,7 +38,7 @@ def posted_choice(request) -> bool:
     try:
         value = json.loads(request.body).get("receive_email")
     except (ValueError, AttributeError) as error:
-        raise BadChoice("Send JSON like {\"receive_email\": false}.") from error
+        raise BadChoice('Send JSON like {"receive_email": false}.') from error
     if not isinstance(value, bool):
         raise BadChoice("receive_email must be true or false.")
     return value
