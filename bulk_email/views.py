@@ -109,7 +109,12 @@ def bad_link(request, error: InvalidTokenError) -> HttpResponse:
 def unsubscribe_page(
     request, subject: api.UnsubscribeRequest, state: str, *, status: int = 200
 ) -> HttpResponse:
-    context = {"subject": subject, "state": state, "token": request.resolver_match.kwargs["token"]}
+    context = {
+        "subject": subject,
+        "state": state,
+        "token": request.resolver_match.kwargs["token"],
+        "settings_url": api.email_settings_url(course_id=subject.course_id),
+    }
     return render(request, "bulk_email/unsubscribe.html", context, status=status)
 
 
