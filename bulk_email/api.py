@@ -15,6 +15,7 @@ from .exceptions import (
     InvalidEmailError,
     InvalidTokenError,
     NotCourseStaffError,
+    NotEnrolledError,
     UnknownCourseError,
 )
 from .lms import get_lms
@@ -348,3 +349,55 @@ def read_unsubscribe_token(*, token: str) -> UnsubscribeRequest:
         course_name=course.display_name if course else subject.course_id,
         opted_out=is_opted_out(user_id=subject.user_id, course_id=subject.course_id),
     )
+
+
+# --- The learner's Email Settings ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EmailSetting:
+    """One course's Email Settings as the learner sees them."""
+
+    course_id: str
+    course_name: str
+    receive_email: bool
+
+
+def check_can_choose_email(*, user: AbstractBaseUser, course_id: str) -> str:
+    """The course's name, when ``user`` may change its Email Settings: only learners enrolled
+    in it (a stranger has nothing to opt out of, and must not learn who is enrolled)."""
+    course = get_lms().get_course(course_id)
+    if course is None:
+        raise UnknownCourseError(f"There is no course {course_id}.")
+    if not get_lms().is_enrolled(user, course_id):
+        raise NotEnrolledError(
+            "You can change the email settings only of courses you are enrolled in."
+        )
+    return course.display_name
+
+
+def email_setting(*, user: AbstractBaseUser, course_id: str) -> EmailSetting:
+    course_name = check_can_choose_email(user=user, course_id=course_id)
+    receive = not is_opted_out(user_id=user.pk, course_id=course_id)
+    return EmailSetting(course_id=course_id, course_name=course_name, receive_email=receive)
+
+
+def set_receive_email(*, user: AbstractBaseUser, course_id: str, receive: bool) -> EmailSetting:
+    """The dashboard's "Receive course emails" checkbox: opt in, or opt out (how=dashboard)."""
+    course_name = check_can_choose_email(user=user, course_id=course_id)
+    if receive:
+        opt_in(user_id=user.pk, course_id=course_id)
+    else:
+        opt_out(user_id=user.pk, course_id=course_id, how=Optout.DASHBOARD)
+    return EmailSetting(course_id=course_id, course_name=course_name, receive_email=receive)
+
+
+def opted_out_course_ids(*, user_id: int, course_ids: list[str]) -> set[str]:
+    """Of ``course_ids``, those the user opted out of: one query for a whole dashboard."""
+    rows = Optout.objects.filter(user_id=user_id, course_id__in=course_ids)
+    return set(rows.values_list("course_id", flat=True))
+
+
+def email_settings_url(*, course_id: str) -> str:
+    """The LMS page where a learner changes this course's Email Settings."""
+    return get_lms().email_settings_url(course_id)

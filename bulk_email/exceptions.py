@@ -20,6 +20,10 @@ class NotCourseStaffError(BulkEmailError, PermissionDenied):
     """The user is not Staff or Admin of the course."""
 
 
+class NotEnrolledError(BulkEmailError, PermissionDenied):
+    """The learner is not enrolled in the course whose email settings they tried to change."""
+
+
 class InvalidEmailError(BulkEmailError, ValueError):
     """Bad input for an email (subject, body, targets, schedule); ``field`` names the field."""
 

@@ -103,6 +103,15 @@ class LMSBackend:
         """Absolute path of the page where a learner turns this course's email on or off."""
         raise NotImplementedError
 
+    def is_enrolled(self, user: AbstractBaseUser, course_id: str) -> bool:
+        """Whether the user has an active enrollment in the course (whose email settings they
+        may then change). Override when the LMS has a cheaper check."""
+        return (
+            user.is_authenticated
+            and user.is_active
+            and self.enrolled_learners(course_id).filter(pk=user.pk).exists()
+        )
+
     def is_course_staff(self, user: AbstractBaseUser, course_id: str) -> bool:
         """Whether the user may send email for the course (Staff or Admin role)."""
         return (

@@ -8,6 +8,7 @@ from . import views
 app_name = "bulk_email"
 
 urlpatterns = [
+    path("settings/<str:course_id>/", views.email_settings, name="email_settings"),
     path("unsubscribe/<str:token>/", views.unsubscribe, name="unsubscribe"),
     path("one-click/<str:token>/", views.one_click_unsubscribe, name="one_click"),
 ]

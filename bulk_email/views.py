@@ -1,26 +1,125 @@
-"""The learner-facing unsubscribe pages. They work without logging in: the signed token in the
-URL says who and which course. Views only call ``api``."""
+"""The learner-facing pages: the footer's unsubscribe page and RFC 8058 one-click, which work
+without logging in (the signed token in the URL says who and which course), and the
+dashboard's Email Settings endpoint, which needs the learner's session. Views only call
+``api``."""
 
-from django.http import HttpResponse
-from django.shortcuts import render
+import json
+from dataclasses import asdict
+
+from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from . import api
-from .exceptions import InvalidTokenError
+from .exceptions import InvalidTokenError, NotEnrolledError, UnknownCourseError
 from .models import Optout
 
 ONE_CLICK_FIELD = "List-Unsubscribe"
 ONE_CLICK_VALUE = "One-Click"
+UNSUBSCRIBE_ACTIONS = ("unsubscribe", "resubscribe")
+
+# --- Email Settings (learner dashboard) ---------------------------------------------------------
+
+
+class BadChoice(ValueError):
+    """A settings request without a clear yes or no."""
+
+
+def posted_choice(request) -> bool:
+    """Receive course email or not: JSON {"receive_email": true|false} from the dialog's
+    script, or the dialog's form posted without script (an unticked checkbox is absent)."""
+    if request.content_type != "application/json":
+        return "receive_email" in request.POST
+    try:
+        value = json.loads(request.body).get("receive_email")
+    except (ValueError, AttributeError) as error:
+        raise BadChoice('Send JSON like {"receive_email": false}.') from error
+    if not isinstance(value, bool):
+        raise BadChoice("receive_email must be true or false.")
+    return value
+
+
+def setting_message(setting: api.EmailSetting) -> str:
+    if setting.receive_email:
+        return f"Saved: you will receive course email from {setting.course_name}."
+    return f"Saved: you will no longer receive course email from {setting.course_name}."
+
+
+def setting_json(setting: api.EmailSetting) -> JsonResponse:
+    return JsonResponse({**asdict(setting), "message": setting_message(setting)})
+
+
+def return_address(request, course_id: str) -> str:
+    """Where the form (no script) goes back to: its ``next`` when it is on this site."""
+    target = request.POST.get("next", "")
+    safe = url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    return target if safe else api.email_settings_url(course_id=course_id)
+
+
+def refusal(request, error: Exception, *, as_json: bool) -> HttpResponse:
+    status = {UnknownCourseError: 404, NotEnrolledError: 403, BadChoice: 400}[type(error)]
+    if as_json:
+        return JsonResponse({"error": str(error)}, status=status)
+    context = {"reason": str(error)}
+    return render(request, "bulk_email/email_settings_refused.html", context, status=status)
+
+
+def change_setting(request, course_id: str, *, as_json: bool) -> HttpResponse:
+    setting = api.set_receive_email(
+        user=request.user, course_id=course_id, receive=posted_choice(request)
+    )
+    if as_json:
+        return setting_json(setting)
+    messages.success(request, setting_message(setting), fail_silently=True)
+    return redirect(return_address(request, course_id))
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def email_settings(request, course_id: str) -> HttpResponse:
+    """GET: the course's setting as JSON. POST: save it (JSON in and out for the dialog's
+    script; a form post without script redirects back). Session auth and CSRF as usual."""
+    as_json = request.method == "GET" or request.content_type == "application/json"
+    if not request.user.is_authenticated:
+        if as_json:
+            return JsonResponse({"error": "Sign in to change your email settings."}, status=401)
+        return redirect_to_login(return_address(request, course_id))
+    try:
+        if request.method == "GET":
+            return setting_json(api.email_setting(user=request.user, course_id=course_id))
+        return change_setting(request, course_id, as_json=as_json)
+    except (UnknownCourseError, NotEnrolledError, BadChoice) as error:
+        return refusal(request, error, as_json=as_json)
+
+
+# --- The footer's unsubscribe link --------------------------------------------------------------
 
 
 def bad_link(request, error: InvalidTokenError) -> HttpResponse:
     return render(request, "bulk_email/bad_link.html", {"reason": str(error)}, status=400)
 
 
-def unsubscribe_page(request, subject: api.UnsubscribeRequest, state: str) -> HttpResponse:
-    context = {"subject": subject, "state": state, "token": request.resolver_match.kwargs["token"]}
-    return render(request, "bulk_email/unsubscribe.html", context)
+def unsubscribe_page(
+    request, subject: api.UnsubscribeRequest, state: str, *, status: int = 200
+) -> HttpResponse:
+    context = {
+        "subject": subject,
+        "state": state,
+        "token": request.resolver_match.kwargs["token"],
+        "settings_url": api.email_settings_url(course_id=subject.course_id),
+    }
+    return render(request, "bulk_email/unsubscribe.html", context, status=status)
+
+
+def current_state(subject: api.UnsubscribeRequest) -> str:
+    return "unsubscribed" if subject.opted_out else "confirm"
 
 
 def apply_choice(request, subject: api.UnsubscribeRequest) -> str:
@@ -32,6 +131,7 @@ def apply_choice(request, subject: api.UnsubscribeRequest) -> str:
     return "unsubscribed"
 
 
+@never_cache  # the page holds a CSRF token and the learner's current choice
 @require_http_methods(["GET", "POST"])
 def unsubscribe(request, token: str) -> HttpResponse:
     """GET: a confirmation page that changes nothing (mail scanners follow links). POST: the
@@ -41,11 +141,14 @@ def unsubscribe(request, token: str) -> HttpResponse:
     except InvalidTokenError as error:
         return bad_link(request, error)
     if request.method == "POST":
+        if request.POST.get("action") not in UNSUBSCRIBE_ACTIONS:  # not one of our buttons
+            return unsubscribe_page(request, subject, current_state(subject), status=400)
         return unsubscribe_page(request, subject, apply_choice(request, subject))
-    return unsubscribe_page(request, subject, "unsubscribed" if subject.opted_out else "confirm")
+    return unsubscribe_page(request, subject, current_state(subject))
 
 
 @csrf_exempt  # RFC 8058: mail providers POST here without cookies or a CSRF token
+@never_cache
 @require_http_methods(["GET", "POST"])
 def one_click_unsubscribe(request, token: str) -> HttpResponse:
     """RFC 8058 one-click: POST "List-Unsubscribe=One-Click" (form-encoded or multipart)

@@ -5,6 +5,7 @@ import datetime
 from django.contrib.auth import get_user_model
 from django.db.models import Exists, Expression, F, Q, QuerySet
 from django.urls import reverse
+from django.utils.http import urlencode
 
 from bulk_email.lms import Cohort as CohortInfo
 from bulk_email.lms import CourseInfo, LMSBackend, Track
@@ -75,4 +76,5 @@ class StubLMSBackend(LMSBackend):
         return F("lms_profile__name")
 
     def email_settings_url(self, course_id: str) -> str:
-        return reverse("dashboard") + f"#email-settings-{course_id}"
+        # The dashboard opens that course's Email Settings dialog (lms_stub.views).
+        return reverse("dashboard") + "?" + urlencode({"email_settings": course_id})

@@ -1,5 +1,7 @@
 """The LMS-style site's pages: learner dashboard and the instructor dashboard shell."""
 
+from dataclasses import dataclass
+
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -7,6 +9,8 @@ from django.db.models import Count, Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.clickjacking import xframe_options_sameorigin
+
+from bulk_email import api as bulk_email_api
 
 from . import mailbox
 from .models import Course, CourseAccessRole, CourseEnrollment
@@ -18,13 +22,40 @@ def home(request):
     return redirect("dashboard")
 
 
-@login_required
-def learner_dashboard(request):
+@dataclass(frozen=True)
+class EnrolledCourse:
+    """A row of the learner dashboard, with its Email Settings."""
+
+    enrollment: CourseEnrollment
+    receive_email: bool
+    settings_url: str
+    settings_open: bool
+
+
+def enrolled_courses(request) -> list[EnrolledCourse]:
     enrollments = (
         CourseEnrollment.objects.filter(user=request.user, is_active=True)
         .select_related("course")
         .order_by("course__display_name")
     )
+    opted_out = bulk_email_api.opted_out_course_ids(
+        user_id=request.user.pk, course_ids=[e.course_id for e in enrollments]
+    )
+    # The footer's "Email settings" link names the course whose dialog opens at once.
+    open_course_id = request.GET.get("email_settings")
+    return [
+        EnrolledCourse(
+            enrollment=e,
+            receive_email=e.course_id not in opted_out,
+            settings_url=bulk_email_api.email_settings_url(course_id=e.course_id),
+            settings_open=e.course_id == open_course_id,
+        )
+        for e in enrollments
+    ]
+
+
+@login_required
+def learner_dashboard(request):
     taught = Course.objects.filter(
         roles__user=request.user, roles__role__in=CourseAccessRole.TEAM_ROLES
     ).distinct()
@@ -33,7 +64,7 @@ def learner_dashboard(request):
     return render(
         request,
         "lms_stub/learner_dashboard.html",
-        {"enrollments": enrollments, "taught_courses": taught.order_by("display_name")},
+        {"courses": enrolled_courses(request), "taught_courses": taught.order_by("display_name")},
     )
 
 

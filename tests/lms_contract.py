@@ -144,5 +144,11 @@ class LMSBackendContract:
         for label in ("beta", "moderator", "audit_learner", "other_course"):
             assert not self.backend.is_course_staff(world.users[label], world.course_id)
 
+    def test_is_enrolled(self, world):
+        for label in ("audit_learner", "verified_learner"):
+            assert self.backend.is_enrolled(world.users[label], world.course_id)
+        for label in ("inactive_account", "unenrolled", "other_course", "instructor"):
+            assert not self.backend.is_enrolled(world.users[label], world.course_id)
+
     def test_email_settings_url_is_an_absolute_path(self, world):
         assert self.backend.email_settings_url(world.course_id).startswith("/")

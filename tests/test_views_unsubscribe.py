@@ -3,6 +3,7 @@
 import re
 
 import pytest
+from django.contrib.sessions.models import Session
 from django.test import Client
 from django.urls import reverse
 
@@ -179,3 +180,103 @@ def test_opt_out_keeps_the_first_way_it_was_made(learner, course):
     assert optout_of(learner, course).how == Optout.DASHBOARD
     api.opt_in(user_id=learner.pk, course_id=course.id)
     assert not api.is_opted_out(user_id=learner.pk, course_id=course.id)
+
+
+# --- Every kind of broken link, on both URLs ---------------------------------------------------
+
+
+def broken_tokens(good: str) -> dict[str, str]:
+    user_part, course_part, signature = good.split(".")
+    return {
+        "truncated": good[: len(good) // 2],
+        "signature cut": good[:-1],
+        "no signature": f"{user_part}.{course_part}.",
+        "extra part": good + ".x",
+        "other user": f"{int(user_part, 36) + 1:x}.{course_part}.{signature}",
+        "course part not base64": f"{user_part}.%%%.{signature}",
+        "not utf-8": f"{user_part}.__8.{signature}",
+        "older format": "MQ:1tZxyz:abcdefghijklmnopqrstuvwxyz0123456789",
+        "huge user id": f"{'z' * 40}.{course_part}.{signature}",
+        "non-ascii": "ünïcødé.тест.签名",
+        "very long": "A" * 3000,
+    }
+
+
+@pytest.mark.parametrize("kind", list(broken_tokens("a.b.c")))
+def test_every_broken_link_gets_a_clear_400_and_changes_nothing(client, token, kind):
+    bad = broken_tokens(token)[kind]
+    for response in (
+        client.get(unsubscribe_url(bad)),
+        client.post(unsubscribe_url(bad), {"action": "unsubscribe"}),
+        client.get(one_click_url(bad)),
+    ):
+        assert response.status_code == 400
+        assert b"This unsubscribe link does not work" in response.content
+    response = client.post(one_click_url(bad), {"List-Unsubscribe": "One-Click"})
+    assert response.status_code == 400 and response["Content-Type"].startswith("text/plain")
+    assert not Optout.objects.exists()
+
+
+def test_a_post_that_is_not_one_of_the_buttons_changes_nothing(client, token, learner, course):
+    response = client.post(unsubscribe_url(token), {"action": "delete-account"})
+    assert response.status_code == 400
+    assert b">Unsubscribe</button>" in response.content
+    assert optout_of(learner, course) is None
+
+
+def test_the_pages_are_never_cached(client, token):
+    for response in (client.get(unsubscribe_url(token)), client.get(one_click_url(token))):
+        assert "no-store" in response["Cache-Control"]
+
+
+def test_the_link_works_whoever_is_signed_in(client, token, learner, course):
+    client.force_login(factories.make_user())  # e.g. a shared computer: the token decides
+    client.post(unsubscribe_url(token), {"action": "unsubscribe"})
+    assert optout_of(learner, course).how == Optout.LINK
+
+
+# --- One-click: nothing but the opt-out ---------------------------------------------------------
+
+
+def test_one_click_sets_no_cookie_and_leaves_a_session_alone(token, learner, course):
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(learner)
+    stored = Session.objects.filter(pk=browser.session.session_key)
+    session_before = list(stored.values_list("session_data", "expire_date"))
+    response = browser.post(one_click_url(token), {"List-Unsubscribe": "One-Click"})
+    assert response.status_code == 200 and not response.cookies
+    assert "Set-Cookie" not in str(response.serialize_headers())
+    assert list(stored.values_list("session_data", "expire_date")) == session_before
+    assert response.content == b"Unsubscribed." and "Location" not in response
+    assert optout_of(learner, course).how == Optout.ONE_CLICK
+
+
+@pytest.mark.parametrize(
+    "body,content_type",
+    [
+        ("List-Unsubscribe=one-click", "application/x-www-form-urlencoded"),
+        ("List-Unsubscribe=", "application/x-www-form-urlencoded"),
+        ("Unsubscribe=One-Click", "application/x-www-form-urlencoded"),
+        ("List-Unsubscribe=One-Click", "text/plain"),
+        ('{"List-Unsubscribe": "One-Click"}', "application/json"),
+        ("", "application/x-www-form-urlencoded"),
+    ],
+)
+def test_one_click_with_a_wrong_body_is_400(token, learner, course, body, content_type):
+    response = Client().post(one_click_url(token), body, content_type=content_type)
+    assert response.status_code == 400
+    assert response.content == b"Expected List-Unsubscribe=One-Click."
+    assert optout_of(learner, course) is None
+
+
+def test_one_click_keeps_an_earlier_opt_out_as_it_was(client, token, learner, course):
+    factories.opt_out(learner, course.id, how=Optout.DASHBOARD)
+    assert client.post(one_click_url(token), {"List-Unsubscribe": "One-Click"}).status_code == 200
+    assert optout_of(learner, course).how == Optout.DASHBOARD
+
+
+def test_only_one_click_is_exempt_from_csrf():
+    from bulk_email import urls
+
+    exempt = [p.name for p in urls.urlpatterns if getattr(p.callback, "csrf_exempt", False)]
+    assert exempt == ["one_click"]
