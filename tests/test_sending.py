@@ -1,4 +1,4 @@
-"""Sending against a real SMTP server (the aiosmtpd sink in tests/smtp_sink.py): every reply
+"""Sending against a real SMTP server (the aiosmtpd sink in lms_stub/smtp_sink.py): every reply
 class, connection reuse, SMTPUTF8, Django's EmailBackend path and the shared rate limit."""
 
 import email

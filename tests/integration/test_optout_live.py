@@ -11,7 +11,7 @@ from bulk_email.models import Batch, BulkEmailFlag, EmailTask, Optout, Recipient
 from bulk_email.tokens import make_token
 from lms_stub.models import CourseAccessRole
 from tests.factories import enroll, give_role, make_course, make_user
-from tests.smtp_sink import Fault
+from lms_stub.smtp_sink import Fault
 
 pytestmark = pytest.mark.integration
 
