@@ -20,9 +20,10 @@ import logging
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cache
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q, Sum
 from django.utils import timezone
 
@@ -207,9 +208,13 @@ def deliver_batch(claim: Claim) -> None:
     skips = skip_reasons(batch, people, [batch.user_ids[p] for p in unreached])
     progress.record_skips(skips)
     to_send = [people[user_id] for user_id in progress.positions if user_id not in skips]
-    if to_send:
-        prepared = rendering.get_prepared_message(batch.task.email)
+    if not to_send:
+        return
+    prepared = rendering.get_prepared_message(batch.task.email)
+    try:
         sending.send_batch(prepared, to_send, on_outcome=progress.record)
+    finally:
+        progress.close()
 
 
 def unreached_positions(batch: Batch) -> list[int]:
@@ -247,6 +252,7 @@ class BatchProgress:
     def __init__(self, claim: Claim, *, positions: dict[int, int]):
         self.claim = claim
         self.positions = positions  # user id -> position in batch.user_ids
+        self.db = None  # the cursor of the hot path, opened on first use
 
     def update(self, **fields) -> None:
         batch = self.claim.batch
@@ -259,11 +265,25 @@ class BatchProgress:
     def record(self, outcome: sending.Outcome) -> None:
         cursor = self.positions[outcome.user_id] + 1
         if outcome.status == sending.SENT:
-            self.update(cursor=cursor, sent=F("sent") + 1)
+            self.advance(cursor)  # the hot path: one prepared UPDATE per message
             return
         with transaction.atomic():
             self.update(cursor=cursor, failed=F("failed") + 1)
             self.add_outcome(outcome.user_id, RecipientOutcome.FAILED, outcome.reason, outcome.code)
+
+    def advance(self, cursor: int) -> None:
+        """One more recipient sent: the same UPDATE as ``update(cursor=, sent=F+1)``, in SQL
+        built once, on one cursor kept for the batch: the ORM's query building cost more
+        than the UPDATE itself."""
+        if self.db is None:
+            self.db = connection.cursor()
+        self.db.execute(sent_sql(), [cursor, timezone.now(), self.claim.batch.pk, self.claim.token])
+        if self.db.rowcount != 1:
+            raise ClaimLost
+
+    def close(self) -> None:
+        if self.db is not None:
+            self.db.close()
 
     def record_skips(self, reasons: dict[int, str]) -> None:
         if not reasons:
@@ -279,6 +299,16 @@ class BatchProgress:
             task_id=batch.task_id, batch=batch, user_id=user_id, status=status, code=code,
             detail=detail,
         )  # fmt: skip
+
+
+@cache
+def sent_sql() -> str:
+    quote = connection.ops.quote_name
+    return (
+        f"UPDATE {quote(Batch._meta.db_table)} SET {quote('cursor')} = %s, "
+        f"{quote('sent')} = {quote('sent')} + 1, {quote('heartbeat')} = %s "
+        f"WHERE {quote('id')} = %s AND {quote('claim_token')} = %s"
+    )
 
 
 def release_after_transient(claim: Claim, *, made_progress: bool) -> int:

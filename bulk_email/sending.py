@@ -218,7 +218,10 @@ class SMTPSession:
         connection = self.ready()
         options = ["SMTPUTF8"] if smtputf8 else []
         try:
-            connection.sendmail(from_addr, [to_addr], data, mail_options=options)
+            if connection.has_extn("pipelining"):
+                pipelined_sendmail(connection, from_addr, to_addr, data, smtputf8=smtputf8)
+            else:
+                connection.sendmail(from_addr, [to_addr], data, mail_options=options)
         except (smtplib.SMTPResponseException, smtplib.SMTPRecipientsRefused) as error:
             # smtplib has RSET the transaction: the connection stays, unless the server closed it.
             if getattr(error, "smtp_code", None) == 421 or connection.sock is None:
@@ -236,6 +239,55 @@ class SMTPSession:
         connection, self.connection = self.connection, None
         if connection is not None:
             connection.close()
+
+
+LEADING_DOT = re.compile(rb"(?m)^\.")
+
+
+def pipelined_sendmail(
+    connection: smtplib.SMTP, from_addr: str, to_addr: str, data: bytes, *, smtputf8: bool
+) -> None:
+    """One message in two round trips instead of four: MAIL, RCPT and DATA in one write
+    (RFC 2920 PIPELINING), then the content. Raises what ``SMTP.sendmail`` raises for the
+    same replies, so classification does not care which path sent."""
+    option = " SMTPUTF8" if smtputf8 else ""
+    commands = f"MAIL FROM:<{from_addr}>{option}\r\nRCPT TO:<{to_addr}>\r\nDATA\r\n"
+    connection.send(commands.encode("utf-8" if smtputf8 else "ascii"))
+    mail, rcpt, data_reply = read_replies(connection, 3)
+    if mail[0] != 250:
+        refuse(connection, smtplib.SMTPSenderRefused(*mail, from_addr), mail)
+    if rcpt[0] not in (250, 251):
+        refuse(connection, smtplib.SMTPRecipientsRefused({to_addr: rcpt}), rcpt)
+    if data_reply[0] != 354:
+        refuse(connection, smtplib.SMTPDataError(*data_reply), data_reply)
+    content = LEADING_DOT.sub(b"..", data)
+    connection.send(content + (b"" if content.endswith(b"\r\n") else b"\r\n") + b".\r\n")
+    code, text = connection.getreply()
+    if code != 250:
+        refuse(connection, smtplib.SMTPDataError(code, text), (code, text))
+
+
+def read_replies(connection: smtplib.SMTP, count: int) -> list[tuple[int, bytes]]:
+    """``count`` replies; once the server hangs up, the replies it never sent read as 421."""
+    replies = []
+    for _ in range(count):
+        try:
+            replies.append(connection.getreply())
+        except smtplib.SMTPServerDisconnected:
+            if not replies:
+                raise
+            replies.append((421, b"Connection closed"))
+    return replies
+
+
+def refuse(connection: smtplib.SMTP, error: smtplib.SMTPException, reply: tuple) -> None:
+    """End the failed transaction as sendmail does (RSET), then raise its error."""
+    if reply[0] != 421:
+        try:
+            connection.rset()
+        except (smtplib.SMTPException, OSError):
+            connection.close()
+    raise error
 
 
 _local = threading.local()

@@ -30,13 +30,21 @@ from bulk_email.sending import (
     send_batch,
 )
 from lms_stub.smtp_sink import Fault, SMTPSink, free_port
-from tests.messages import prepare
+from tests.messages import EmailData, prepare
 
 
 def learners(count: int, start: int = 1) -> list[Recipient]:
     return [
         Recipient(n, f"learner{n}@example.com", f"Learner {n}") for n in range(start, start + count)
     ]
+
+
+@pytest.fixture(params=[True, False], ids=["pipelining", "no-pipelining"])
+def smtp_sink(request):
+    """Every test here runs against a server that offers PIPELINING (the two-round-trip path)
+    and one that does not (smtplib's sendmail)."""
+    with SMTPSink(pipelining=request.param) as sink:
+        yield sink
 
 
 @pytest.fixture
@@ -338,3 +346,21 @@ def test_without_redis_the_limiter_falls_back_to_local_limiting():
     limiter = RedisRateLimiter(100, f"redis://127.0.0.1:{free_port()}/0")
     elapsed = timed(lambda: [limiter.wait() for _ in range(11)])
     assert elapsed >= 0.09
+
+
+def test_pipelining_is_used_when_offered(smtp_settings, smtp_sink, prepared, monkeypatch):
+    calls = []
+    original = sending.pipelined_sendmail
+    monkeypatch.setattr(
+        sending, "pipelined_sendmail", lambda *a, **k: calls.append(1) or original(*a, **k)
+    )
+    send_batch(prepared, learners(2))
+    assert len(calls) == (2 if smtp_sink.pipelining else 0)
+    assert len(smtp_sink.messages) == 2
+
+
+def test_a_leading_dot_survives_pipelined_sending(smtp_settings, smtp_sink):
+    dotted = prepare(EmailData(html_message="<p>x</p>", text_message=".hidden\n..two"))
+    send_batch(dotted, learners(1))
+    text = smtp_sink.wait_for(1)[0].parsed().get_body(("plain",)).get_content()
+    assert ".hidden" in text and "..two" in text

@@ -10,8 +10,8 @@ from bulk_email import api
 from bulk_email.models import Batch, BulkEmailFlag, EmailTask, Optout, RecipientOutcome
 from bulk_email.tokens import make_token
 from lms_stub.models import CourseAccessRole
-from tests.factories import enroll, give_role, make_course, make_user
 from lms_stub.smtp_sink import Fault
+from tests.factories import enroll, give_role, make_course, make_user
 
 pytestmark = pytest.mark.integration
 
