@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # Reinstall only when pyproject.toml changes: a second `make run` starts at once.
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: venv run test demo lint format migrate demo-data clean
+.PHONY: venv run test demo bench lint format migrate demo-data clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ test: venv
 
 demo: venv
 	@PY=$(PY) bash scripts/demo.sh
+
+# The end-to-end benchmark (not part of `make test`, which runs its --smoke version).
+bench: venv
+	$(PY) bench/bench_pipeline.py $(BENCH_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -15,11 +15,8 @@ falls back to the aiosmtpd sink in tests/ and says so.
 
 import argparse
 import os
-import shutil
 import smtplib
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -38,6 +35,9 @@ from django.test.utils import override_settings  # noqa: E402
 from bulk_email import sending  # noqa: E402
 from bulk_email.rendering import Recipient, render_message  # noqa: E402
 from tests.messages import EmailData, prepare  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "bench"))
+from common import free_port, start_sink  # noqa: E402
 
 # A realistic announcement: headings, a table, inline styles, links, an image.
 BODY = (
@@ -70,55 +70,6 @@ def bench_rendering(recipients: int) -> tuple[float, float]:
     people = [Recipient(n, f"learner{n}@example.com", f"Learnér {n}") for n in range(recipients)]
     per = microseconds(lambda: [render_message(prepared, p).as_bytes() for p in people], 1)
     return once, per / recipients
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def smtp_sink_binary() -> Path | None:
-    """Postfix's smtp-sink, unpacked from the Debian package into bench/.cache once."""
-    binary = CACHE / "postfix" / "usr" / "sbin" / "smtp-sink"
-    if binary.exists():
-        return binary
-    if not (shutil.which("apt-get") and shutil.which("dpkg")):
-        return None
-    CACHE.mkdir(parents=True, exist_ok=True)
-    download = subprocess.run(["apt-get", "download", "postfix"], cwd=CACHE, capture_output=True)
-    packages = sorted(CACHE.glob("postfix_*.deb"))
-    if download.returncode or not packages:
-        return None
-    subprocess.run(["dpkg", "-x", str(packages[-1]), str(CACHE / "postfix")], check=True)
-    return binary if binary.exists() else None
-
-
-def wait_for_port(port: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"The sink did not start on port {port}")
-
-
-def start_sink(port: int) -> tuple[subprocess.Popen, str]:
-    binary = smtp_sink_binary()
-    if binary is not None:
-        env = {**os.environ, "LD_LIBRARY_PATH": str(binary.parent.parent / "lib" / "postfix")}
-        user = ["-u", "nobody"] if os.geteuid() == 0 else []
-        command = [str(binary), *user, f"127.0.0.1:{port}", "1000"]
-        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
-        name = "Postfix smtp-sink"
-    else:
-        command = [sys.executable, "-m", "lms_stub.smtp_sink", "--port", str(port)]
-        process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL)
-        name = "aiosmtpd sink (smtp-sink unavailable: differences are hidden by its slowness)"
-    wait_for_port(port)
-    return process, name
 
 
 def bare_loop_rate(port: int, payload: bytes, count: int) -> float:

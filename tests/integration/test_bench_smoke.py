@@ -1,0 +1,26 @@
+"""The benchmark's small version, so that `make bench` cannot rot unnoticed."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.processes import ROOT
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(
+        not os.environ.get("DATABASE_URL", "").startswith("postgres"),
+        reason="the benchmark measures PostgreSQL + Redis: it runs in the PostgreSQL pass",
+    ),
+]
+
+
+def test_the_benchmark_runs_end_to_end(redis_url):
+    url = os.environ["DATABASE_URL"].rsplit("/", 1)[0] + "/bulk_email_bench_smoke"
+    command = [sys.executable, "bench/bench_pipeline.py", "--smoke", "--database-url", url]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "| **bulk_email** (send_email → Success) |" in done.stdout
+    assert "Ratios: project/ceiling" in done.stdout
