@@ -38,11 +38,12 @@ def configure(port: int) -> None:
         EMAIL_HOST="127.0.0.1",
         EMAIL_PORT=port,
         USE_TZ=True,
+        TEMPLATES=[{"BACKEND": "django.template.backends.django.DjangoTemplates"}],
         POST_OFFICE={
             "BATCH_SIZE": 500,
             "MESSAGE_ID_ENABLED": True,
             "LOG_LEVEL": 0,
-            "DEFAULT_PRIORITY": "queued",
+            "DEFAULT_PRIORITY": "medium",
         },
         DEFAULT_AUTO_FIELD="django.db.models.AutoField",
     )
