@@ -144,7 +144,7 @@
 
   function countSubject() {
     const limit = config.subjectMaxLength;
-    const length = subjectInput.value.length;
+    const length = Array.from(subjectInput.value).length; // code points, as the server counts
     const counter = el("subject-counter");
     counter.textContent = length + " of " + limit + " characters" +
       (length > limit ? " — " + (length - limit) + " too many" : "");
