@@ -97,7 +97,8 @@ def test_instructor_composes_previews_sends_and_watches_it_arrive(
         f"{expected} sent, 0 failed, 0 skipped of {expected}"
     )
     assert run.locator("progress").get_attribute("value") == str(expected)
-    screenshot("email-tab-progress")
+    page.locator("#bulk-email-status").scroll_into_view_if_needed()
+    screenshot("email-tab-progress", full_page=False)
 
     smtp_sink.wait_for(expected, timeout=30)
     received = [address for message in smtp_sink.messages for address in message.rcpt_tos]
@@ -109,7 +110,8 @@ def test_instructor_composes_previews_sends_and_watches_it_arrive(
     sent = page.locator("#bulk-email-sent tbody tr").first
     expect(sent).to_contain_text(f"{expected} sent, 0 failed")
     expect(sent).to_contain_text(f"{STAFF}, {VERIFIED}")
-    screenshot("email-tab-history")
+    page.locator("#bulk-email-sent-heading").evaluate("h => h.scrollIntoView()")
+    screenshot("email-tab-history", full_page=False)
     sent.get_by_role("button", name=re.compile("^View")).click()
     expect(page.frame_locator("#bulk-email-viewer-frame").locator("body")).to_contain_text(
         "Syllabus"
