@@ -190,10 +190,16 @@ def test_errors_show_next_to_their_fields_and_keep_what_was_typed(live_server, p
     expect(page.locator("#bulk-email-subject-counter")).to_have_text("128 of 128 characters")
     page.get_by_label("Subject").fill("x" * 130)
     expect(page.locator("#bulk-email-subject-counter")).to_contain_text("2 too many")
-    type_in_editor(page, "Kept text")
     page.get_by_role("button", name="Preview").click()
     expect(page.locator("#bulk-email-error-subject")).to_contain_text("the limit is 128")
     expect(page.get_by_label("Subject")).to_have_attribute("aria-invalid", "true")
+    page.get_by_label("Subject").fill("")
+    page.frame_locator("#cke_bulk-email-message .cke_wysiwyg_frame").locator("body").fill("")
+    page.get_by_role("button", name="Preview").click()
+    expect(page.locator("#bulk-email-error-message")).to_have_text("Write a message: it is empty.")
+    expect(page.locator("#cke_bulk-email-message")).to_have_class(re.compile("bulk-email-invalid"))
+    page.get_by_label("Subject").fill("x" * 130)
+    type_in_editor(page, "Kept text")
     page.get_by_role("button", name="Send email").click()
     expect(page.locator("#bulk-email-error-targets")).to_have_text(
         "Choose at least one group to send to."

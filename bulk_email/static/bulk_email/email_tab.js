@@ -171,6 +171,7 @@
       box.textContent = "";
     });
     root.querySelectorAll("[aria-invalid]").forEach((node) => node.removeAttribute("aria-invalid"));
+    root.querySelectorAll(".bulk-email-invalid").forEach((node) => node.classList.remove("bulk-email-invalid"));
   }
 
   function fieldControl(field) {
@@ -183,6 +184,9 @@
     box.textContent = message;
     box.hidden = false;
     if (known) fieldControl(field).setAttribute("aria-invalid", "true");
+    // CKEditor hides the textarea: outline its frame so the wrong field is seen too.
+    const frame = field === "message" && document.getElementById("cke_bulk-email-message");
+    if (frame) frame.classList.add("bulk-email-invalid");
     return known ? field : "general";
   }
 
