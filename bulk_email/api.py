@@ -2,7 +2,9 @@
 what they do. Each refusal is a distinct BulkEmailError whose message can be shown as is."""
 
 import datetime
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
@@ -12,11 +14,13 @@ from django.utils import timezone
 from . import app_settings, pipeline, recipients, rendering
 from .exceptions import (
     BulkEmailDisabledError,
+    BulkEmailError,
     InvalidEmailError,
     InvalidTokenError,
     NotCourseStaffError,
     NotEnrolledError,
     UnknownCourseError,
+    UnknownTaskError,
 )
 from .lms import get_lms
 from .models import BulkEmailFlag, CourseEmail, EmailTask, Optout, Target
@@ -33,6 +37,15 @@ def check_can_send(*, course_id: str, user: AbstractBaseUser) -> None:
         raise BulkEmailDisabledError("Bulk email is not enabled for this course.")
     if not get_lms().is_course_staff(user, course_id):
         raise NotCourseStaffError("Only the course's Staff and Admins can send course email.")
+
+
+def can_send(*, course_id: str, user: AbstractBaseUser) -> bool:
+    """Whether ``check_can_send`` lets the user through: the dashboard shows the Email tab."""
+    try:
+        check_can_send(course_id=course_id, user=user)
+    except BulkEmailError:
+        return False
+    return True
 
 
 def clean_subject(subject: str) -> str:
@@ -84,12 +97,36 @@ class CleanEmail:
 def clean_email(
     *, course_id: str, subject: str, html: str, targets: list[str], send_at
 ) -> CleanEmail:
-    return CleanEmail(
-        subject=clean_subject(subject),
-        html=clean_html(html),
-        target_keys=recipients.validate_target_keys(course_id=course_id, keys=targets),
-        send_at=clean_send_at(send_at),
+    cleaned = clean_fields(
+        subject=lambda: clean_subject(subject),
+        message=lambda: clean_html(html),
+        targets=lambda: recipients.validate_target_keys(course_id=course_id, keys=targets),
+        send_at=lambda: clean_send_at(send_at),
     )
+    return CleanEmail(
+        subject=cleaned["subject"],
+        html=cleaned["message"],
+        target_keys=cleaned["targets"],
+        send_at=cleaned["send_at"],
+    )
+
+
+def clean_fields(**cleaners: Callable[[], Any]) -> dict[str, Any]:
+    """Run every cleaner, then raise the first error carrying all of them: a form can mark
+    each wrong field at once instead of one per attempt."""
+    cleaned, errors = {}, []
+    for name, cleaner in cleaners.items():
+        try:
+            cleaned[name] = cleaner()
+        except InvalidEmailError as error:
+            errors.append(error)
+    if errors:
+        first = errors[0]
+        all_errors: dict = {}
+        for error in errors:
+            all_errors.setdefault(error.field, str(error))
+        raise InvalidEmailError(str(first), field=first.field, errors=all_errors)
+    return cleaned
 
 
 # --- Sending ------------------------------------------------------------------------------------
@@ -303,6 +340,191 @@ def fail_stuck_tasks(*, older_than: datetime.timedelta, dry_run: bool = False) -
             state=EmailTask.FAILURE, error=STUCK_REASON, finished_at=timezone.now()
         )
     return ids
+
+
+# --- The Email tab: previews, the course's sends, the task report -------------------------------
+
+
+@dataclass(frozen=True)
+class Preview:
+    """A message as one recipient gets it: subject, HTML part (footer included), text part."""
+
+    subject: str
+    html: str
+    text: str
+
+
+def preview_email(*, course_id: str, user: AbstractBaseUser, subject: str, html: str) -> Preview:
+    """The composed, unsaved email rendered for ``user`` as its sample recipient; nothing is
+    stored or sent. Errors are the ones sending would raise (subject, message)."""
+    check_can_send(course_id=course_id, user=user)
+    cleaned = clean_fields(subject=lambda: clean_subject(subject), message=lambda: clean_html(html))
+    email = CourseEmail(
+        course_id=course_id, subject=cleaned["subject"], html_message=cleaned["message"]
+    )
+    return render_for(rendering.prepare_from_lms(email), user)
+
+
+def preview_sent_email(*, task: EmailTask, user: AbstractBaseUser) -> Preview:
+    """A saved email (scheduled or sent) as ``user`` would receive it: the View button."""
+    check_can_manage(task=task, user=user)
+    return render_for(rendering.get_prepared_message(task.email), user)
+
+
+def render_for(prepared: rendering.PreparedMessage, user: AbstractBaseUser) -> Preview:
+    person = recipients.person(user_id=user.pk)
+    sample = rendering.Recipient(user_id=user.pk, email=person.email, full_name=person.full_name)
+    message = rendering.render_message(prepared, sample)
+    return Preview(subject=message.subject, html=message.html, text=message.text)
+
+
+def get_task(*, course_id: str, task_id: int, user: AbstractBaseUser) -> EmailTask:
+    """The course's send ``task_id``; UnknownTaskError when the course has none such (another
+    course's task included: its id says nothing to this course's staff)."""
+    check_can_send(course_id=course_id, user=user)
+    task = (
+        EmailTask.objects.select_related("email")
+        .filter(pk=task_id, email__course_id=course_id)
+        .first()
+    )
+    if task is None:
+        raise UnknownTaskError(f"This course has no email task {task_id}.")
+    return task
+
+
+@dataclass(frozen=True)
+class ScheduledEmail:
+    """What Edit starts from: the stored subject, message, groups and time."""
+
+    task_id: int
+    subject: str
+    html: str
+    target_keys: list[str]
+    send_at: datetime.datetime | None
+
+
+def email_of_task(*, task: EmailTask, user: AbstractBaseUser) -> ScheduledEmail:
+    check_can_manage(task=task, user=user)
+    email = task.email
+    return ScheduledEmail(
+        task_id=task.pk,
+        subject=email.subject,
+        html=email.html_message,
+        target_keys=recipients.email_audience(email=email)["target_keys"],
+        send_at=task.send_at,
+    )
+
+
+@dataclass(frozen=True)
+class TaskSummary:
+    """One send as the Email tab lists it: state, counts, what, to whom, by whom."""
+
+    task_id: int
+    state: str
+    state_label: str
+    subject: str
+    target_keys: list[str]
+    groups: list[str]
+    author: str
+    requester: str
+    created: datetime.datetime
+    send_at: datetime.datetime | None
+    started_at: datetime.datetime | None
+    finished_at: datetime.datetime | None
+    total: int
+    sent: int
+    failed: int
+    skipped: int
+    resend_of: int | None
+    error: str
+
+    @property
+    def duration(self) -> datetime.timedelta | None:
+        """Started to finished; a running send's time so far; None before it starts."""
+        if self.started_at is None:
+            return None
+        return (self.finished_at or timezone.now()) - self.started_at
+
+
+def list_tasks(
+    *, course_id: str, user: AbstractBaseUser, limit: int | None = 100
+) -> list[TaskSummary]:
+    """The course's sends, newest first, with their counts (three queries whatever the
+    number: tasks with summed batch counts, their targets, the people's names)."""
+    check_can_send(course_id=course_id, user=user)
+    tasks = pipeline.tasks_with_counts(
+        EmailTask.objects.filter(email__course_id=course_id).order_by("-created", "-pk")
+    )
+    tasks = list(tasks.select_related("email").prefetch_related("email__targets")[:limit])
+    return summarize(course_id, tasks)
+
+
+def task_summary(*, task: EmailTask, user: AbstractBaseUser) -> TaskSummary:
+    """One send's summary: what the progress bar polls."""
+    check_can_manage(task=task, user=user)
+    one = pipeline.tasks_with_counts(EmailTask.objects.filter(pk=task.pk))
+    return summarize(task.email.course_id, list(one.select_related("email")))[0]
+
+
+def summarize(course_id: str, tasks: list[EmailTask]) -> list[TaskSummary]:
+    labels = {group.key: group.label for group in recipients.available_groups(course_id=course_id)}
+    people = {task.email.sender_id for task in tasks} | {task.requester_id for task in tasks}
+    names = recipients.display_names(user_ids=people - {None})
+    return [_summary(task, labels, names) for task in tasks]
+
+
+def _summary(task: EmailTask, labels: dict[str, str], names: dict[int, str]) -> TaskSummary:
+    keys = sorted(target.key for target in task.email.targets.all())
+    # A group the course no longer offers (a deleted cohort) is still named, by its key.
+    groups = [labels[key] for key in labels if key in keys] + [k for k in keys if k not in labels]
+    return TaskSummary(
+        task_id=task.pk,
+        state=task.state,
+        state_label=task.get_state_display(),
+        subject=task.email.subject,
+        target_keys=keys,
+        groups=groups,
+        author=names.get(task.email.sender_id, ""),
+        requester=names.get(task.requester_id, ""),
+        created=task.created,
+        send_at=task.send_at,
+        started_at=task.started_at,
+        finished_at=task.finished_at,
+        total=task.total,
+        sent=task.sum_sent or 0,
+        failed=task.sum_failed or 0,
+        skipped=task.sum_skipped or 0,
+        resend_of=task.resend_of_id,
+        error=task.error,
+    )
+
+
+REPORT_COLUMNS = [
+    "task id", "requester", "created", "state", "duration (s)", "total", "sent", "failed",
+    "skipped",
+]  # fmt: skip
+
+
+def task_report_rows(*, course_id: str, user: AbstractBaseUser) -> list[list]:
+    """The email task history report: one row per send, newest first, in REPORT_COLUMNS
+    order; times in UTC (ISO 8601), durations in whole seconds."""
+    rows = []
+    for task in list_tasks(course_id=course_id, user=user, limit=None):
+        duration = task.duration
+        rows.append(
+            [
+                task.task_id,
+                task.requester,
+                task.created.isoformat(),
+                task.state_label,
+                "" if duration is None else round(duration.total_seconds()),
+                task.total,
+                task.sent,
+                task.failed,
+                task.skipped,
+            ]
+        )
+    return rows
 
 
 # --- Opting out ---------------------------------------------------------------------------------

@@ -25,15 +25,23 @@ class NotEnrolledError(BulkEmailError, PermissionDenied):
 
 
 class InvalidEmailError(BulkEmailError, ValueError):
-    """Bad input for an email (subject, body, targets, schedule); ``field`` names the field."""
+    """Bad input for an email (subject, body, targets, schedule); ``field`` names the field.
 
-    def __init__(self, message: str, *, field: str | None = None):
+    ``errors`` maps every field found wrong to its message (the first one is ``field``), so
+    a form can show each problem next to its field at once."""
+
+    def __init__(self, message: str, *, field: str | None = None, errors: dict | None = None):
         super().__init__(message)
         self.field = field
+        self.errors = errors if errors is not None else {field: message}
 
 
 class UnknownCourseError(BulkEmailError, LookupError):
     """The course key does not name a course of the LMS."""
+
+
+class UnknownTaskError(BulkEmailError, LookupError):
+    """No send with that id belongs to the course."""
 
 
 class InvalidTokenError(BulkEmailError, ValueError):

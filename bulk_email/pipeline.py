@@ -24,7 +24,7 @@ from functools import cache
 
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
-from django.db.models import F, Q, Sum
+from django.db.models import F, Q, QuerySet, Sum
 from django.utils import timezone
 
 from . import app_settings, recipients, rendering, sending
@@ -387,6 +387,16 @@ def task_counts(task: EmailTask) -> TaskCounts:
         sent=sums["sent"] or 0,
         failed=sums["failed"] or 0,
         skipped=sums["skipped"] or 0,
+    )
+
+
+def tasks_with_counts(tasks: QuerySet) -> QuerySet:
+    """The tasks annotated with ``sum_sent``, ``sum_failed``, ``sum_skipped`` (None when no
+    batch yet): the counts of ``task_counts`` for a whole list in one query."""
+    return tasks.annotate(
+        sum_sent=Sum("batches__sent"),
+        sum_failed=Sum("batches__failed"),
+        sum_skipped=Sum("batches__skipped"),
     )
 
 

@@ -320,6 +320,24 @@ def _recipient(row: dict) -> Recipient:
     return Recipient(user_id=row["pk"], email=row["email"], full_name=row["full_name"] or "")
 
 
+def person(*, user_id: int) -> Recipient:
+    """One user as a recipient (address and LMS full name), whatever their groups: the
+    sample recipient of a preview."""
+    row = _as_recipients(_users().filter(pk=user_id).values("pk")).get()
+    return _recipient(row)
+
+
+def display_names(*, user_ids: Iterable[int]) -> dict[int, str]:
+    """Each user's LMS full name, or username when they have none (one query)."""
+    users = (
+        _users()
+        .filter(pk__in=list(user_ids))
+        .annotate(full_name=get_lms().full_name_expression())
+        .values_list("pk", "full_name", get_user_model().USERNAME_FIELD)
+    )
+    return {pk: full_name or username for pk, full_name, username in users}
+
+
 def count_recipients(
     *,
     course_id: str,

@@ -3,7 +3,7 @@
 
 from django.urls import path
 
-from . import views
+from . import email_tab, views
 
 app_name = "bulk_email"
 
@@ -12,3 +12,6 @@ urlpatterns = [
     path("unsubscribe/<str:token>/", views.unsubscribe, name="unsubscribe"),
     path("one-click/<str:token>/", views.one_click_unsubscribe, name="one_click"),
 ]
+
+# The instructor dashboard's Email tab: JSON endpoints under courses/<course_id>/api/.
+urlpatterns += email_tab.urlpatterns

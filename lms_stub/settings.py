@@ -105,6 +105,36 @@ STATIC_ROOT = VAR_DIR / "static"
 # sent, so the editor is never trusted. The decision is written in the README.
 SILENCED_SYSTEM_CHECKS = ["ckeditor.W001"]
 
+# The Email tab's composer (bulk_email.forms picks the "bulk_email" entry when a site has one).
+# A toolbar that says what email can hold, with Source for raw HTML; the content filter mirrors
+# the server's sanitizer (bulk_email.rendering), so that the editor does not show what will be
+# stripped. The server sanitizes whatever arrives anyway.
+CKEDITOR_EMAIL_ATTRIBUTES = (
+    "title,align,dir,lang,width,height,border,cellpadding,cellspacing,bgcolor,summary,"
+    "colspan,rowspan,valign,nowrap,scope,span,color,face,size,start,type"
+)
+CKEDITOR_CONFIGS = {
+    "bulk_email": {
+        "toolbar": [
+            ["Format", "Bold", "Italic", "Underline", "Strike", "RemoveFormat"],
+            ["NumberedList", "BulletedList", "Blockquote", "JustifyLeft", "JustifyCenter"],
+            ["Link", "Unlink", "Image", "Table", "HorizontalRule", "SpecialChar"],
+            ["Undo", "Redo", "Source"],
+        ],
+        "height": 260,
+        "width": "100%",
+        "title": "Message",
+        "removePlugins": "exportpdf",
+        "allowedContent": (
+            "h1 h2 h3 h4 h5 h6 p div span blockquote pre code small center cite q abbr del ins"
+            " strong em b i u s strike sub sup br hr ul ol li dl dt dd figure figcaption"
+            " table caption thead tbody tfoot tr th td col colgroup font"
+            f"[{CKEDITOR_EMAIL_ATTRIBUTES}]{{*}}(*);"
+            " a[!href,target,name,title]{*}(*); img[!src,alt,width,height,border,title]{*}(*)"
+        ),
+    }
+}
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"

@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 
 from bulk_email import api as bulk_email_api
+from bulk_email import email_tab
 
 from . import mailbox
 from .models import Course, CourseAccessRole, CourseEnrollment
@@ -81,15 +82,24 @@ def instructor_dashboard(request, course_id: str):
         raise PermissionDenied(
             "Only the course's Staff and Admins can open its instructor dashboard."
         )
-    tab = request.GET.get("tab", INSTRUCTOR_TABS[0][0])
-    if tab not in dict(INSTRUCTOR_TABS):
-        tab = INSTRUCTOR_TABS[0][0]
-    context = {"course": course, "tabs": INSTRUCTOR_TABS, "active_tab": tab}
-    context.update(TAB_CONTEXT[tab](course))
+    tabs = instructor_tabs(request, course)
+    tab = request.GET.get("tab", tabs[0][0])
+    if tab not in dict(tabs):
+        tab = tabs[0][0]
+    context = {"course": course, "tabs": tabs, "active_tab": tab}
+    context.update(TAB_CONTEXT[tab](request, course))
     return render(request, "lms_stub/instructor_dashboard.html", context)
 
 
-def course_info_context(course: Course) -> dict:
+def instructor_tabs(request, course: Course) -> list[tuple[str, str]]:
+    """The Email tab only when bulk_email lets this user send for this course (flag, course
+    authorization, Staff or Admin role): otherwise it is absent, not disabled."""
+    if bulk_email_api.can_send(course_id=course.id, user=request.user):
+        return [*INSTRUCTOR_TABS, EMAIL_TAB]
+    return INSTRUCTOR_TABS
+
+
+def course_info_context(request, course: Course) -> dict:
     enrollments = course.enrollments.aggregate(
         active=Count("id", filter=Q(is_active=True)), total=Count("id")
     )
@@ -107,14 +117,23 @@ def course_info_context(course: Course) -> dict:
     }
 
 
-def membership_context(course: Course) -> dict:
+def membership_context(request, course: Course) -> dict:
     roles = course.roles.select_related("user", "user__lms_profile").order_by(
         "role", "user__username"
     )
     return {"roles": roles}
 
 
-TAB_CONTEXT = {"course_info": course_info_context, "membership": membership_context}
+def email_context(request, course: Course) -> dict:
+    return email_tab.tab_context(request, course.id)
+
+
+EMAIL_TAB = ("email", "Email")
+TAB_CONTEXT = {
+    "course_info": course_info_context,
+    "membership": membership_context,
+    "email": email_context,
+}
 
 
 # --- The development Mailbox --------------------------------------------------------------------

@@ -254,3 +254,74 @@ def test_large_sends_go_to_their_own_queue(course, instructor, settings):
     settings.BULK_EMAIL = {**settings.BULK_EMAIL, "LARGE_SEND_THRESHOLD": 2}
     assert send(course, instructor, targets=["learners"]).queue == "large"
     assert send(course, instructor, targets=["myself"]).queue == "default"
+
+
+# --- The Email tab's services ------------------------------------------------------------------
+
+
+def test_can_send_says_what_check_can_send_decides(course, instructor):
+    learner = make_user()
+    enroll(learner, course)
+    assert api.can_send(course_id=course.id, user=instructor)
+    assert not api.can_send(course_id=course.id, user=learner)
+    assert not api.can_send(course_id="course-v1:No+Such+Course", user=instructor)
+    BulkEmailFlag.objects.update(enabled=False)
+    assert not api.can_send(course_id=course.id, user=instructor)
+
+
+def test_every_wrong_field_is_reported_at_once(course, instructor):
+    with pytest.raises(InvalidEmailError) as caught:
+        send(course, instructor, subject="", html="", targets=[], send_at=timezone.now())
+    assert caught.value.field == "subject"
+    assert list(caught.value.errors) == ["subject", "message", "targets", "send_at"]
+
+
+def test_preview_renders_for_the_viewer_without_saving(course, instructor):
+    shown = api.preview_email(
+        course_id=course.id, user=instructor, subject="Hi %%USER_FULLNAME%%", html="<p>x</p>"
+    )
+    assert shown.subject.startswith("Hi ") and "Physique générale — 物理" in shown.html
+    assert "x" in shown.text and CourseEmail.objects.count() == 0
+
+
+def test_preview_refuses_what_sending_would(course, instructor):
+    with pytest.raises(InvalidEmailError) as caught:
+        api.preview_email(course_id=course.id, user=instructor, subject="", html="")
+    assert set(caught.value.errors) == {"subject", "message"}
+    with pytest.raises(NotCourseStaffError):
+        api.preview_email(course_id=course.id, user=make_user(), subject="Hi", html="<p>x</p>")
+
+
+def test_get_task_only_finds_the_courses_own(course, instructor):
+    task = send(course, instructor)
+    assert api.get_task(course_id=course.id, task_id=task.pk, user=instructor) == task
+    other = make_course()
+    CourseAuthorization.objects.create(course_id=other.id, email_enabled=True)
+    give_role(instructor, other, CourseAccessRole.INSTRUCTOR)
+    with pytest.raises(LookupError):
+        api.get_task(course_id=other.id, task_id=task.pk, user=instructor)
+
+
+def test_list_tasks_sums_batch_counts_in_a_fixed_number_of_queries(
+    course, instructor, django_assert_max_num_queries
+):
+    tasks = [send(course, instructor) for _ in range(3)]
+    for number, task in enumerate(tasks):
+        Batch.objects.create(task=task, seq=0, user_ids=[1], sent=number, failed=1, skipped=2)
+        Batch.objects.create(task=task, seq=1, user_ids=[2], sent=10)
+    with django_assert_max_num_queries(9):
+        listed = api.list_tasks(course_id=course.id, user=instructor)
+    assert [t.task_id for t in listed] == [t.pk for t in reversed(tasks)]
+    assert [(t.sent, t.failed, t.skipped) for t in listed] == [(12, 1, 2), (11, 1, 2), (10, 1, 2)]
+    assert listed[0].groups == ["Myself", "All Learners"] and listed[0].author
+
+
+def test_task_report_rows_follow_the_columns(course, instructor):
+    task = send(course, instructor)
+    start = timezone.now()
+    EmailTask.objects.filter(pk=task.pk).update(
+        state=EmailTask.SUCCESS, started_at=start, finished_at=start + datetime.timedelta(seconds=9)
+    )
+    (row,) = api.task_report_rows(course_id=course.id, user=instructor)
+    assert len(row) == len(api.REPORT_COLUMNS)
+    assert row[0] == task.pk and row[3] == "Success" and row[4] == 9
