@@ -19,7 +19,10 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import ROOT, ensure_database, manage
+from common import django_env as child_env
+
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/bulk_email_bench"
 TRACKS = "audit,verified,honor"
 COHORTS = 4
@@ -30,31 +33,8 @@ def course_id_for(size: int) -> str:
     return f"course-v1:Bench+S{label}+2026"
 
 
-def child_env(database_url: str) -> dict:
-    # DEBUG off: Django keeps every query of a DEBUG process in memory, which would be
-    # measured as RSS growth of resolution.
-    return {**os.environ, "DATABASE_URL": database_url, "DEBUG": "0"}
-
-
 # ---------------------------------------------------------------------------------------------
 # The parent: database, seeding, one child per size, the table
-
-
-def ensure_database(database_url: str) -> None:
-    import psycopg
-
-    name = database_url.rsplit("/", 1)[1]
-    admin_url = database_url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin_url, autocommit=True) as connection:
-        exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
-        if exists.fetchone() is None:
-            connection.execute(f'CREATE DATABASE "{name}"')
-            print(f"created database {name}")
-
-
-def manage(database_url: str, *args: str) -> None:
-    command = [sys.executable, str(ROOT / "manage.py"), *args]
-    subprocess.run(command, check=True, cwd=ROOT, env=child_env(database_url))
 
 
 def seed(database_url: str, size: int) -> None:

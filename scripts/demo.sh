@@ -15,13 +15,7 @@ echo "== Seeding the demo course with $LEARNERS learners"
 "$PY" manage.py migrate --no-input -v 0
 "$PY" manage.py seed_demo --learners "$LEARNERS" >"$VAR_DIR/log/demo-seed.log"
 
-pids=()
-stop_all() {
-  trap - INT TERM EXIT
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-}
-trap stop_all INT TERM EXIT
+source scripts/processes.sh
 
 "$PY" -m lms_stub.smtp_sink --port "$EMAIL_PORT" --maildir "$VAR_DIR/mail" \
   >"$VAR_DIR/log/demo-smtp-sink.log" 2>&1 &

@@ -16,13 +16,7 @@ mkdir -p "$VAR_DIR/log"
 "$PY" manage.py migrate --no-input -v 0
 "$PY" manage.py seed_demo
 
-pids=()
-stop_all() {
-  trap - INT TERM EXIT
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-}
-trap stop_all INT TERM EXIT
+source scripts/processes.sh
 
 if [ -z "${EMAIL_HOST:-}" ]; then
   export EMAIL_HOST=127.0.0.1 EMAIL_PORT=${EMAIL_PORT:-1025}

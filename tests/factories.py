@@ -6,7 +6,7 @@ import itertools
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from bulk_email.models import CourseEmail, Optout, Target
+from bulk_email.models import BulkEmailFlag, CourseAuthorization, CourseEmail, Optout, Target
 from lms_stub.models import (
     Cohort,
     CohortMembership,
@@ -77,3 +77,14 @@ def make_email(course_id: str, *, sender=None, targets=(), **fields) -> CourseEm
         target_type, target_value = Target.split_key(key)
         Target.objects.create(email=email, target_type=target_type, target_value=target_value)
     return email
+
+
+def make_sending_course(**fields) -> Course:
+    """A two-track course whose staff may send: the flag on, the course authorized."""
+    fields.setdefault("display_name", "Physique générale — 物理")
+    course = make_course(tracks=("audit", "verified"), **fields)
+    flag = BulkEmailFlag.current()
+    flag.enabled = True
+    flag.save()
+    CourseAuthorization.objects.create(course_id=course.id, email_enabled=True)
+    return course

@@ -20,19 +20,14 @@ from bulk_email.models import (
     RecipientOutcome,
 )
 from lms_stub.models import CourseAccessRole
-from tests.factories import enroll, give_role, make_course, make_user
+from tests.factories import enroll, give_role, make_course, make_sending_course, make_user
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def course():
-    course = make_course(display_name="Physique générale — 物理", tracks=("audit", "verified"))
-    flag = BulkEmailFlag.current()
-    flag.enabled = True
-    flag.save()
-    CourseAuthorization.objects.create(course_id=course.id, email_enabled=True)
-    return course
+    return make_sending_course()
 
 
 @pytest.fixture
