@@ -62,7 +62,10 @@ class Fault:
     drop: bool = False  # close the connection without any reply
     delay: float = 0.0  # wait this long before replying
     probability: float = 1.0  # fire on this share of the matching commands (seeded, repeatable)
+    domain: str | None = None  # only for addresses at this domain
+    every: int | None = None  # only when the accepted count is a multiple of this, once each
     fired: int = 0
+    fired_at: set = field(default_factory=set, repr=False)
     rng: random.Random = field(default_factory=lambda: random.Random(8058), repr=False)
 
     @classmethod
@@ -86,6 +89,16 @@ class Fault:
         return cls("MAIL", reply, after=after, probability=probability, times=times)
 
     @classmethod
+    def reject_domain(cls, domain: str, reply: str = "550 5.1.2 Domain not found") -> "Fault":
+        return cls("RCPT", reply, domain=domain)
+
+    @classmethod
+    def closing_421_every(cls, every: int) -> "Fault":
+        """421 and a hang-up before every ``every``-th message (the retry then goes through)."""
+        reply = "421 4.3.2 Service shutting down, closing transmission channel"
+        return cls("MAIL", reply, every=every, close=True)
+
+    @classmethod
     def drop_connection(cls, after: int, times: int | None = 1) -> "Fault":
         return cls("DATA", after=after, times=times, drop=True)
 
@@ -100,6 +113,12 @@ class Fault:
             return False
         if self.address is not None and (address or "").lower() != self.address.lower():
             return False
+        if self.domain is not None and not (address or "").lower().endswith("@" + self.domain):
+            return False
+        if self.every is not None:
+            if accepted == 0 or accepted % self.every or accepted in self.fired_at:
+                return False
+            self.fired_at.add(accepted)
         return self.probability >= 1.0 or self.rng.random() < self.probability
 
 

@@ -5,6 +5,8 @@ Used through the ``live_pipeline`` fixture (tests/conftest.py) by the integratio
 browser tests. Only the PostgreSQL pass runs it: the SQLite test database lives in this
 process's memory, where no worker can reach it."""
 
+import collections
+import datetime
 import itertools
 import os
 import signal
@@ -12,9 +14,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from django.db import connection
+from django.contrib.auth import get_user_model
+from django.db import connection, transaction
+from django.utils import timezone
 
-from bulk_email.models import EmailTask
+from bulk_email import api
+from bulk_email.models import BulkEmailFlag, EmailTask, Optout
+from lms_stub.models import CourseAccessRole, CourseEnrollment
+from lms_stub.seeding import SeedPlan, course_slug, seed_course
 from tests.processes import start_worker, stop, wait_for_text
 
 _names = itertools.count(1)
@@ -93,3 +100,60 @@ class LivePipeline:
         raise AssertionError(
             f"task {task.pk} stayed {task.state} (seen {seen}); worker logs:\n{self.logs()}"
         )
+
+
+# --- Courses and sends for the pipeline tests ---------------------------------------------------
+
+
+def seeded_course(learners: int, course_id: str = "course-v1:PipeX+P1+2026"):
+    seed_course(SeedPlan(course_id=course_id, learners=learners, tracks=["audit", "verified"]))
+    flag = BulkEmailFlag.current()
+    flag.enabled, flag.require_course_email_auth = True, False
+    flag.save()
+    instructor = get_user_model().objects.get(username=f"{course_slug(course_id)}_instructor")
+    return course_id, instructor
+
+
+def expected_learner_addresses(course_id: str, *, mode: str | None = None) -> set[str]:
+    """Computed apart from the resolver: active accounts with an active enrollment, seen (or,
+    never seen, enrolled) within 18 months, not team, not opted out. The seed's dates are
+    within 400 days or over 700 days old, so any cutoff between the two gives the same set."""
+    cutoff = timezone.now() - datetime.timedelta(days=540)
+    team = set(
+        CourseAccessRole.objects.filter(
+            course_id=course_id, role__in=CourseAccessRole.TEAM_ROLES
+        ).values_list("user_id", flat=True)
+    )
+    opted_out = set(Optout.objects.filter(course_id=course_id).values_list("user_id", flat=True))
+    found = set()
+    for enrollment in CourseEnrollment.objects.filter(course_id=course_id).select_related("user"):
+        user = enrollment.user
+        recent = (user.last_login or enrollment.created) >= cutoff
+        wanted = mode is None or enrollment.mode == mode
+        if (
+            wanted
+            and recent
+            and user.is_active
+            and enrollment.is_active
+            and user.pk not in team | opted_out
+        ):
+            found.add(user.email)
+    return found
+
+
+def send_now(course_id, instructor, targets, **fields) -> EmailTask:
+    with transaction.atomic():
+        task = api.send_email(
+            course_id=course_id,
+            sender=instructor,
+            subject=fields.pop("subject", "Semaine 1 — %%USER_FULLNAME%%"),
+            html=fields.pop("html", "<p>Bonjour %%USER_FULLNAME%% 👋</p>"),
+            targets=targets,
+            **fields,
+        )
+        assert EmailTask.objects.get(pk=task.pk).state == EmailTask.QUEUING
+    return task
+
+
+def rcpt_counts(sink) -> collections.Counter:
+    return collections.Counter(address for m in sink.messages for address in m.rcpt_tos)

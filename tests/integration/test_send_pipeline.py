@@ -1,20 +1,18 @@
 """The send pipeline through real celery worker processes, Redis, PostgreSQL and an SMTP
 sink that records every message: what arrives, how often, and what staff are shown."""
 
-import collections
 import datetime
 import time
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import transaction
 from django.utils import timezone
 
 from bulk_email import api
-from bulk_email.models import BulkEmailFlag, EmailTask, Optout, RecipientOutcome
-from lms_stub.models import Cohort, CourseAccessRole, CourseEnrollment
-from lms_stub.seeding import SeedPlan, course_slug, seed_course
+from bulk_email.models import EmailTask, RecipientOutcome
+from lms_stub.models import Cohort
 from lms_stub.smtp_sink import Fault
+from tests.live_pipeline import expected_learner_addresses, rcpt_counts, seeded_course, send_now
 
 pytestmark = pytest.mark.integration
 ORDER = [
@@ -24,60 +22,6 @@ ORDER = [
     EmailTask.PROGRESS,
     EmailTask.SUCCESS,
 ]
-
-
-def seeded_course(learners: int, course_id: str = "course-v1:PipeX+P1+2026"):
-    seed_course(SeedPlan(course_id=course_id, learners=learners, tracks=["audit", "verified"]))
-    flag = BulkEmailFlag.current()
-    flag.enabled, flag.require_course_email_auth = True, False
-    flag.save()
-    instructor = get_user_model().objects.get(username=f"{course_slug(course_id)}_instructor")
-    return course_id, instructor
-
-
-def expected_learner_addresses(course_id: str, *, mode: str | None = None) -> set[str]:
-    """Computed apart from the resolver: active accounts with an active enrollment, seen (or,
-    never seen, enrolled) within 18 months, not team, not opted out. The seed's dates are
-    within 400 days or over 700 days old, so any cutoff between the two gives the same set."""
-    cutoff = timezone.now() - datetime.timedelta(days=540)
-    team = set(
-        CourseAccessRole.objects.filter(
-            course_id=course_id, role__in=CourseAccessRole.TEAM_ROLES
-        ).values_list("user_id", flat=True)
-    )
-    opted_out = set(Optout.objects.filter(course_id=course_id).values_list("user_id", flat=True))
-    found = set()
-    for enrollment in CourseEnrollment.objects.filter(course_id=course_id).select_related("user"):
-        user = enrollment.user
-        recent = (user.last_login or enrollment.created) >= cutoff
-        wanted = mode is None or enrollment.mode == mode
-        if (
-            wanted
-            and recent
-            and user.is_active
-            and enrollment.is_active
-            and user.pk not in team | opted_out
-        ):
-            found.add(user.email)
-    return found
-
-
-def send_now(course_id, instructor, targets, **fields) -> EmailTask:
-    with transaction.atomic():
-        task = api.send_email(
-            course_id=course_id,
-            sender=instructor,
-            subject=fields.pop("subject", "Semaine 1 — %%USER_FULLNAME%%"),
-            html=fields.pop("html", "<p>Bonjour %%USER_FULLNAME%% 👋</p>"),
-            targets=targets,
-            **fields,
-        )
-        assert EmailTask.objects.get(pk=task.pk).state == EmailTask.QUEUING
-    return task
-
-
-def rcpt_counts(sink) -> collections.Counter:
-    return collections.Counter(address for m in sink.messages for address in m.rcpt_tos)
 
 
 def test_two_thousand_learners_each_get_exactly_one_copy(live_pipeline, smtp_sink):
