@@ -36,6 +36,9 @@ DEFAULTS: dict[str, Any] = {
     "MAX_HTML_LENGTH": 1_000_000,
     # A batch (or fan-out) whose worker shows no progress for this long is taken over.
     "BATCH_LEASE_SECONDS": 120,
+    # A batch still Pending this long after it was enqueued is enqueued again: its message was
+    # lost (a broker restarted without persistence). A duplicate message is a no-op.
+    "PENDING_REQUEUE_SECONDS": 1800,
     # Redis for the shared send-rate limit; None: CELERY_BROKER_URL when it is a redis:// URL,
     # else a per-process limiter.
     "REDIS_URL": None,

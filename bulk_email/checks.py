@@ -43,7 +43,13 @@ def _is_positive_int(value) -> bool:
 
 def check_numbers(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     errors = []
-    for name in ("EMAILS_PER_TASK", "MAX_MESSAGES_PER_CONNECTION", "LARGE_SEND_THRESHOLD"):
+    for name in (
+        "EMAILS_PER_TASK",
+        "MAX_MESSAGES_PER_CONNECTION",
+        "LARGE_SEND_THRESHOLD",
+        "BATCH_LEASE_SECONDS",
+        "PENDING_REQUEUE_SECONDS",
+    ):
         if not _is_positive_int(app_settings.get(name)):
             errors.append(
                 checks.Error(

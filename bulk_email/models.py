@@ -246,6 +246,9 @@ class Batch(models.Model):
         default=0, help_text="Transient failures in a row without reaching anyone (backoff)."
     )
     created = models.DateTimeField(auto_now_add=True)
+    enqueued_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a send_batch message for it was last enqueued."
+    )
     claim_token = models.CharField(max_length=32, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
     heartbeat = models.DateTimeField(null=True, blank=True)
@@ -257,7 +260,10 @@ class Batch(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["task", "seq"], name="unique_batch_seq")]
-        indexes = [models.Index(fields=["state", "heartbeat"])]
+        indexes = [
+            models.Index(fields=["state", "heartbeat"]),
+            models.Index(fields=["state", "enqueued_at"]),
+        ]
         ordering = ["task", "seq"]
         verbose_name_plural = "batches"
 

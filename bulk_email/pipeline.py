@@ -118,7 +118,9 @@ def write_batch(*, task_id: int, after_id: int, user_ids: list[int]) -> Batch | 
             return None
         if task.fan_out_last_user_id != after_id:
             return None
-        batch = Batch.objects.create(task_id=task_id, seq=task.batches_total, user_ids=user_ids)
+        batch = Batch.objects.create(
+            task_id=task_id, seq=task.batches_total, user_ids=user_ids, enqueued_at=timezone.now()
+        )
         EmailTask.objects.filter(pk=task_id).update(
             state=EmailTask.PROGRESS,
             fan_out_last_user_id=user_ids[-1],
@@ -317,7 +319,7 @@ def release_after_transient(claim: Claim, *, made_progress: bool) -> int:
     refusals keeps the backoff short; one that refuses everything makes it grow."""
     stalls = 0 if made_progress else F("stalls") + 1
     Batch.objects.filter(pk=claim.batch.pk, claim_token=claim.token).update(
-        state=Batch.PENDING, claim_token="", stalls=stalls
+        state=Batch.PENDING, claim_token="", stalls=stalls, enqueued_at=timezone.now()
     )
     EmailTask.objects.filter(pk=claim.batch.task_id).update(retries=F("retries") + 1)
     return Batch.objects.values_list("stalls", flat=True).get(pk=claim.batch.pk)
@@ -419,7 +421,7 @@ def dispatch(*, now: datetime.datetime | None = None) -> Dispatch:
     tasks = release_due_scheduled(now) + stalled_fan_outs(now)
     return Dispatch(
         fan_outs=[Job(task.pk, task.queue) for task in tasks],
-        batches=abandoned_batches(now),
+        batches=abandoned_batches(now) + orphaned_batches(now),
     )
 
 
@@ -465,6 +467,21 @@ def abandoned_batches(now: datetime.datetime) -> list[Job]:
             .exclude(task__state__in=STOPPED_STATES)
         )
         Batch.objects.filter(pk__in=[b.pk for b in batches], state=Batch.CLAIMED).update(
-            state=Batch.PENDING, claim_token=""
+            state=Batch.PENDING, claim_token="", enqueued_at=now
         )
+    return [Job(batch.pk, batch.task.queue) for batch in batches]
+
+
+def orphaned_batches(now: datetime.datetime) -> list[Job]:
+    """Pending batches enqueued longer ago than PENDING_REQUEUE_SECONDS: their message was
+    lost (a broker that restarted without persistence). Enqueued again, once per period."""
+    stale = now - datetime.timedelta(seconds=app_settings.get("PENDING_REQUEUE_SECONDS"))
+    with transaction.atomic():
+        batches = list(
+            Batch.objects.select_for_update(skip_locked=True)
+            .select_related("task")
+            .filter(state=Batch.PENDING, enqueued_at__lt=stale)
+            .exclude(task__state__in=STOPPED_STATES)
+        )
+        Batch.objects.filter(pk__in=[b.pk for b in batches]).update(enqueued_at=now)
     return [Job(batch.pk, batch.task.queue) for batch in batches]

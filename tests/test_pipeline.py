@@ -270,3 +270,15 @@ def test_the_dispatcher_picks_up_lost_work(small_batches, course_with_learners):
     assert EmailTask.objects.get(pk=stuck.pk).state == EmailTask.PENDING
     assert Batch.objects.get(pk=batch_id).state == Batch.PENDING
     assert pipeline.dispatch(now=later).batches == []  # handed out once
+
+
+def test_the_dispatcher_enqueues_again_a_batch_whose_message_was_lost(
+    small_batches, course_with_learners, settings
+):
+    settings.BULK_EMAIL = {**settings.BULK_EMAIL, "PENDING_REQUEUE_SECONDS": 600}
+    course, instructor, _ = course_with_learners
+    batch_ids = run_fan_out(make_task(course, instructor))  # enqueued, then the broker lost them
+    assert pipeline.dispatch().batches == []  # a queue may hold them that long: no duplicate
+    later = timezone.now() + datetime.timedelta(minutes=11)
+    assert sorted(job.id for job in pipeline.dispatch(now=later).batches) == sorted(batch_ids)
+    assert pipeline.dispatch(now=later).batches == []  # once per period

@@ -110,3 +110,39 @@ def test_the_database_connections_dropped_mid_send(live_pipeline, smtp_sink):
     received, lost, duplicated = tally(smtp_sink, expected)
     assert received >= len(expected) and lost == 0 and duplicated <= 2
     assert api.task_status(task=task).sent == len(expected)
+
+
+REDIS_START = (
+    "redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save '' "
+    "--appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log"
+)
+
+
+def restart_redis() -> None:
+    """Stop the broker (it keeps nothing on disk: every queued message is lost) and start it
+    again the way this machine does."""
+    import subprocess
+
+    subprocess.run(["redis-cli", "-p", "6379", "shutdown", "nosave"], check=False)
+    time.sleep(1)
+    subprocess.run(REDIS_START, shell=True, check=True)
+    time.sleep(1)
+
+
+def test_redis_restarted_mid_send_loses_nothing(live_pipeline, smtp_sink, redis_url):
+    import shutil
+
+    if shutil.which("redis-server") is None or not redis_url.startswith("redis://127.0.0.1:6379"):
+        pytest.skip("needs this machine's own Redis on 127.0.0.1:6379 to restart")
+    course_id, instructor = seeded_course(3000, "course-v1:Fault+Redis+2026")
+    expected = expected_learner_addresses(course_id)
+    live_pipeline.start_worker(
+        concurrency=2, BULK_EMAIL_MAX_SEND_RATE="400", BULK_EMAIL_PENDING_REQUEUE_SECONDS="8"
+    )
+    task = send_now(course_id, instructor, ["learners"])
+    smtp_sink.wait_for(500, timeout=60)
+    restart_redis()  # the queued batches' messages are gone with it
+    task = live_pipeline.wait_for_state(task, EmailTask.SUCCESS, timeout=240)
+    received, lost, duplicated = tally(smtp_sink, expected)
+    assert received >= len(expected) and lost == 0 and duplicated <= 2
+    assert api.task_status(task=task).sent == len(expected)
