@@ -193,8 +193,13 @@ def send_batch(*, batch_id: int) -> str | None:
         logger.warning("Batch %s was taken over by another worker; stopping.", batch_id)
         return None
     except SMTPConfigurationError as error:
-        fail_task(task_id=claim.batch.task_id, reason=str(error))
-        raise
+        if not reached_anyone(claim.batch.task_id):
+            fail_task(task_id=claim.batch.task_id, reason=str(error))
+            raise
+        # The same server took this send's messages before: an outage, not a wrong setting.
+        outage = TransientSendError(f"The mail server is unavailable: {error.reason}")
+        outage.stalls = release_after_transient(claim, made_progress=bool(error.outcomes))
+        raise outage from error
     except TransientSendError as error:
         error.stalls = release_after_transient(claim, made_progress=bool(error.outcomes))
         raise
@@ -311,6 +316,10 @@ def sent_sql() -> str:
         f"{quote('sent')} = {quote('sent')} + 1, {quote('heartbeat')} = %s "
         f"WHERE {quote('id')} = %s AND {quote('claim_token')} = %s"
     )
+
+
+def reached_anyone(task_id: int) -> bool:
+    return Batch.objects.filter(task_id=task_id, sent__gt=0).exists()
 
 
 def release_after_transient(claim: Claim, *, made_progress: bool) -> int:

@@ -198,13 +198,17 @@ class SMTPSink:
         self.auth_failure_reply = auth_failure_reply
         self.maildir = maildir
         self.pipelining = pipelining
+        self.smtputf8 = smtputf8
         self.lock = threading.Lock()
-        self.controller = Controller(
+        self.controller = self.make_controller()
+
+    def make_controller(self) -> Controller:
+        return Controller(
             SinkHandler(self),
             hostname="127.0.0.1",
             port=self.port,
-            enable_SMTPUTF8=smtputf8,
-            authenticator=self.authenticate if users is not None else None,
+            enable_SMTPUTF8=self.smtputf8,
+            authenticator=self.authenticate if self.users is not None else None,
             auth_require_tls=False,
             decode_data=False,
         )
@@ -259,6 +263,11 @@ class SMTPSink:
 
     def stop(self) -> None:
         self.controller.stop()
+
+    def restart(self) -> None:
+        """Up again on the same port after ``stop()`` (an outage ends), keeping what it got."""
+        self.controller = self.make_controller()
+        self.controller.start()
 
     def __enter__(self) -> "SMTPSink":
         return self.start()

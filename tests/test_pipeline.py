@@ -282,3 +282,18 @@ def test_the_dispatcher_enqueues_again_a_batch_whose_message_was_lost(
     later = timezone.now() + datetime.timedelta(minutes=11)
     assert sorted(job.id for job in pipeline.dispatch(now=later).batches) == sorted(batch_ids)
     assert pipeline.dispatch(now=later).batches == []  # once per period
+
+
+def test_a_refused_connection_after_messages_went_through_is_an_outage_not_a_failure(
+    small_batches, smtp_settings, smtp_sink, course_with_learners
+):
+    course, instructor, _ = course_with_learners
+    task = make_task(course, instructor)
+    first, second, _ = run_fan_out(task)
+    pipeline.send_batch(batch_id=first)
+    smtp_settings.EMAIL_PORT = 9  # the server goes away
+    with pytest.raises(TransientSendError, match="unavailable"):
+        pipeline.send_batch(batch_id=second)
+    task.refresh_from_db()
+    assert task.state == EmailTask.PROGRESS and task.retries == 1
+    assert Batch.objects.get(pk=second).state == Batch.PENDING

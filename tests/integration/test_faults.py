@@ -146,3 +146,20 @@ def test_redis_restarted_mid_send_loses_nothing(live_pipeline, smtp_sink, redis_
     received, lost, duplicated = tally(smtp_sink, expected)
     assert received >= len(expected) and lost == 0 and duplicated <= 2
     assert api.task_status(task=task).sent == len(expected)
+
+
+def test_the_smtp_server_down_for_a_while_mid_send(live_pipeline, smtp_sink):
+    """The issue's two minutes, scaled to 10 s with the tests' short retry delay."""
+    course_id, instructor = seeded_course(2000, "course-v1:Fault+Outage+2026")
+    expected = expected_learner_addresses(course_id)
+    live_pipeline.start_worker(concurrency=2, BULK_EMAIL_MAX_SEND_RATE="400")
+    task = send_now(course_id, instructor, ["learners"])
+    smtp_sink.wait_for(300, timeout=60)
+    smtp_sink.stop()
+    time.sleep(10)
+    smtp_sink.restart()
+    task = live_pipeline.wait_for_state(task, EmailTask.SUCCESS, timeout=240)
+    received, lost, duplicated = tally(smtp_sink, expected)
+    assert received >= len(expected) and lost == 0 and duplicated <= 2
+    status = api.task_status(task=task)
+    assert (status.sent, status.failed) == (len(expected), 0) and status.retries > 0
