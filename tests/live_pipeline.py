@@ -56,7 +56,9 @@ class LivePipeline:
     env: dict
     workers: list = field(default_factory=list)
 
-    def start_worker(self, *, concurrency: int = 2, beat: bool = True, **env) -> object:
+    def start_worker(
+        self, *, concurrency: int = 2, beat: bool = True, queues: str = "default,large", **env
+    ) -> object:
         name = f"w{next(_names)}"
         log = self.tmp_path / f"{name}.log"
         schedule = self.tmp_path / f"{name}-beat" if beat else None
@@ -65,6 +67,7 @@ class LivePipeline:
             log_path=log,
             name=name,
             concurrency=concurrency,
+            queues=queues,
             beat_schedule=schedule,
         )
         wait_for_text(log, " ready.", timeout=60, process=worker)

@@ -163,3 +163,25 @@ def test_the_smtp_server_down_for_a_while_mid_send(live_pipeline, smtp_sink):
     assert received >= len(expected) and lost == 0 and duplicated <= 2
     status = api.task_status(task=task)
     assert (status.sent, status.failed) == (len(expected), 0) and status.retries > 0
+
+
+def test_a_send_to_myself_is_not_stuck_behind_three_large_sends(live_pipeline, smtp_sink):
+    """Three courses send 20,000 each at once; an instructor's test to Myself goes to the
+    default queue, which a worker of its own serves: it arrives within seconds."""
+    courses = [seeded_course(20_000, f"course-v1:Load+L{n}+2026") for n in range(3)]
+    live_pipeline.start_worker(concurrency=2, queues="large", beat=False)
+    live_pipeline.start_worker(concurrency=1, queues="default")
+    large = [send_now(course_id, sender, ["learners"]) for course_id, sender in courses]
+    assert {task.queue for task in large} == {"large"}
+    smtp_sink.wait_for(2000, timeout=60)
+    course_id, instructor = courses[0]
+    sent_at = time.monotonic()
+    mine = send_now(course_id, instructor, ["myself"], subject="Test to myself")
+    assert mine.queue == "default"
+    live_pipeline.wait_for_state(mine, EmailTask.SUCCESS, timeout=30)
+    waited = time.monotonic() - sent_at
+    unfinished = EmailTask.objects.filter(pk__in=[t.pk for t in large]).exclude(
+        state=EmailTask.SUCCESS
+    )
+    assert waited < 5 and unfinished.exists()
+    assert instructor.email in rcpt_counts(smtp_sink)
