@@ -16,7 +16,8 @@ import json
 from collections.abc import Callable
 from functools import wraps
 
-from django.core.exceptions import PermissionDenied
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.urls import path, reverse
 
@@ -108,7 +109,14 @@ def course_endpoint(*methods: str) -> Callable:
 
 def json_body(request: HttpRequest) -> dict:
     try:
-        body = json.loads(request.body or b"{}")
+        raw = request.body
+    except RequestDataTooBig:
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE / 1_000_000
+        raise BadRequest(
+            f"The message is too large to send (the limit is {limit:.1f} MB).", field="message"
+        ) from None
+    try:
+        body = json.loads(raw or b"{}")
     except (ValueError, UnicodeDecodeError):
         raise BadRequest("The request body must be JSON.") from None
     if not isinstance(body, dict):
