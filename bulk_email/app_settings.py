@@ -39,9 +39,13 @@ DEFAULTS: dict[str, Any] = {
     # A batch still Pending this long after it was enqueued is enqueued again: its message was
     # lost (a broker restarted without persistence). A duplicate message is a no-op.
     "PENDING_REQUEUE_SECONDS": 1800,
-    # Redis for the shared send-rate limit; None: CELERY_BROKER_URL when it is a redis:// URL,
-    # else a per-process limiter.
+    # Redis for state the workers share: the send-rate limit and per-message progress notes.
+    # None: CELERY_BROKER_URL when it is a redis:// URL, else none (a per-process limiter,
+    # progress written to the database after every message).
     "REDIS_URL": None,
+    # With Redis, a batch's row (the counts staff see) is brought up to date at least this
+    # often while it sends; each message is noted in Redis in between.
+    "PROGRESS_CHECKPOINT_SECONDS": 1.0,
     # The mailto: of List-Unsubscribe. None: the From address; "" leaves the mailto out.
     "UNSUBSCRIBE_MAILTO": None,
     # Postal address in the footer (CAN-SPAM) when the LMS gives none for the course.
@@ -61,3 +65,9 @@ def get(name: str) -> Any:
 def unknown_names() -> list[str]:
     """Names in settings.BULK_EMAIL that bulk_email does not know (typos)."""
     return sorted(set(getattr(settings, "BULK_EMAIL", {})) - set(DEFAULTS))
+
+
+def redis_url() -> str | None:
+    """BULK_EMAIL["REDIS_URL"], else the celery broker when it is Redis, else None."""
+    url = get("REDIS_URL") or getattr(settings, "CELERY_BROKER_URL", "") or ""
+    return url if url.startswith(("redis://", "rediss://", "unix://")) else None

@@ -8,9 +8,10 @@ Every step is safe to run twice, concurrently, or after a crash:
   the last page written and two fan-outs can never write the same page;
 - a batch is *claimed* with a conditional UPDATE that hands out a ``claim_token``; every
   progress write names that token, so a worker that lost its claim stops at once;
-- progress is written after each message (cursor, counts, heartbeat: one small UPDATE),
-  so a batch taken over after a crash resumes after the last recipient reached and at most
-  the one message in flight is sent twice;
+- progress is noted after each message (progress.py: in Redis, with the Batch row brought up
+  to date at checkpoints; or one small UPDATE of the row), so a batch taken over after a
+  crash resumes after the last recipient reached and at most the one message in flight is
+  sent twice;
 - a claim whose heartbeat is older than ``BATCH_LEASE_SECONDS`` is given up by the
   dispatcher and the batch sent on by whoever claims it next.
 """
@@ -27,10 +28,11 @@ from django.db import connection, transaction
 from django.db.models import F, Q, QuerySet, Sum
 from django.utils import timezone
 
-from . import app_settings, recipients, rendering, sending
+from . import app_settings, progress, recipients, rendering, sending
 from .exceptions import SMTPConfigurationError, TransientSendError
 from .lms import get_lms
 from .models import Batch, EmailTask, RecipientOutcome
+from .progress import ClaimLost
 
 logger = logging.getLogger(__name__)
 
@@ -141,14 +143,11 @@ def end_fan_out(*, task_id: int) -> None:
 # --- Sending a batch ----------------------------------------------------------------------------
 
 
-class ClaimLost(Exception):
-    """Another worker took the batch over (ours looked dead); stop without writing."""
-
-
 @dataclass
 class Claim:
     batch: Batch
     token: str
+    notes: progress.RedisNotes | progress.DatabaseNotes
 
 
 BUSY = "busy"  # another worker holds a live claim: try again later
@@ -171,12 +170,33 @@ def claim_batch(*, batch_id: int) -> Claim | str | None:
         )
     )
     if claimed:
-        return Claim(Batch.objects.select_related("task__email").get(pk=batch_id), token)
+        batch = Batch.objects.select_related("task__email").get(pk=batch_id)
+        notes = progress.notes_for(batch=batch, token=token, redis_url=app_settings.redis_url())
+        claim = Claim(batch, token, notes)
+        adopt_noted_progress(claim)
+        return claim
     if Batch.objects.filter(pk=batch_id, state=Batch.CLAIMED).exclude(
         task__state__in=STOPPED_STATES
     ):
         return BUSY
     return None
+
+
+def adopt_noted_progress(claim: Claim) -> None:
+    """Bring the row up to the cursor the previous claim noted after its last checkpoint:
+    everyone between was sent (failures and skips have their outcome rows)."""
+    batch = claim.batch
+    noted = claim.notes.adopt()
+    if noted is None or noted <= batch.cursor:
+        return
+    done = outcome_user_ids(batch)
+    sent = sum(1 for user_id in batch.user_ids[batch.cursor : noted] if user_id not in done)
+    BatchProgress(claim, positions={}).update(cursor=noted, sent=F("sent") + sent)
+    batch.refresh_from_db(fields=["cursor", "sent"])
+
+
+def outcome_user_ids(batch: Batch) -> set[int]:
+    return set(RecipientOutcome.objects.filter(batch=batch).values_list("user_id", flat=True))
 
 
 def send_batch(*, batch_id: int) -> str | None:
@@ -226,7 +246,7 @@ def deliver_batch(claim: Claim) -> None:
 
 def unreached_positions(batch: Batch) -> list[int]:
     """Positions in ``user_ids`` at or after the cursor that have no outcome row yet."""
-    done = set(RecipientOutcome.objects.filter(batch=batch).values_list("user_id", flat=True))
+    done = outcome_user_ids(batch)
     return [p for p in range(batch.cursor, len(batch.user_ids)) if batch.user_ids[p] not in done]
 
 
@@ -254,11 +274,15 @@ def skip_reasons(batch: Batch, people: dict, user_ids: list[int]) -> dict[int, s
 
 
 class BatchProgress:
-    """Writes each recipient's outcome as it happens, under the batch's claim."""
+    """Records each recipient's outcome as it happens, under the batch's claim: a sent one
+    as a note (progress.py), brought into the row at checkpoints; failures and skips as
+    outcome rows, at once."""
 
     def __init__(self, claim: Claim, *, positions: dict[int, int]):
         self.claim = claim
         self.positions = positions  # user id -> position in batch.user_ids
+        self.cursor = claim.batch.cursor
+        self.unsaved_sent = 0  # noted, not yet in the row
         self.db = None  # the cursor of the hot path, opened on first use
 
     def update(self, **fields) -> None:
@@ -270,39 +294,62 @@ class BatchProgress:
             raise ClaimLost
 
     def record(self, outcome: sending.Outcome) -> None:
-        cursor = self.positions[outcome.user_id] + 1
+        self.cursor = self.positions[outcome.user_id] + 1
         if outcome.status == sending.SENT:
-            self.advance(cursor)  # the hot path: one prepared UPDATE per message
+            self.unsaved_sent += 1
+            if self.claim.notes.note(self.cursor):
+                self.checkpoint()
             return
         with transaction.atomic():
-            self.update(cursor=cursor, failed=F("failed") + 1)
+            self.checkpoint(failed=F("failed") + 1)
             self.add_outcome(outcome.user_id, RecipientOutcome.FAILED, outcome.reason, outcome.code)
 
-    def advance(self, cursor: int) -> None:
-        """One more recipient sent: the same UPDATE as ``update(cursor=, sent=F+1)``, in SQL
-        built once, on one cursor kept for the batch: the ORM's query building cost more
+    def checkpoint(self, **fields) -> None:
+        """The row brought up to date: cursor, the sent noted since, heartbeat."""
+        if fields:
+            self.update(cursor=self.cursor, sent=F("sent") + self.unsaved_sent, **fields)
+        else:
+            self.save_sent()
+        self.unsaved_sent = 0
+        self.claim.notes.checkpointed()
+
+    def save_sent(self) -> None:
+        """``update(cursor=, sent=F + n)`` in SQL built once, on one cursor kept for the batch:
+        without Redis this runs after every message, and the ORM's query building cost more
         than the UPDATE itself."""
         if self.db is None:
             self.db = connection.cursor()
-        self.db.execute(sent_sql(), [cursor, timezone.now(), self.claim.batch.pk, self.claim.token])
+        parameters = [self.cursor, self.unsaved_sent, timezone.now()]
+        self.db.execute(sent_sql(), [*parameters, self.claim.batch.pk, self.claim.token])
         if self.db.rowcount != 1:
             raise ClaimLost
 
     def close(self) -> None:
-        if self.db is not None:
-            self.db.close()
+        """The batch stops (done, or interrupted): whatever was noted goes into the row."""
+        try:
+            if self.unsaved_sent:
+                self.checkpoint()
+        finally:
+            self.claim.notes.release()
+            if self.db is not None:
+                self.db.close()
 
     def record_skips(self, reasons: dict[int, str]) -> None:
         if not reasons:
             return
         with transaction.atomic():
             self.update(skipped=F("skipped") + len(reasons))
-            for user_id, reason in reasons.items():
-                self.add_outcome(user_id, RecipientOutcome.SKIPPED, reason)
+            RecipientOutcome.objects.bulk_create(
+                self.outcome(user_id, RecipientOutcome.SKIPPED, reason)
+                for user_id, reason in reasons.items()
+            )
 
     def add_outcome(self, user_id: int, status: str, detail: str, code: int | None = None) -> None:
+        self.outcome(user_id, status, detail, code).save()
+
+    def outcome(self, user_id: int, status: str, detail: str, code=None) -> RecipientOutcome:
         batch = self.claim.batch
-        RecipientOutcome.objects.create(
+        return RecipientOutcome(
             task_id=batch.task_id, batch=batch, user_id=user_id, status=status, code=code,
             detail=detail,
         )  # fmt: skip
@@ -313,7 +360,7 @@ def sent_sql() -> str:
     quote = connection.ops.quote_name
     return (
         f"UPDATE {quote(Batch._meta.db_table)} SET {quote('cursor')} = %s, "
-        f"{quote('sent')} = {quote('sent')} + 1, {quote('heartbeat')} = %s "
+        f"{quote('sent')} = {quote('sent')} + %s, {quote('heartbeat')} = %s "
         f"WHERE {quote('id')} = %s AND {quote('claim_token')} = %s"
     )
 
@@ -343,6 +390,7 @@ def finish_batch(claim: Claim) -> None:
             EmailTask.objects.filter(pk=claim.batch.task_id).update(
                 batches_finished=F("batches_finished") + 1
             )
+    claim.notes.forget()
     finish_if_complete(task_id=claim.batch.task_id)
 
 
@@ -356,8 +404,9 @@ def give_up_batch(*, batch_id: int, reason: str) -> None:
     progress = BatchProgress(claim, positions={})
     with transaction.atomic():
         progress.update(cursor=len(batch.user_ids), failed=F("failed") + len(unreached))
-        for user_id in unreached:
-            progress.add_outcome(user_id, RecipientOutcome.FAILED, reason)
+        RecipientOutcome.objects.bulk_create(
+            progress.outcome(user_id, RecipientOutcome.FAILED, reason) for user_id in unreached
+        )
     finish_batch(claim)
 
 

@@ -101,8 +101,23 @@ class LivePipeline:
                 return task
             time.sleep(0.05)
         raise AssertionError(
-            f"task {task.pk} stayed {task.state} (seen {seen}); worker logs:\n{self.logs()}"
+            f"task {task.pk} stayed {task.state} (seen {seen}); {task_summary(task)}\n"
+            f"batches:\n{batch_summary(task)}\nworker logs:\n{self.logs()}"
         )
+
+
+def task_summary(task: EmailTask) -> str:
+    fields = ("fan_out_done", "batches_total", "batches_finished", "total", "retries")
+    return ", ".join(f"{name}={getattr(task, name)}" for name in fields)
+
+
+def batch_summary(task: EmailTask) -> str:
+    """One line per batch not done: why a task did not finish, when a test times out."""
+    rows = task.batches.exclude(state="done").values_list(
+        "pk", "seq", "state", "cursor", "sent", "failed", "skipped", "attempts", "heartbeat",
+        "enqueued_at",
+    )  # fmt: skip
+    return "\n".join(map(str, rows)) or "(every batch is done)"
 
 
 # --- Courses and sends for the pipeline tests ---------------------------------------------------

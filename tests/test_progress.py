@@ -1,0 +1,166 @@
+"""Progress notes in a real Redis: the note per message, checkpoints of the row, a takeover
+adopting what a dead worker noted, and the fall back to the database when Redis fails."""
+
+import datetime
+
+import pytest
+import redis
+from django.utils import timezone
+
+from bulk_email import pipeline, progress, sending
+from bulk_email.models import Batch, RecipientOutcome
+from tests.factories import opt_out
+from tests.test_pipeline import course_with_learners, make_task, run_fan_out  # noqa: F401
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def redis_notes(settings, redis_url):
+    """Batches of 3, notes in the test Redis, and checkpoints far apart unless a test says."""
+    redis.Redis.from_url(redis_url).flushdb()
+    settings.BULK_EMAIL = {
+        **settings.BULK_EMAIL,
+        "EMAILS_PER_TASK": 3,
+        "REDIS_URL": redis_url,
+        "PROGRESS_CHECKPOINT_SECONDS": 3600,
+    }
+    return redis.Redis.from_url(redis_url)
+
+
+def first_batch(course_with_learners) -> Batch:  # noqa: F811
+    course, instructor, _ = course_with_learners
+    return Batch.objects.get(pk=run_fan_out(make_task(course, instructor))[0])
+
+
+def sent(user) -> sending.Outcome:
+    return sending.Outcome(pipeline.rendering.Recipient(user.pk, user.email), sending.SENT)
+
+
+def die_after(claim: pipeline.Claim, users) -> None:
+    """What a worker killed after these messages leaves behind: its notes, no final write."""
+    positions = {user_id: p for p, user_id in enumerate(claim.batch.user_ids)}
+    recorder = pipeline.BatchProgress(claim, positions=positions)
+    for user in users:
+        recorder.record(sent(user))
+    # Its last note's reply is read only so that the test knows Redis has applied it (the
+    # written note reaches Redis whether or not the process lives to read the reply).
+    claim.notes.release()
+    Batch.objects.filter(pk=claim.batch.pk).update(
+        heartbeat=timezone.now() - datetime.timedelta(hours=1)
+    )
+
+
+def test_the_first_message_is_checkpointed_and_the_next_ones_only_noted(
+    redis_notes,
+    course_with_learners,  # noqa: F811
+):
+    _, _, learners = course_with_learners
+    batch = first_batch(course_with_learners)
+    claim = pipeline.claim_batch(batch_id=batch.pk)
+    assert isinstance(claim.notes, progress.RedisNotes)
+    die_after(claim, learners[:3])
+    batch.refresh_from_db()
+    assert (batch.cursor, batch.sent) == (1, 1)  # what staff see: the first one at once
+    assert redis_notes.hget(claim.notes.key, "cursor") == b"3"
+
+
+def test_a_takeover_adopts_what_the_dead_worker_noted_and_sends_only_the_rest(
+    redis_notes,
+    smtp_settings,
+    smtp_sink,
+    course_with_learners,  # noqa: F811
+):
+    _, _, learners = course_with_learners
+    batch = first_batch(course_with_learners)
+    die_after(pipeline.claim_batch(batch_id=batch.pk), learners[:2])
+    assert pipeline.send_batch(batch_id=batch.pk) is None
+    assert [m.rcpt_tos for m in smtp_sink.messages] == [[learners[2].email]]
+    batch.refresh_from_db()
+    assert (batch.state, batch.cursor, batch.sent) == (Batch.DONE, 3, 3)
+    assert redis_notes.keys("bulk_email:batch:*") == []  # the note ends with the batch
+
+
+def test_a_skipped_recipient_between_checkpoint_and_note_is_not_counted_as_sent(
+    redis_notes,
+    course_with_learners,  # noqa: F811
+):
+    course, _, learners = course_with_learners
+    batch = first_batch(course_with_learners)
+    opt_out(learners[1], course.id)
+    claim = pipeline.claim_batch(batch_id=batch.pk)
+    recorder = pipeline.BatchProgress(claim, positions={})
+    recorder.record_skips({learners[1].pk: "Opted out of this course's email."})
+    die_after(claim, [learners[0], learners[2]])
+    assert pipeline.send_batch(batch_id=batch.pk) is None  # nothing left to send
+    batch.refresh_from_db()
+    assert (batch.state, batch.cursor, batch.sent, batch.skipped) == (Batch.DONE, 3, 2, 1)
+
+
+def test_the_old_owner_learns_at_its_next_note_that_the_batch_was_taken_over(
+    redis_notes,
+    course_with_learners,  # noqa: F811
+):
+    _, _, learners = course_with_learners
+    batch = first_batch(course_with_learners)
+    old = pipeline.claim_batch(batch_id=batch.pk)
+    die_after(old, learners[:1])  # it only looked dead
+    pipeline.claim_batch(batch_id=batch.pk)
+    positions = {user_id: p for p, user_id in enumerate(batch.user_ids)}
+    recorder = pipeline.BatchProgress(old, positions=positions)
+    recorder.record(sent(learners[1]))  # written; its refusal is read with the next note
+    with pytest.raises(pipeline.ClaimLost):
+        recorder.record(sent(learners[2]))
+
+
+def test_notes_lost_with_redis_fall_back_to_a_checkpoint_per_message(
+    redis_notes,
+    smtp_settings,
+    smtp_sink,
+    course_with_learners,  # noqa: F811
+):
+    _, _, learners = course_with_learners
+    batch = first_batch(course_with_learners)
+    claim = pipeline.claim_batch(batch_id=batch.pk)
+    positions = {user_id: p for p, user_id in enumerate(batch.user_ids)}
+    recorder = pipeline.BatchProgress(claim, positions=positions)
+    recorder.record(sent(learners[0]))
+    redis_notes.flushdb()  # Redis restarted without persistence
+    recorder.record(sent(learners[1]))
+    recorder.record(sent(learners[2]))  # reads the refusal of the note before
+    batch.refresh_from_db()
+    assert claim.notes.degraded and (batch.cursor, batch.sent) == (3, 3)
+
+
+def test_an_unreachable_redis_sends_with_database_checkpoints(
+    settings,
+    smtp_settings,
+    smtp_sink,
+    course_with_learners,  # noqa: F811
+):
+    settings.BULK_EMAIL = {
+        **settings.BULK_EMAIL,
+        "EMAILS_PER_TASK": 3,
+        "REDIS_URL": "redis://127.0.0.1:1/0",  # nothing listens on port 1
+    }
+    _, _, learners = course_with_learners
+    batch = first_batch(course_with_learners)
+    assert pipeline.send_batch(batch_id=batch.pk) is None
+    batch.refresh_from_db()
+    assert (batch.state, batch.cursor, batch.sent) == (Batch.DONE, 3, 3)
+    assert sorted(a for m in smtp_sink.messages for a in m.rcpt_tos) == sorted(
+        u.email for u in learners[:3]
+    )
+    assert not RecipientOutcome.objects.exists()
+
+
+def test_without_redis_every_message_is_a_checkpoint(settings, course_with_learners):  # noqa: F811
+    settings.BULK_EMAIL = {**settings.BULK_EMAIL, "EMAILS_PER_TASK": 3, "REDIS_URL": None}
+    settings.CELERY_BROKER_URL = "filesystem://"
+    _, _, learners = course_with_learners
+    batch = first_batch(course_with_learners)
+    claim = pipeline.claim_batch(batch_id=batch.pk)
+    assert isinstance(claim.notes, progress.DatabaseNotes)
+    die_after(claim, learners[:2])
+    batch.refresh_from_db()
+    assert (batch.cursor, batch.sent) == (2, 2)
