@@ -28,12 +28,11 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import get_template, render_to_string
 from django.urls import NoReverseMatch, reverse
-from django.utils.crypto import salted_hmac
 
 from . import app_settings
 from .exceptions import BulkEmailConfigurationError, InvalidEmailError, UnknownCourseError
 from .lms import CourseInfo, get_lms
-from .tokens import make_token
+from .tokens import make_token, salted_hmac_digest
 
 logger = logging.getLogger(__name__)
 
@@ -696,7 +695,10 @@ def make_message_id(prepared: PreparedMessage, recipient: Recipient) -> str:
         unique = secrets.token_hex(8)
     else:
         pair = f"{prepared.email_id}:{recipient.user_id}"
-        unique = salted_hmac("bulk_email.message_id", pair).hexdigest()[:16]
+        digest = salted_hmac_digest(
+            "bulk_email.message_id", pair, secret=settings.SECRET_KEY, algorithm="sha1"
+        )
+        unique = digest.hex()[:16]
     return f"<{unique}.{prepared.email_id or 0}.{recipient.user_id}@{prepared.message_id_domain}>"
 
 

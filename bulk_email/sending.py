@@ -156,16 +156,34 @@ class SMTPConfig:
         )
 
 
+@dataclass
+class Pending:
+    """A message past its DATA (the server answered 354) whose content is not sent yet."""
+
+    tag: object
+    content: bytes  # dot-stuffed, with the closing "."
+
+
+# (the caller's tag for a message, the error that refused it or None when it was accepted)
+Result = tuple[object, BaseException | None]
+
+
 class SMTPSession:
     """One SMTP connection, opened on first use and reopened when it has to be: after a 421
     or a disconnect (the failing send closes it), after MAX_MESSAGES_PER_CONNECTION messages,
-    or when a NOOP after an idle spell finds it dead."""
+    or when a NOOP after an idle spell finds it dead.
+
+    With PIPELINING (RFC 2920) a message costs one round trip: its envelope (MAIL, RCPT,
+    DATA) goes out in one write together with the previous message's content, whose reply
+    comes back with the envelope's. So ``submit`` returns the previous message's result, and
+    ``flush`` the last one's. Without PIPELINING each message is sent whole, as smtplib does."""
 
     def __init__(self, config: SMTPConfig):
         self.config = config
         self.connection: smtplib.SMTP | None = None
         self.sent_on_connection = 0
         self.last_used = 0.0
+        self.pending: Pending | None = None
 
     def open(self) -> smtplib.SMTP:
         config = self.config
@@ -184,6 +202,7 @@ class SMTPSession:
         return connection
 
     def close(self) -> None:
+        self.abort()
         connection, self.connection = self.connection, None
         if connection is None:
             return
@@ -192,19 +211,24 @@ class SMTPSession:
         except (smtplib.SMTPException, OSError):
             connection.close()
 
+    def used_up(self) -> bool:
+        return self.sent_on_connection >= app_settings.get("MAX_MESSAGES_PER_CONNECTION")
+
+    def idle(self) -> bool:
+        return time.monotonic() - self.last_used >= IDLE_CHECK_SECONDS
+
     def _is_alive(self) -> bool:
-        if time.monotonic() - self.last_used < IDLE_CHECK_SECONDS:
-            return True
         try:
             return self.connection.noop()[0] == 250
         except (smtplib.SMTPException, OSError):
             return False
 
     def ready(self) -> smtplib.SMTP:
-        """An open connection, reopened when used up or found dead."""
-        limit = app_settings.get("MAX_MESSAGES_PER_CONNECTION")
-        used_up = self.connection is not None and self.sent_on_connection >= limit
-        if used_up or (self.connection is not None and not self._is_alive()):
+        """An open connection, reopened when used up or found dead. Never called with a
+        message pending: a NOOP or a QUIT would land in its content."""
+        if self.connection is not None and (
+            self.used_up() or (self.idle() and not self._is_alive())
+        ):
             self.close()
         if self.connection is None:
             self.connection = self.open()
@@ -214,28 +238,93 @@ class SMTPSession:
     def supports_smtputf8(self) -> bool:
         return self.ready().has_extn("smtputf8")
 
-    def send(self, from_addr: str, to_addr: str, data: bytes, *, smtputf8: bool) -> None:
-        connection = self.ready()
+    def submit(self, tag, from_addr: str, to_addr: str, data: bytes, *, smtputf8: bool):
+        """Send one message; the results that became known, in the order submitted."""
+        results = self.flush() if self.used_up() or self.idle() else []
+        try:
+            connection = self.connection if self.pending else self.ready()
+        except Exception as error:  # opening fails the same ways as sending
+            return [*results, (tag, error)]
+        if not connection.has_extn("pipelining"):
+            error = self.send_whole(connection, from_addr, to_addr, data, smtputf8)
+            return [*results, (tag, error)]
+        return results + self.send_pipelined(connection, tag, from_addr, to_addr, data, smtputf8)
+
+    def send_pipelined(self, connection, tag, from_addr, to_addr, data, smtputf8) -> list[Result]:
+        carried, self.pending = self.pending, None
+        try:
+            head = carried.content if carried else b""
+            connection.send(head + envelope(from_addr, to_addr, smtputf8))
+            replies = read_replies(connection, 4 if carried else 3)
+        except Exception as error:  # the session's state is unknown: both fail with it
+            self.drop()
+            return [(carried.tag, error), (tag, error)] if carried else [(tag, error)]
+        finally:
+            self.last_used = time.monotonic()
+        results = [(carried.tag, data_refusal(replies.pop(0)))] if carried else []
+        refusal = envelope_refusal(replies, from_addr, to_addr)
+        if refusal is not None:
+            self.end_refused_transaction(connection, replies)
+            return [*results, (tag, refusal)]
+        self.pending = Pending(tag, terminated(dot_stuffed(data)))
+        self.sent_on_connection += 1
+        return results
+
+    def flush(self) -> list[Result]:
+        """Send the pending message's content; its result (none when nothing is pending)."""
+        carried, self.pending = self.pending, None
+        if carried is None:
+            return []
+        try:
+            self.connection.send(carried.content)
+            code, text = self.connection.getreply()
+        except Exception as error:
+            self.drop()
+            return [(carried.tag, error)]
+        finally:
+            self.last_used = time.monotonic()
+        if code == 421:
+            self.drop()
+        return [(carried.tag, data_refusal((code, text)))]
+
+    def abort(self) -> None:
+        """Give up the pending message: closing the connection is the only way to cancel a
+        message past its DATA (sending nothing more would leave the server waiting)."""
+        if self.pending is not None:
+            self.pending = None
+            self.drop()
+
+    def send_whole(self, connection, from_addr, to_addr, data, smtputf8) -> BaseException | None:
         options = ["SMTPUTF8"] if smtputf8 else []
         try:
-            if connection.has_extn("pipelining"):
-                pipelined_sendmail(connection, from_addr, to_addr, data, smtputf8=smtputf8)
-            else:
-                connection.sendmail(from_addr, [to_addr], data, mail_options=options)
+            connection.sendmail(from_addr, [to_addr], data, mail_options=options)
         except (smtplib.SMTPResponseException, smtplib.SMTPRecipientsRefused) as error:
             # smtplib has RSET the transaction: the connection stays, unless the server closed it.
             if getattr(error, "smtp_code", None) == 421 or connection.sock is None:
                 self.drop()
-            raise
-        except OSError:  # disconnects, timeouts, resets: the session state is unknown
+            return error
+        except Exception as error:  # disconnects, timeouts, resets: the session state is unknown
             self.drop()
-            raise
+            return error
         finally:
             self.sent_on_connection += 1
             self.last_used = time.monotonic()
+        return None
+
+    def end_refused_transaction(self, connection, replies) -> None:
+        """After a refused MAIL, RCPT or DATA: RSET, as sendmail does; or hang up when the
+        server is closing or sits in DATA (a 354 after a refusal), where RSET cannot help."""
+        if any(code in (421, 354) for code, _ in replies) or connection.sock is None:
+            self.drop()
+            return
+        try:
+            connection.rset()
+        except (smtplib.SMTPException, OSError):
+            self.drop()
 
     def drop(self) -> None:
         """Forget the connection without a QUIT (it is broken or the server closed it)."""
+        self.pending = None
         connection, self.connection = self.connection, None
         if connection is not None:
             connection.close()
@@ -244,27 +333,41 @@ class SMTPSession:
 LEADING_DOT = re.compile(rb"(?m)^\.")
 
 
-def pipelined_sendmail(
-    connection: smtplib.SMTP, from_addr: str, to_addr: str, data: bytes, *, smtputf8: bool
-) -> None:
-    """One message in two round trips instead of four: MAIL, RCPT and DATA in one write
-    (RFC 2920 PIPELINING), then the content. Raises what ``SMTP.sendmail`` raises for the
-    same replies, so classification does not care which path sent."""
+def envelope(from_addr: str, to_addr: str, smtputf8: bool) -> bytes:
+    """MAIL, RCPT and DATA in one write (RFC 2920 lets DATA end a group)."""
     option = " SMTPUTF8" if smtputf8 else ""
     commands = f"MAIL FROM:<{from_addr}>{option}\r\nRCPT TO:<{to_addr}>\r\nDATA\r\n"
-    connection.send(commands.encode("utf-8" if smtputf8 else "ascii"))
-    mail, rcpt, data_reply = read_replies(connection, 3)
+    return commands.encode("utf-8" if smtputf8 else "ascii")
+
+
+def envelope_refusal(replies, from_addr: str, to_addr: str) -> smtplib.SMTPException | None:
+    """The error ``SMTP.sendmail`` raises for the same replies, so classification does not
+    care which path sent; None when the server waits for the content (354)."""
+    mail, rcpt, data = replies
     if mail[0] != 250:
-        refuse(connection, smtplib.SMTPSenderRefused(*mail, from_addr), mail)
+        return smtplib.SMTPSenderRefused(*mail, from_addr)
     if rcpt[0] not in (250, 251):
-        refuse(connection, smtplib.SMTPRecipientsRefused({to_addr: rcpt}), rcpt)
-    if data_reply[0] != 354:
-        refuse(connection, smtplib.SMTPDataError(*data_reply), data_reply)
-    content = LEADING_DOT.sub(b"..", data)
-    connection.send(content + (b"" if content.endswith(b"\r\n") else b"\r\n") + b".\r\n")
-    code, text = connection.getreply()
-    if code != 250:
-        refuse(connection, smtplib.SMTPDataError(code, text), (code, text))
+        return smtplib.SMTPRecipientsRefused({to_addr: rcpt})
+    if data[0] != 354:
+        return smtplib.SMTPDataError(*data)
+    return None
+
+
+def data_refusal(reply: tuple[int, bytes]) -> smtplib.SMTPDataError | None:
+    """The content's reply: None when accepted (250)."""
+    return None if reply[0] == 250 else smtplib.SMTPDataError(*reply)
+
+
+def dot_stuffed(data: bytes) -> bytes:
+    """Lines that start with "." get another (RFC 5321 4.5.2). Most messages have none, and
+    looking costs far less than the substitution over the whole message."""
+    if b"\n." not in data and not data.startswith(b"."):
+        return data
+    return LEADING_DOT.sub(b"..", data)
+
+
+def terminated(content: bytes) -> bytes:
+    return content + (b"" if content.endswith(b"\r\n") else b"\r\n") + b".\r\n"
 
 
 def read_replies(connection: smtplib.SMTP, count: int) -> list[tuple[int, bytes]]:
@@ -278,16 +381,6 @@ def read_replies(connection: smtplib.SMTP, count: int) -> list[tuple[int, bytes]
                 raise
             replies.append((421, b"Connection closed"))
     return replies
-
-
-def refuse(connection: smtplib.SMTP, error: smtplib.SMTPException, reply: tuple) -> None:
-    """End the failed transaction as sendmail does (RSET), then raise its error."""
-    if reply[0] != 421:
-        try:
-            connection.rset()
-        except (smtplib.SMTPException, OSError):
-            connection.close()
-    raise error
 
 
 _local = threading.local()
@@ -323,16 +416,28 @@ class SMTPTransport:
     def __init__(self):
         self.session = get_session()
 
-    def deliver(self, rendered: RenderedMessage) -> None:
-        smtputf8 = rendered.needs_smtputf8
-        if smtputf8 and not self.session.supports_smtputf8():
-            raise NeedsSMTPUTF8
-        self.session.send(
-            rendered.prepared.from_addr, rendered.to_addr, rendered.as_bytes(), smtputf8=smtputf8
+    def deliver(self, rendered: RenderedMessage) -> list[Result]:
+        """Send one message; the results that became known, in order (see SMTPSession)."""
+        smtputf8, results = rendered.needs_smtputf8, []
+        if smtputf8:
+            results = self.session.flush()
+            try:
+                offered = self.session.supports_smtputf8()
+            except Exception as error:
+                return [*results, (rendered, error)]
+            if not offered:
+                return [*results, (rendered, NeedsSMTPUTF8())]
+        data, from_addr = rendered.as_bytes(), rendered.prepared.from_addr
+        return results + self.session.submit(
+            rendered, from_addr, rendered.to_addr, data, smtputf8=smtputf8
         )
 
+    def flush(self) -> list[Result]:
+        return self.session.flush()
+
     def finish(self) -> None:
-        """The session stays open for the next batch."""
+        """The session stays open for the next batch, with nothing pending."""
+        self.session.abort()
 
 
 class BackendTransport:
@@ -342,16 +447,23 @@ class BackendTransport:
         self.connection = get_connection(fail_silently=False)
         self.connection.open()
 
-    def deliver(self, rendered: RenderedMessage) -> None:
-        if not self.connection.send_messages([rendered.as_email_message(self.connection)]):
-            raise smtplib.SMTPDataError(554, b"The email backend did not send the message.")
+    def deliver(self, rendered: RenderedMessage) -> list[Result]:
+        try:
+            if not self.connection.send_messages([rendered.as_email_message(self.connection)]):
+                raise smtplib.SMTPDataError(554, b"The email backend did not send the message.")
+        except Exception as error:  # every failure is classified, none escapes unsorted
+            return [(rendered, error)]
+        return [(rendered, None)]
+
+    def flush(self) -> list[Result]:
+        return []
 
     def finish(self) -> None:
         self.connection.close()
 
 
 class NeedsSMTPUTF8(Exception):
-    """The address has a non-ASCII local part and the server does not offer SMTPUTF8."""
+    """The address needs SMTPUTF8 and the server does not offer it."""
 
 
 def get_transport() -> SMTPTransport | BackendTransport:
@@ -363,42 +475,45 @@ def get_transport() -> SMTPTransport | BackendTransport:
 # --- Sending a batch ----------------------------------------------------------------------------
 
 
-def send_one(transport, prepared: PreparedMessage, recipient: Recipient, limiter) -> Outcome:
-    """Send to one recipient. Returns its outcome, or raises the verdict when it is not the
-    recipient's own failure."""
-    try:
-        rendered = render_message(prepared, recipient)
-    except InvalidEmailError as error:
-        return Outcome(recipient, FAILED, reason=str(error))
-    if limiter is not None:
-        limiter.wait()
-    try:
-        transport.deliver(rendered)
-    except NeedsSMTPUTF8:
-        reason = f"{rendered.to_addr} needs SMTPUTF8, which the mail server does not offer."
-        return Outcome(recipient, FAILED, message_id=rendered.message_id, reason=reason)
-    except Exception as error:  # every failure is classified, none escapes unsorted
-        return outcome_of_failure(rendered, error)
-    return Outcome(recipient, SENT, message_id=rendered.message_id)
-
-
 class _SendStopped(Exception):
     def __init__(self, verdict: Verdict):
         self.verdict = verdict
 
 
-def outcome_of_failure(rendered: RenderedMessage, error: Exception) -> Outcome:
+def outcome_of(rendered: RenderedMessage, error: BaseException | None) -> Outcome:
+    """A delivery's outcome; raises _SendStopped when the failure is not the recipient's own."""
+    recipient, message_id = rendered.recipient, rendered.message_id
+    if error is None:
+        return Outcome(recipient, SENT, message_id=message_id)
+    if isinstance(error, NeedsSMTPUTF8):
+        reason = f"{rendered.to_addr} needs SMTPUTF8, which the mail server does not offer."
+        return Outcome(recipient, FAILED, message_id=message_id, reason=reason)
     verdict = classify(error)
     if verdict.kind != PERMANENT:
         raise _SendStopped(verdict) from error
-    return Outcome(
-        rendered.recipient, FAILED, rendered.message_id, code=verdict.code, reason=verdict.reason
-    )
+    return Outcome(recipient, FAILED, message_id, code=verdict.code, reason=verdict.reason)
 
 
 def stop_error(verdict: Verdict, outcomes: list, unsent: list):
     error_class = SMTPConfigurationError if verdict.kind == CONFIGURATION else TransientSendError
     return error_class(verdict.reason, code=verdict.code, outcomes=outcomes, unsent=unsent)
+
+
+class OutcomeLog:
+    """The outcomes of a batch in recipient order, each passed on as it becomes known."""
+
+    def __init__(self, on_outcome: Callable[[Outcome], None] | None):
+        self.outcomes: list[Outcome] = []
+        self.on_outcome = on_outcome
+
+    def add(self, outcome: Outcome) -> None:
+        self.outcomes.append(outcome)
+        if self.on_outcome is not None:
+            self.on_outcome(outcome)
+
+    def settle(self, results: list[Result]) -> None:
+        for rendered, error in results:
+            self.add(outcome_of(rendered, error))
 
 
 def send_batch(
@@ -409,27 +524,34 @@ def send_batch(
 ) -> list[Outcome]:
     """Send the prepared email to each recipient, in order; one Outcome per recipient.
 
-    ``on_outcome`` is called after each recipient (to record progress as it goes). Raises
-    TransientSendError or SMTPConfigurationError with ``outcomes`` and ``unsent``."""
+    ``on_outcome`` is called with each outcome, in recipient order, as soon as it is known
+    (to record progress as it goes): a message's when the next one is sent, or at the end.
+    Raises TransientSendError or SMTPConfigurationError with ``outcomes`` and ``unsent``."""
     recipients = list(recipients)
-    outcomes: list[Outcome] = []
+    log = OutcomeLog(on_outcome)
     limiter = get_rate_limiter()
     try:
         transport = get_transport()
     except Exception as error:  # opening a backend fails the same ways as sending
-        raise stop_error(classify(error), outcomes, recipients) from error
+        raise stop_error(classify(error), log.outcomes, recipients) from error
     try:
-        for index, recipient in enumerate(recipients):
+        for recipient in recipients:
             try:
-                outcome = send_one(transport, prepared, recipient, limiter)
-            except _SendStopped as stopped:
-                raise stop_error(stopped.verdict, outcomes, recipients[index:]) from stopped
-            outcomes.append(outcome)
-            if on_outcome is not None:
-                on_outcome(outcome)
+                rendered = render_message(prepared, recipient)
+            except InvalidEmailError as error:
+                log.settle(transport.flush())  # the outcomes stay in recipient order
+                log.add(Outcome(recipient, FAILED, reason=str(error)))
+                continue
+            if limiter is not None:
+                limiter.wait()
+            log.settle(transport.deliver(rendered))
+        log.settle(transport.flush())
+    except _SendStopped as stopped:
+        unsent = recipients[len(log.outcomes) :]  # from the one stopped at, in order
+        raise stop_error(stopped.verdict, log.outcomes, unsent) from stopped
     finally:
         transport.finish()
-    return outcomes
+    return log.outcomes
 
 
 # --- The shared send-rate limit -----------------------------------------------------------------
@@ -501,12 +623,6 @@ class RedisRateLimiter:
         time.sleep(self.reserve())
 
 
-def redis_url() -> str | None:
-    """BULK_EMAIL["REDIS_URL"], else the celery broker when it is Redis, else None."""
-    url = app_settings.get("REDIS_URL") or getattr(settings, "CELERY_BROKER_URL", "") or ""
-    return url if url.startswith(("redis://", "rediss://", "unix://")) else None
-
-
 _limiters: dict[tuple, object] = {}
 
 
@@ -515,7 +631,7 @@ def get_rate_limiter() -> RedisRateLimiter | LocalRateLimiter | None:
     rate = app_settings.get("MAX_SEND_RATE")
     if not rate:
         return None
-    key = (rate, redis_url())
+    key = (rate, app_settings.redis_url())
     if key not in _limiters:
         _limiters[key] = RedisRateLimiter(rate, key[1]) if key[1] else LocalRateLimiter(rate)
     return _limiters[key]

@@ -11,10 +11,13 @@ old links valid.
 
 import base64
 import binascii
+import hashlib
+import hmac
 from dataclasses import dataclass
+from functools import lru_cache
 
 from django.conf import settings
-from django.utils.crypto import constant_time_compare, salted_hmac
+from django.utils.crypto import constant_time_compare
 from django.utils.http import base36_to_int, int_to_base36
 
 from .exceptions import InvalidTokenError
@@ -38,9 +41,24 @@ def _b64decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+def salted_hmac_digest(key_salt: str, value: str, *, secret: str, algorithm: str) -> bytes:
+    """``django.utils.crypto.salted_hmac(...).digest()``, the same bytes, with the key
+    derived once per (salt, secret) rather than on every call: it runs twice per message."""
+    keyed = _keyed_hmac(key_salt, secret, algorithm).copy()
+    keyed.update(value.encode("utf-8"))
+    return keyed.digest()
+
+
+@lru_cache(maxsize=32)
+def _keyed_hmac(key_salt: str, secret: str, algorithm: str) -> "hmac.HMAC":
+    hasher = getattr(hashlib, algorithm)
+    key = hasher((key_salt + secret).encode("utf-8")).digest()
+    return hmac.new(key, digestmod=hasher)
+
+
 def _signature(user_id: int, course_id: str, secret: str) -> str:
     value = f"{user_id}\n{course_id}"
-    digest = salted_hmac(KEY_SALT, value, secret=secret, algorithm="sha256").digest()
+    digest = salted_hmac_digest(KEY_SALT, value, secret=secret, algorithm="sha256")
     return _b64encode(digest[:SIGNATURE_BYTES])
 
 

@@ -348,15 +348,17 @@ def test_without_redis_the_limiter_falls_back_to_local_limiting():
     assert elapsed >= 0.09
 
 
-def test_pipelining_is_used_when_offered(smtp_settings, smtp_sink, prepared, monkeypatch):
-    calls = []
-    original = sending.pipelined_sendmail
-    monkeypatch.setattr(
-        sending, "pipelined_sendmail", lambda *a, **k: calls.append(1) or original(*a, **k)
-    )
-    send_batch(prepared, learners(2))
-    assert len(calls) == (2 if smtp_sink.pipelining else 0)
-    assert len(smtp_sink.messages) == 2
+def test_with_pipelining_a_message_costs_one_write(smtp_settings, smtp_sink, prepared, monkeypatch):
+    send_batch(prepared, learners(1))  # the session is open
+    writes = []
+    original = smtplib.SMTP.send
+    monkeypatch.setattr(smtplib.SMTP, "send", lambda self, s: writes.append(s) or original(self, s))
+    send_batch(prepared, learners(3))
+    if smtp_sink.pipelining:  # envelope 1; content 1 + envelope 2; ...; content 3
+        assert len(writes) == 4 and writes[1].endswith(b"DATA\r\n")
+    else:  # MAIL, RCPT, DATA, content: one write each
+        assert len(writes) == 12
+    assert len(smtp_sink.wait_for(4)) == 4
 
 
 def test_a_leading_dot_survives_pipelined_sending(smtp_settings, smtp_sink):
@@ -364,3 +366,15 @@ def test_a_leading_dot_survives_pipelined_sending(smtp_settings, smtp_sink):
     send_batch(dotted, learners(1))
     text = smtp_sink.wait_for(1)[0].parsed().get_body(("plain",)).get_content()
     assert ".hidden" in text and "..two" in text
+
+
+@pytest.mark.parametrize(
+    ("data", "stuffed"),
+    [
+        (b"no dots\r\nat line starts.\r\n", b"no dots\r\nat line starts.\r\n"),
+        (b".first\r\nx\r\n.\r\n", b"..first\r\nx\r\n..\r\n"),
+        (b"a\r\n..b\r\n", b"a\r\n...b\r\n"),
+    ],
+)
+def test_dot_stuffing_doubles_only_leading_dots(data, stuffed):
+    assert sending.dot_stuffed(data) == stuffed

@@ -82,3 +82,14 @@ def test_a_rotated_secret_key_keeps_old_links_working(settings):
     settings.SECRET_KEY = "the-new-secret-key-after-rotation"
     settings.SECRET_KEY_FALLBACKS = [old_key]
     assert read_token(token).user_id == 42
+
+
+@pytest.mark.parametrize("algorithm", ["sha1", "sha256"])
+def test_the_cached_salted_hmac_gives_django_s_bytes(algorithm):
+    from django.utils.crypto import salted_hmac
+
+    from bulk_email.tokens import salted_hmac_digest
+
+    for secret, value in [("s3cret", "7\ncourse-v1:A+B+C"), ("other", "élève 🎓")]:
+        expected = salted_hmac("salt", value, secret=secret, algorithm=algorithm).digest()
+        assert salted_hmac_digest("salt", value, secret=secret, algorithm=algorithm) == expected
