@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # Reinstall only when pyproject.toml changes: a second `make run` starts at once.
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: venv run test demo bench lint format migrate demo-data clean
+.PHONY: venv run test demo bench faults lint format migrate demo-data clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,12 @@ demo: venv
 # The end-to-end benchmark (not part of `make test`, which runs its --smoke version).
 bench: venv
 	$(PY) bench/bench_pipeline.py $(BENCH_ARGS)
+
+# The fault suite alone on PostgreSQL, then its measured figures into the README's table.
+faults: venv
+	DATABASE_URL=$${PG_TEST_URL:-postgres://postgres@127.0.0.1:5432/test} \
+	REDIS_TEST_URL=$${REDIS_TEST_URL:-redis://127.0.0.1:6379/15} $(PY) -m pytest -m faults tests/integration
+	$(PY) scripts/faults_table.py
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -56,7 +56,6 @@ PARAGRAPH = (
     " and bring your questions to the forum.</p>"
 )
 BODY = "<h1>Week news</h1>" + PARAGRAPH * 14 + "<p>The course ends on %%COURSE_END_DATE%%.</p>"
-README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
 
 
 # --- Setup ----------------------------------------------------------------------------------------
@@ -365,14 +364,10 @@ def naive_cores(report: dict) -> int:
 
 
 def write_readme(text: str) -> None:
-    readme = ROOT / "README.md"
-    content = readme.read_text()
-    if README_START not in content:
-        print("README has no bench markers; table not written there")
-        return
-    head, rest = content.split(README_START, 1)
-    tail = rest.split(README_END, 1)[1]
-    readme.write_text(f"{head}{README_START}\n{text}\n{README_END}{tail}")
+    sys.path.insert(0, str(ROOT))
+    from scripts.readme_section import write_section
+
+    write_section("bench", text)
 
 
 def ratios(report: dict) -> dict:

@@ -28,6 +28,8 @@ DEFAULTS: dict[str, Any] = {
     # Transient failures (4xx, disconnects) of a batch: retries and the first delay in seconds.
     "MAX_RETRIES": 10,
     "RETRY_DELAY": 5,
+    # The longest backoff between two tries of a batch, in seconds.
+    "RETRY_MAX_DELAY": 600,
     # {"domain": ..., "selector": ..., "private_key": PEM} to DKIM-sign; None to not sign.
     "DKIM": None,
     # Subject length limit (the reference system's).

@@ -476,11 +476,20 @@ def dispatch(*, now: datetime.datetime | None = None) -> Dispatch:
     outage is picked up again. Each item is handed out once per round; claims make a
     duplicate harmless."""
     now = now or timezone.now()
+    finish_completed_tasks()
     tasks = release_due_scheduled(now) + stalled_fan_outs(now)
     return Dispatch(
         fan_outs=[Job(task.pk, task.queue) for task in tasks],
         batches=abandoned_batches(now) + orphaned_batches(now),
     )
+
+
+def finish_completed_tasks() -> None:
+    """Success for running tasks whose every batch is done: a worker killed between finishing
+    the last batch and marking the task (two statements) leaves it to this round."""
+    EmailTask.objects.filter(
+        state__in=RUNNING_STATES, fan_out_done=True, batches_finished=F("batches_total")
+    ).update(state=EmailTask.SUCCESS, finished_at=timezone.now())
 
 
 def release_due_scheduled(now: datetime.datetime) -> list[EmailTask]:

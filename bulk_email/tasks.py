@@ -47,9 +47,9 @@ def retry_or_give_up(task, batch_id: int, error: TransientSendError) -> None:
 
 
 def backoff_seconds(stalls: int) -> float:
-    """RETRY_DELAY doubled per stall, capped at 10 minutes, with jitter so that workers
+    """RETRY_DELAY doubled per stall, capped at RETRY_MAX_DELAY, with jitter so that workers
     throttled together do not come back together."""
-    ceiling = min(app_settings.get("RETRY_DELAY") * 2**stalls, 600)
+    ceiling = min(app_settings.get("RETRY_DELAY") * 2**stalls, app_settings.get("RETRY_MAX_DELAY"))
     return random.uniform(ceiling / 2, ceiling)
 
 

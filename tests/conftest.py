@@ -81,3 +81,41 @@ def live_pipeline(transactional_db, redis_url, smtp_sink, tmp_path):
     pipeline = LivePipeline(tmp_path=tmp_path, env=env)
     yield pipeline
     pipeline.stop_all()
+
+
+# --- The fault suite's measured figures ---------------------------------------------------------
+
+FAULT_FIGURES = pytest.StashKey[dict]()
+FAULT_REPORT = "tests/artifacts/faults.json"  # scripts/faults_table.py puts it in the README
+
+
+@pytest.fixture
+def record_fault(request):
+    """``record_fault(fault, bound, figures)``: a fault test's measured figures, written to
+    FAULT_REPORT when the session ends (merged with earlier runs' rows, by test)."""
+
+    def record(fault: str, bound: str, figures) -> None:
+        import dataclasses
+        import datetime
+
+        rows = request.config.stash.setdefault(FAULT_FIGURES, {})
+        measured = datetime.date.today().isoformat()
+        rows[request.node.name] = {
+            "fault": fault, "bound": bound, "measured": measured, **dataclasses.asdict(figures)
+        }  # fmt: skip
+
+    return record
+
+
+def pytest_sessionfinish(session):
+    import json
+    import pathlib
+
+    rows = session.config.stash.get(FAULT_FIGURES, None)
+    if not rows:
+        return
+    path = pathlib.Path(session.config.rootpath, FAULT_REPORT)
+    path.parent.mkdir(exist_ok=True)
+    report = json.loads(path.read_text()) if path.exists() else {}
+    report.update(rows)
+    path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")

@@ -175,3 +175,40 @@ def send_now(course_id, instructor, targets, **fields) -> EmailTask:
 
 def rcpt_counts(sink) -> collections.Counter:
     return collections.Counter(address for m in sink.messages for address in m.rcpt_tos)
+
+
+# --- What a fault test measured (the README's faults table) ------------------------------------
+
+
+@dataclass(frozen=True)
+class FaultFigures:
+    """One send's outcome under a fault: what the sink received of the expected recipients,
+    and what the instructor is shown."""
+
+    recipients: int  # expected: computed apart from the resolver
+    received: int  # deliveries to them (copies included)
+    lost: int  # expected, never received
+    duplicated: int  # copies beyond the first
+    state: str  # the workflow state shown
+    sent: int
+    failed: int
+    skipped: int
+    retries: int
+    seconds: float  # from the send to its final state
+
+
+def measure(sink, expected: set[str], task: EmailTask) -> FaultFigures:
+    received = rcpt_counts(sink)
+    status = api.task_status(task=task)
+    return FaultFigures(
+        recipients=len(expected),
+        received=sum(received[address] for address in expected),
+        lost=len(expected - set(received)),
+        duplicated=sum(received[address] - 1 for address in expected if received[address]),
+        state=status.state_label,
+        sent=status.sent,
+        failed=status.failed,
+        skipped=status.skipped,
+        retries=status.retries,
+        seconds=round((status.finished_at - status.created).total_seconds(), 1),
+    )

@@ -272,6 +272,19 @@ def test_the_dispatcher_picks_up_lost_work(small_batches, course_with_learners):
     assert pipeline.dispatch(now=later).batches == []  # handed out once
 
 
+def test_the_dispatcher_finishes_a_task_whose_worker_died_after_its_last_batch(
+    small_batches, smtp_settings, smtp_sink, course_with_learners
+):
+    course, instructor, _ = course_with_learners
+    task = make_task(course, instructor)
+    send_all(run_fan_out(task))
+    # The worker was killed between finishing the last batch and marking the task.
+    EmailTask.objects.filter(pk=task.pk).update(state=EmailTask.PROGRESS, finished_at=None)
+    pipeline.dispatch()
+    task.refresh_from_db()
+    assert task.state == EmailTask.SUCCESS and task.finished_at is not None
+
+
 def test_the_dispatcher_enqueues_again_a_batch_whose_message_was_lost(
     small_batches, course_with_learners, settings
 ):

@@ -16,3 +16,8 @@ def test_backoff_doubles_per_stall_with_jitter(stalls, low, high):
 @override_settings(BULK_EMAIL={"RETRY_DELAY": 5})
 def test_backoff_is_capped_at_ten_minutes():
     assert 300 <= backoff_seconds(30) <= 600
+
+
+def test_backoff_cap_is_a_setting(settings):
+    settings.BULK_EMAIL = {**settings.BULK_EMAIL, "RETRY_MAX_DELAY": 4}
+    assert {2 <= backoff_seconds(stalls) <= 4 for stalls in (5, 20, 60)} == {True}
