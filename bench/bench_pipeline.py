@@ -351,7 +351,8 @@ def table(report: dict) -> str:
     sql = report["sql_per_batch"]
     lines.append(
         f"SQL per batch of {sql['recipients']}: {sql['queries']} statements "
-        f"({sql['per_recipient']:.2f} per recipient: one progress UPDATE each, plus a few)."
+        f"({sql['per_recipient']:.2f} per recipient; progress is noted in Redis after each "
+        "message and written to the row at checkpoints)."
     )
     if report.get("rss_by_size"):
         sizes = ", ".join(f"{k} learners: {v:.0f} MB" for k, v in report["rss_by_size"].items())

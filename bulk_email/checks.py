@@ -41,6 +41,10 @@ def _is_positive_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
+def _is_positive_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+
+
 def check_numbers(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     errors = []
     for name in (
@@ -64,6 +68,11 @@ def check_numbers(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
                 id="bulk_email.E005",
             )
         )
+    errors += [
+        checks.Error(f'BULK_EMAIL["{name}"] must be a positive number.', id="bulk_email.E009")
+        for name in ("RETRY_DELAY", "RETRY_MAX_DELAY", "PROGRESS_CHECKPOINT_SECONDS")
+        if not _is_positive_number(app_settings.get(name))
+    ]
     rate = app_settings.get("MAX_SEND_RATE")
     if rate is not None and (
         isinstance(rate, bool) or not isinstance(rate, int | float) or rate <= 0

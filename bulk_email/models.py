@@ -222,9 +222,11 @@ class Batch(models.Model):
     """Up to EMAILS_PER_TASK recipients of a task, written by fan-out, sent by one send_batch.
 
     ``cursor`` counts the recipients of ``user_ids`` already dealt with (sent, failed or
-    skipped); it moves forward after each message, so a batch taken over after a crash
-    resumes after the last recipient reached. ``claim_token`` names the one send_batch
-    allowed to move it; ``heartbeat`` tells when that one last made progress."""
+    skipped). It moves at checkpoints while the batch sends (progress.py: each message is
+    noted in Redis in between, or, without Redis, every message is a checkpoint), so a batch
+    taken over after a crash resumes after the last recipient reached. ``claim_token`` names
+    the one send_batch allowed to move it; ``heartbeat`` tells when that one last made
+    progress."""
 
     PENDING = "pending"
     CLAIMED = "claimed"

@@ -187,7 +187,7 @@ class FaultFigures:
 
     recipients: int  # expected: computed apart from the resolver
     received: int  # deliveries to them (copies included)
-    lost: int  # expected, never received
+    lost: int  # expected, neither received nor shown as failed or skipped: silently dropped
     duplicated: int  # copies beyond the first
     state: str  # the workflow state shown
     sent: int
@@ -200,10 +200,11 @@ class FaultFigures:
 def measure(sink, expected: set[str], task: EmailTask) -> FaultFigures:
     received = rcpt_counts(sink)
     status = api.task_status(task=task)
+    accounted = set(received) | set(task.outcomes.values_list("user__email", flat=True))
     return FaultFigures(
         recipients=len(expected),
         received=sum(received[address] for address in expected),
-        lost=len(expected - set(received)),
+        lost=len(expected - accounted),
         duplicated=sum(received[address] - 1 for address in expected if received[address]),
         state=status.state_label,
         sent=status.sent,

@@ -37,6 +37,8 @@ def test_the_site_settings_pass_every_check():
         ({"MAX_MESSAGES_PER_CONNECTION": "300"}, "bulk_email.E004"),
         ({"LAST_LOGIN_ELIGIBILITY_MONTHS": -1}, "bulk_email.E005"),
         ({"MAX_SEND_RATE": 0}, "bulk_email.E006"),
+        ({"RETRY_MAX_DELAY": 0}, "bulk_email.E009"),
+        ({"PROGRESS_CHECKPOINT_SECONDS": "1"}, "bulk_email.E009"),
         ({"SITE_URL": "lms.example.com"}, "bulk_email.E007"),
         ({"DKIM": {"domain": "example.com"}}, "bulk_email.E008"),
         ({"EMAIL_PER_TASK": 5}, "bulk_email.W001"),
