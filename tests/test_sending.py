@@ -2,6 +2,7 @@
 class, connection reuse, SMTPUTF8, Django's EmailBackend path and the shared rate limit."""
 
 import email
+import io
 import smtplib
 import threading
 import time
@@ -374,7 +375,56 @@ def test_a_leading_dot_survives_pipelined_sending(smtp_settings, smtp_sink):
         (b"no dots\r\nat line starts.\r\n", b"no dots\r\nat line starts.\r\n"),
         (b".first\r\nx\r\n.\r\n", b"..first\r\nx\r\n..\r\n"),
         (b"a\r\n..b\r\n", b"a\r\n...b\r\n"),
+        (b"a\rb\r\n.c\n.d", b"a\rb\r\n..c\n..d"),
     ],
 )
 def test_dot_stuffing_doubles_only_leading_dots(data, stuffed):
     assert sending.dot_stuffed(data) == stuffed
+
+
+class BufferedConnection:
+    """What read_reply uses of smtplib.SMTP: its buffered reader and close()."""
+
+    def __init__(self, received: bytes):
+        self.file = io.BufferedReader(io.BytesIO(received))
+        self.closed = False
+
+    def close(self):
+        self.closed = True
+
+
+@pytest.mark.parametrize(
+    ("received", "replies"),
+    [
+        (b"250 2.1.0 Ok\r\n", [(250, b"2.1.0 Ok")]),
+        (b"250-first\r\n250-second\r\n250 last\r\n", [(250, b"first\nsecond\nlast")]),
+        (b"250 Ok\r\n354 Go ahead\r\n", [(250, b"Ok"), (354, b"Go ahead")]),
+        (b"abc nonsense\r\n", [(-1, b"nonsense")]),
+    ],
+)  # fmt: skip
+def test_replies_are_read_as_smtplib_reads_them(received, replies):
+    connection = BufferedConnection(received)
+    assert [sending.read_reply(connection) for _ in replies] == replies
+    smtp = reader(received)
+    assert [smtp.getreply() for _ in replies] == replies
+
+
+def reader(received: bytes) -> smtplib.SMTP:
+    """An smtplib.SMTP reading ``received`` (for comparing with its own getreply)."""
+    smtp = smtplib.SMTP()
+    smtp.file = io.BufferedReader(io.BytesIO(received))
+    return smtp
+
+
+def test_a_hang_up_mid_reply_is_a_disconnection_and_closes():
+    connection = BufferedConnection(b"250-first\r\n")
+    with pytest.raises(smtplib.SMTPServerDisconnected):
+        sending.read_reply(connection)
+    assert connection.closed
+
+
+def test_the_replies_a_server_never_sent_read_as_421_after_a_hang_up():
+    connection = BufferedConnection(b"250 Ok\r\n")
+    assert sending.read_replies(connection, 3) == [
+        (250, b"Ok"), (421, b"Connection closed"), (421, b"Connection closed")
+    ]  # fmt: skip
