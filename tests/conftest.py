@@ -83,6 +83,14 @@ def live_pipeline(transactional_db, redis_url, smtp_sink, tmp_path):
     pipeline.stop_all()
 
 
+@pytest.fixture
+def course_with_learners():
+    """A course, its instructor and 7 enrolled learners (the pipeline tests' audience)."""
+    from tests import factories
+
+    return factories.course_with_learners(7)
+
+
 # --- The fault suite's measured figures ---------------------------------------------------------
 
 FAULT_FIGURES = pytest.StashKey[dict]()

@@ -6,7 +6,15 @@ import itertools
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from bulk_email.models import BulkEmailFlag, CourseAuthorization, CourseEmail, Optout, Target
+from bulk_email import pipeline
+from bulk_email.models import (
+    BulkEmailFlag,
+    CourseAuthorization,
+    CourseEmail,
+    EmailTask,
+    Optout,
+    Target,
+)
 from lms_stub.models import (
     Cohort,
     CohortMembership,
@@ -88,3 +96,28 @@ def make_sending_course(**fields) -> Course:
     flag.save()
     CourseAuthorization.objects.create(course_id=course.id, email_enabled=True)
     return course
+
+
+# --- Sends for the pipeline tests ------------------------------------------------------------
+
+
+def course_with_learners(count: int, **course_fields):
+    """A course, its instructor and ``count`` enrolled learners learner0@example.com ..."""
+    from lms_stub.models import CourseAccessRole
+
+    course = make_course(**course_fields)
+    instructor = make_user("prof")
+    give_role(instructor, course, CourseAccessRole.INSTRUCTOR)
+    learners = [make_user(f"learner{i}", email=f"learner{i}@example.com") for i in range(count)]
+    for learner in learners:
+        enroll(learner, course)
+    return course, instructor, learners
+
+
+def make_task(course, sender, *, targets=("learners",), state=EmailTask.PENDING) -> EmailTask:
+    email = make_email(course.id, sender=sender, targets=targets, subject="Hi %%USER_FULLNAME%%")
+    return EmailTask.objects.create(email=email, requester=sender, state=state)
+
+
+def run_fan_out(task) -> list[int]:
+    return [job.id for job in pipeline.fan_out(task_id=task.pk)]

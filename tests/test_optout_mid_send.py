@@ -11,8 +11,10 @@ from django.urls import reverse
 from bulk_email import pipeline
 from bulk_email.models import EmailTask, Optout, RecipientOutcome
 from bulk_email.tokens import make_token
-from lms_stub.models import CourseAccessRole
-from tests.factories import enroll, give_role, make_course, make_email, make_user
+from tests.factories import (
+    course_with_learners,
+    make_email,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -24,13 +26,7 @@ def batches_of_two(settings):
 
 @pytest.fixture
 def course_and_learners():
-    course = make_course(display_name="Physique générale — 物理")
-    instructor = make_user("prof")
-    give_role(instructor, course, CourseAccessRole.INSTRUCTOR)
-    learners = [make_user(f"learner{i}", email=f"learner{i}@example.com") for i in range(6)]
-    for learner in learners:
-        enroll(learner, course)
-    return course, instructor, learners
+    return course_with_learners(6, display_name="Physique générale — 物理")
 
 
 def start_send(course, instructor) -> tuple[EmailTask, list[int]]:

@@ -10,9 +10,12 @@ from django.utils import timezone
 from bulk_email import pipeline
 from bulk_email.exceptions import SMTPConfigurationError, TransientSendError
 from bulk_email.models import Batch, EmailTask, RecipientOutcome
-from lms_stub.models import CourseAccessRole
 from lms_stub.smtp_sink import Fault
-from tests.factories import enroll, give_role, make_course, make_email, make_user, opt_out
+from tests.factories import (
+    make_task,
+    opt_out,
+    run_fan_out,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -20,26 +23,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def small_batches(settings):
     settings.BULK_EMAIL = {**settings.BULK_EMAIL, "EMAILS_PER_TASK": 3, "BATCH_LEASE_SECONDS": 60}
-
-
-@pytest.fixture
-def course_with_learners():
-    course = make_course()
-    instructor = make_user("prof")
-    give_role(instructor, course, CourseAccessRole.INSTRUCTOR)
-    learners = [make_user(f"learner{i}", email=f"learner{i}@example.com") for i in range(7)]
-    for learner in learners:
-        enroll(learner, course)
-    return course, instructor, learners
-
-
-def make_task(course, sender, *, targets=("learners",), state=EmailTask.PENDING) -> EmailTask:
-    email = make_email(course.id, sender=sender, targets=targets, subject="Hi %%USER_FULLNAME%%")
-    return EmailTask.objects.create(email=email, requester=sender, state=state)
-
-
-def run_fan_out(task) -> list[int]:
-    return [job.id for job in pipeline.fan_out(task_id=task.pk)]
 
 
 def send_all(batch_ids) -> None:

@@ -9,8 +9,7 @@ from django.utils import timezone
 
 from bulk_email import pipeline, progress, sending
 from bulk_email.models import Batch, RecipientOutcome
-from tests.factories import opt_out
-from tests.test_pipeline import course_with_learners, make_task, run_fan_out  # noqa: F401
+from tests.factories import make_task, opt_out, run_fan_out
 
 pytestmark = pytest.mark.django_db
 
@@ -28,9 +27,11 @@ def redis_notes(settings, redis_url):
     return redis.Redis.from_url(redis_url)
 
 
-def first_batch(course_with_learners) -> Batch:  # noqa: F811
-    course, instructor, _ = course_with_learners
-    return Batch.objects.get(pk=run_fan_out(make_task(course, instructor))[0])
+@pytest.fixture
+def first_batch(course_with_learners) -> tuple[Batch, list]:
+    """The first batch (3 learners) of a send to the course's learners, and the learners."""
+    course, instructor, learners = course_with_learners
+    return Batch.objects.get(pk=run_fan_out(make_task(course, instructor))[0]), learners
 
 
 def sent(user) -> sending.Outcome:
@@ -53,10 +54,9 @@ def die_after(claim: pipeline.Claim, users) -> None:
 
 def test_the_first_message_is_checkpointed_and_the_next_ones_only_noted(
     redis_notes,
-    course_with_learners,  # noqa: F811
+    first_batch,
 ):
-    _, _, learners = course_with_learners
-    batch = first_batch(course_with_learners)
+    batch, learners = first_batch
     claim = pipeline.claim_batch(batch_id=batch.pk)
     assert isinstance(claim.notes, progress.RedisNotes)
     die_after(claim, learners[:3])
@@ -69,10 +69,9 @@ def test_a_takeover_adopts_what_the_dead_worker_noted_and_sends_only_the_rest(
     redis_notes,
     smtp_settings,
     smtp_sink,
-    course_with_learners,  # noqa: F811
+    first_batch,
 ):
-    _, _, learners = course_with_learners
-    batch = first_batch(course_with_learners)
+    batch, learners = first_batch
     die_after(pipeline.claim_batch(batch_id=batch.pk), learners[:2])
     assert pipeline.send_batch(batch_id=batch.pk) is None
     assert [m.rcpt_tos for m in smtp_sink.messages] == [[learners[2].email]]
@@ -83,10 +82,11 @@ def test_a_takeover_adopts_what_the_dead_worker_noted_and_sends_only_the_rest(
 
 def test_a_skipped_recipient_between_checkpoint_and_note_is_not_counted_as_sent(
     redis_notes,
-    course_with_learners,  # noqa: F811
+    course_with_learners,
+    first_batch,
 ):
-    course, _, learners = course_with_learners
-    batch = first_batch(course_with_learners)
+    course = course_with_learners[0]
+    batch, learners = first_batch
     opt_out(learners[1], course.id)
     claim = pipeline.claim_batch(batch_id=batch.pk)
     recorder = pipeline.BatchProgress(claim, positions={})
@@ -99,10 +99,9 @@ def test_a_skipped_recipient_between_checkpoint_and_note_is_not_counted_as_sent(
 
 def test_the_old_owner_learns_at_its_next_note_that_the_batch_was_taken_over(
     redis_notes,
-    course_with_learners,  # noqa: F811
+    first_batch,
 ):
-    _, _, learners = course_with_learners
-    batch = first_batch(course_with_learners)
+    batch, learners = first_batch
     old = pipeline.claim_batch(batch_id=batch.pk)
     die_after(old, learners[:1])  # it only looked dead
     pipeline.claim_batch(batch_id=batch.pk)
@@ -117,10 +116,9 @@ def test_notes_lost_with_redis_fall_back_to_a_checkpoint_per_message(
     redis_notes,
     smtp_settings,
     smtp_sink,
-    course_with_learners,  # noqa: F811
+    first_batch,
 ):
-    _, _, learners = course_with_learners
-    batch = first_batch(course_with_learners)
+    batch, learners = first_batch
     claim = pipeline.claim_batch(batch_id=batch.pk)
     positions = {user_id: p for p, user_id in enumerate(batch.user_ids)}
     recorder = pipeline.BatchProgress(claim, positions=positions)
@@ -132,19 +130,22 @@ def test_notes_lost_with_redis_fall_back_to_a_checkpoint_per_message(
     assert claim.notes.degraded and (batch.cursor, batch.sent) == (3, 3)
 
 
-def test_an_unreachable_redis_sends_with_database_checkpoints(
-    settings,
-    smtp_settings,
-    smtp_sink,
-    course_with_learners,  # noqa: F811
-):
+@pytest.fixture
+def unreachable_redis(settings):
     settings.BULK_EMAIL = {
         **settings.BULK_EMAIL,
         "EMAILS_PER_TASK": 3,
         "REDIS_URL": "redis://127.0.0.1:1/0",  # nothing listens on port 1
     }
-    _, _, learners = course_with_learners
-    batch = first_batch(course_with_learners)
+
+
+def test_an_unreachable_redis_sends_with_database_checkpoints(
+    unreachable_redis,
+    smtp_settings,
+    smtp_sink,
+    first_batch,
+):
+    batch, learners = first_batch
     assert pipeline.send_batch(batch_id=batch.pk) is None
     batch.refresh_from_db()
     assert (batch.state, batch.cursor, batch.sent) == (Batch.DONE, 3, 3)
@@ -154,11 +155,10 @@ def test_an_unreachable_redis_sends_with_database_checkpoints(
     assert not RecipientOutcome.objects.exists()
 
 
-def test_without_redis_every_message_is_a_checkpoint(settings, course_with_learners):  # noqa: F811
+def test_without_redis_every_message_is_a_checkpoint(settings, first_batch):
     settings.BULK_EMAIL = {**settings.BULK_EMAIL, "EMAILS_PER_TASK": 3, "REDIS_URL": None}
     settings.CELERY_BROKER_URL = "filesystem://"
-    _, _, learners = course_with_learners
-    batch = first_batch(course_with_learners)
+    batch, learners = first_batch
     claim = pipeline.claim_batch(batch_id=batch.pk)
     assert isinstance(claim.notes, progress.DatabaseNotes)
     die_after(claim, learners[:2])
