@@ -55,9 +55,15 @@ def lease() -> datetime.timedelta:
 # --- Fan-out ------------------------------------------------------------------------------------
 
 
+# A fan-out page is up to this many batches: one recipient query and one transaction for
+# all of them (per batch, each cost as much as sending a tenth of its messages).
+BATCHES_PER_PAGE = 10
+
+
 def fan_out(*, task_id: int) -> Iterator[Job]:
     """Resolve the task's recipients into Batch rows; yields each batch once it is committed,
-    so the caller enqueues it while fan-out goes on (the first messages leave at once).
+    so the caller enqueues it while fan-out goes on (the first messages leave at once: the
+    first page is one batch).
 
     A re-run resumes after the last page written and first yields the batches a crashed run
     may have committed without enqueueing. An empty recipient set ends in Success."""
@@ -69,10 +75,10 @@ def fan_out(*, task_id: int) -> Iterator[Job]:
         yield from (Job(pk, task.queue) for pk in pending.values_list("pk", flat=True))
     after_id = task.fan_out_last_user_id
     for user_ids in recipient_id_pages(task, after_id=after_id):
-        batch = write_batch(task_id=task_id, after_id=after_id, user_ids=user_ids)
-        if batch is None:  # revoked, failed, or another fan-out got further
+        batches = write_batches(task_id=task_id, after_id=after_id, user_ids=user_ids)
+        if batches is None:  # revoked, failed, or another fan-out got further
             return
-        yield Job(batch.pk, task.queue)
+        yield from (Job(batch.pk, task.queue) for batch in batches)
         after_id = user_ids[-1]
     end_fan_out(task_id=task_id)
 
@@ -95,9 +101,12 @@ def recipient_id_pages(task: EmailTask, *, after_id: int) -> Iterator[list[int]]
     if task.resend_of_id:
         yield from failed_id_pages(task_id=task.resend_of_id, after_id=after_id, size=size)
         return
-    audience = recipients.email_audience(email=task.email)
-    for page in recipients.recipient_pages(**audience, page_size=size, after_id=after_id):
-        yield [recipient.user_id for recipient in page]
+    yield from recipients.recipient_id_pages(
+        **recipients.email_audience(email=task.email),
+        page_size=size * BATCHES_PER_PAGE,
+        first_page_size=size,
+        after_id=after_id,
+    )
 
 
 def failed_id_pages(*, task_id: int, after_id: int, size: int) -> Iterator[list[int]]:
@@ -112,25 +121,30 @@ def failed_id_pages(*, task_id: int, after_id: int, size: int) -> Iterator[list[
         after_id = page[-1]
 
 
-def write_batch(*, task_id: int, after_id: int, user_ids: list[int]) -> Batch | None:
-    """One page -> one Batch row, the task's cursor moved in the same transaction."""
+def write_batches(*, task_id: int, after_id: int, user_ids: list[int]) -> list[Batch] | None:
+    """One page -> Batch rows of EMAILS_PER_TASK, the task's cursor moved in the same
+    transaction; None when the task stopped or another fan-out got further."""
+    size = app_settings.get("EMAILS_PER_TASK")
     with transaction.atomic():
         task = EmailTask.objects.select_for_update().filter(pk=task_id).first()
         if task is None or task.state not in RUNNING_STATES:
             return None
         if task.fan_out_last_user_id != after_id:
             return None
-        batch = Batch.objects.create(
-            task_id=task_id, seq=task.batches_total, user_ids=user_ids, enqueued_at=timezone.now()
+        now = timezone.now()
+        chunks = [user_ids[start : start + size] for start in range(0, len(user_ids), size)]
+        batches = Batch.objects.bulk_create(
+            Batch(task_id=task_id, seq=task.batches_total + n, user_ids=chunk, enqueued_at=now)
+            for n, chunk in enumerate(chunks)
         )
         EmailTask.objects.filter(pk=task_id).update(
             state=EmailTask.PROGRESS,
             fan_out_last_user_id=user_ids[-1],
-            batches_total=F("batches_total") + 1,
+            batches_total=F("batches_total") + len(batches),
             total=F("total") + len(user_ids),
-            heartbeat=timezone.now(),
+            heartbeat=now,
         )
-    return batch
+    return batches
 
 
 def end_fan_out(*, task_id: int) -> None:

@@ -93,7 +93,9 @@ class RedisNotes:
         self.connection = None  # held from the first note to ``release``
         self.awaiting_reply = False  # the last note's reply is still to be read
         self.interval = app_settings.get("PROGRESS_CHECKPOINT_SECONDS")
-        self.last_checkpoint = 0.0  # the first message is checkpointed: it shows at once
+        # The first message is checkpointed: it shows at once. (Not 0.0: the monotonic clock
+        # starts at boot, and on a machine up for less than the interval 0.0 was not far back.)
+        self.last_checkpoint = float("-inf")
         self.degraded = False  # Redis failed: checkpoint every message for this claim
 
     def adopt(self) -> int | None:

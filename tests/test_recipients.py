@@ -23,6 +23,7 @@ from bulk_email.recipients import (
     group_counts,
     months_before,
     opted_out_ids,
+    recipient_id_pages,
     recipient_pages,
     recipients_queryset,
     validate_target_keys,
@@ -327,6 +328,26 @@ def test_pages_concatenate_to_the_whole_set(world, groups, page_size):
     assert [r.user_id for page in pages for r in page] == world.expected(*groups)
     assert all(1 <= len(page) <= page_size for page in pages)
     assert all(len(page) == page_size for page in pages[:-1])
+
+
+@pytest.mark.parametrize("first_page_size", [None, 1, 3])
+@pytest.mark.parametrize("groups", COMBINATIONS, ids="+".join)
+def test_id_pages_are_the_same_recipients_one_query_a_page(world, groups, first_page_size):
+    keys = [world.key(k) for k in groups]
+    pages = recipient_id_pages(
+        course_id=world.course_id,
+        sender_id=world.sender_id,
+        target_keys=keys,
+        page_size=4,
+        first_page_size=first_page_size,
+    )
+    with CaptureQueriesContext(connection) as queries:
+        pages = list(pages)
+    assert [user_id for page in pages for user_id in page] == world.expected(*groups)
+    sizes = [first_page_size or 4] + [4] * (len(pages) - 1)
+    assert [len(page) for page in pages[:-1]] == sizes[: len(pages) - 1]
+    assert len(queries) == len(pages) + 1  # one a page, and one that finds nothing left
+    assert "JOIN" not in queries[0]["sql"].upper().split(" FROM ")[1].split(" WHERE ")[0]
 
 
 def test_pages_hold_recipients(world):
