@@ -71,7 +71,10 @@ TEMPLATES = [
 def database_from_env() -> dict:
     """DATABASE_URL (PostgreSQL in production and tests) or the embedded SQLite in WAL mode."""
     url = os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'db.sqlite3'}"
-    config = dj_database_url.parse(url, conn_max_age=int(os.environ.get("CONN_MAX_AGE", "0")))
+    # Persistent connections (checked before reuse): a worker opens one per process, not one
+    # per batch task (a PostgreSQL backend started and torn down every 500 messages).
+    max_age = int(os.environ.get("CONN_MAX_AGE", "60"))
+    config = dj_database_url.parse(url, conn_max_age=max_age, conn_health_checks=True)
     if config["ENGINE"] == "django.db.backends.sqlite3":
         # WAL lets the web process read while the worker writes; IMMEDIATE transactions take
         # the write lock up front, so two processes wait for each other instead of failing

@@ -170,6 +170,14 @@ def test_bulk_headers_are_present():
     assert "Physique générale — 物理" in str(message["List-Id"])
 
 
+def test_the_date_header_is_the_time_of_rendering(monkeypatch):
+    clock = iter([1_800_000_000.2, 1_800_000_000.9, 1_800_000_061.5])
+    monkeypatch.setattr(rendering.time, "time", lambda: next(clock))
+    dates = [rendering.date_header_now() for _ in range(3)]
+    assert dates[0] == dates[1] == "Fri, 15 Jan 2027 08:00:00 GMT"
+    assert dates[2] == "Fri, 15 Jan 2027 08:01:01 GMT"
+
+
 def test_list_unsubscribe_has_the_one_click_url_and_a_mailto(settings):
     settings.BULK_EMAIL = {**settings.BULK_EMAIL, "SITE_URL": "https://lms.example.com"}
     message = rendered_mail()
