@@ -268,7 +268,7 @@ def load_recipients(user_ids: list[int]) -> dict[int, rendering.Recipient]:
     """The people as they are now (address changes since fan-out apply), active ones only."""
     rows = (
         get_user_model()
-        .objects.filter(pk__in=user_ids, is_active=True)
+        .objects.filter(pk__in=recipients.id_list(user_ids), is_active=True)
         .annotate(full_name=get_lms().full_name_expression())
         .values_list("pk", "email", "full_name")
     )

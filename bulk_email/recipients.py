@@ -22,12 +22,15 @@ The groups a course offers come from ``available_groups`` alone, which the Email
 
 import calendar
 import datetime
+import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TypedDict
 
 from django.contrib.auth import get_user_model
+from django.db import connections
 from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from . import app_settings
@@ -115,6 +118,20 @@ def months_before(moment: datetime.datetime, months: int) -> datetime.datetime:
 
 # ---------------------------------------------------------------------------------------------
 # One group's members, all rules applied
+
+
+def id_list(ids: Iterable[int], *, using: str = "default") -> RawSQL | list[int]:
+    """``ids`` as the right side of an ``__in`` filter in one SQL parameter (an array on
+    PostgreSQL, a JSON text on SQLite), not one parameter a value: bound one by one, a
+    batch's 500 ids cost more client CPU than the query itself (psycopg parses anew every
+    statement of over 50 parameters). Other databases get the plain list."""
+    ids = [int(user_id) for user_id in ids]
+    vendor = connections[using].vendor
+    if vendor == "postgresql":
+        return RawSQL("SELECT unnest(%s::bigint[])", (ids,))
+    if vendor == "sqlite":
+        return RawSQL("SELECT value FROM json_each(%s)", (json.dumps(ids),))
+    return ids
 
 
 def _users() -> QuerySet:
@@ -370,7 +387,7 @@ def display_names(*, user_ids: Iterable[int]) -> dict[int, str]:
     """Each user's LMS full name, or username when they have none (one query)."""
     users = (
         _users()
-        .filter(pk__in=list(user_ids))
+        .filter(pk__in=id_list(user_ids))
         .annotate(full_name=get_lms().full_name_expression())
         .values_list("pk", "full_name", get_user_model().USERNAME_FIELD)
     )
@@ -414,7 +431,7 @@ def opted_out_ids(
     earlier can drop them before sending. The sender is spared when Myself is a target, as in
     resolution."""
     opted_out = set(
-        Optout.objects.filter(course_id=course_id, user_id__in=list(user_ids)).values_list(
+        Optout.objects.filter(course_id=course_id, user_id__in=id_list(user_ids)).values_list(
             "user_id", flat=True
         )
     )

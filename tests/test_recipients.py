@@ -18,6 +18,7 @@ from bulk_email.recipients import (
     Recipient,
     available_groups,
     count_recipients,
+    display_names,
     eligibility_cutoff,
     email_audience,
     group_counts,
@@ -554,6 +555,23 @@ def test_opted_out_ids_spares_the_sender_only_when_myself_is_a_target(world):
     common = {"course_id": world.course_id, "sender_id": sender.pk, "user_ids": user_ids}
     assert opted_out_ids(**common, target_keys=["myself", "learners"]) == {learner.pk}
     assert opted_out_ids(**common, target_keys=["staff"]) == {learner.pk, sender.pk}
+
+
+def test_a_batch_of_ids_is_one_sql_parameter(world):
+    learner = world.users["audit"]
+    opt_out(learner, world.course_id)
+    user_ids = [learner.pk, *range(10**6, 10**6 + 499)]  # a batch's worth, most unknown
+    common = {"course_id": world.course_id, "sender_id": None, "target_keys": ["learners"]}
+    parameters = []
+
+    def record(execute, sql, params, many, context):
+        parameters.append(len(params or ()))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        assert opted_out_ids(**common, user_ids=user_ids) == {learner.pk}
+        assert display_names(user_ids=user_ids) == {learner.pk: learner.lms_profile.name}
+    assert len(parameters) == 2 and max(parameters) < 10
 
 
 def test_combinations_cover_every_pair_of_groups(world):
