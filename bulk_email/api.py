@@ -239,8 +239,9 @@ def edit_scheduled(
 
 
 def revoke(*, task: EmailTask, user: AbstractBaseUser) -> EmailTask:
-    """Stop a send: Scheduled, Queuing or Pending ones never start; a running one stops at
-    the next batch boundary and its unsent batches are not sent."""
+    """Stop a send: Scheduled, Queuing or Pending ones never start; a running one's batches
+    in hand stop within about a second (pipeline.STOP_CHECK_SECONDS) and the others are not
+    sent."""
     check_can_manage(task=task, user=user)
     revoked = (
         EmailTask.objects.filter(pk=task.pk)

@@ -233,7 +233,7 @@ def tasks(request, course_id):
 @course_endpoint("GET", "PUT", "DELETE")
 def task(request, course_id, task_id):
     """GET: state and counts (what the progress bar polls). PUT: edit a scheduled send.
-    DELETE: revoke (a scheduled one never goes; a running one stops at the next batch)."""
+    DELETE: revoke (a scheduled one never goes; a running one stops within about a second)."""
     found = api.get_task(course_id=course_id, task_id=task_id, user=request.user)
     if request.method == "PUT":
         body = json_body(request)

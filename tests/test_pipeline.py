@@ -5,12 +5,15 @@ claims, per-recipient progress, resume after a crash, skips, failures, the dispa
 import datetime
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from bulk_email import pipeline
 from bulk_email.exceptions import SMTPConfigurationError, TransientSendError
 from bulk_email.models import Batch, EmailTask, RecipientOutcome
 from lms_stub.smtp_sink import Fault
+from tests import factories
 from tests.factories import (
     make_task,
     opt_out,
@@ -59,6 +62,26 @@ def test_fan_out_writes_ordered_batches_and_the_send_succeeds(
     assert pipeline.task_counts(task) == pipeline.TaskCounts(total=7, sent=7, failed=0, skipped=0)
 
 
+@pytest.fixture
+def course_with_25_learners(db):
+    return factories.course_with_learners(25)
+
+
+def test_fan_out_takes_ten_batches_a_page_after_a_first_page_of_one(
+    settings, course_with_25_learners
+):
+    settings.BULK_EMAIL = {**settings.BULK_EMAIL, "EMAILS_PER_TASK": 1}
+    course, instructor, learners = course_with_25_learners
+    task = make_task(course, instructor)
+    with CaptureQueriesContext(connection) as queries:
+        run_fan_out(task)
+    batches = list(Batch.objects.filter(task=task).order_by("seq"))
+    assert [b.seq for b in batches] == list(range(25))
+    assert [b.user_ids for b in batches] == [[u.pk] for u in learners]
+    inserts = [q for q in queries if q["sql"].startswith('INSERT INTO "bulk_email_batch"')]
+    assert len(inserts) == 4  # pages of 1, 10, 10 and 4 batches: one statement each
+
+
 def test_an_empty_recipient_set_is_success_with_total_zero(smtp_settings, course_with_learners):
     course, instructor, _ = course_with_learners
     task = make_task(course, instructor, targets=("track:verified",))
@@ -80,6 +103,21 @@ def test_a_rerun_fan_out_resumes_and_never_writes_a_batch_twice(
     assert len(resumed) == 3 and again == []  # the first batch is re-offered, not re-written
     seen = [uid for b in Batch.objects.filter(task=task) for uid in b.user_ids]
     assert seen == [u.pk for u in learners] and Batch.objects.filter(task=task).count() == 3
+
+
+def test_a_revoke_stops_the_batch_in_hand_and_its_progress_stays(
+    small_batches, smtp_settings, smtp_sink, course_with_learners, monkeypatch
+):
+    monkeypatch.setattr(pipeline, "STOP_CHECK_SECONDS", 0.0)  # look after every checkpoint
+    course, instructor, _ = course_with_learners
+    task = make_task(course, instructor)
+    claim = pipeline.claim_batch(batch_id=run_fan_out(task)[0])
+    EmailTask.objects.filter(pk=task.pk).update(state=EmailTask.REVOKED)  # staff press Revoke
+    with pytest.raises(pipeline.TaskStopped):
+        pipeline.deliver_batch(claim)
+    batch = Batch.objects.get(pk=claim.batch.pk)
+    assert (len(smtp_sink.messages), batch.cursor, batch.sent) == (1, 1, 1)  # of 3
+    assert pipeline.claim_batch(batch_id=batch.pk) is None  # nobody takes it up again
 
 
 def test_a_revoked_task_writes_and_sends_nothing_more(
