@@ -26,7 +26,7 @@ from functools import cache
 
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
-from django.db.models import F, Q, QuerySet, Sum
+from django.db.models import Case, F, Q, QuerySet, Sum, Value, When
 from django.utils import timezone
 
 from . import app_settings, progress, recipients, rendering, sending
@@ -273,7 +273,8 @@ def deliver_batch(claim: Claim) -> None:
 
 def unreached_positions(batch: Batch) -> list[int]:
     """Positions in ``user_ids`` at or after the cursor that have no outcome row yet."""
-    done = outcome_user_ids(batch)
+    # Outcome rows are written under a claim of the batch: on its first there are none.
+    done = outcome_user_ids(batch) if batch.attempts > 1 else set()
     return [p for p in range(batch.cursor, len(batch.user_ids)) if batch.user_ids[p] not in done]
 
 
@@ -431,11 +432,19 @@ def finish_batch(claim: Claim) -> None:
             pk=claim.batch.pk, claim_token=claim.token, state=Batch.CLAIMED
         ).update(state=Batch.DONE, finished_at=timezone.now())
         if finished:
-            EmailTask.objects.filter(pk=claim.batch.task_id).update(
-                batches_finished=F("batches_finished") + 1
-            )
+            count_finished_batch(task_id=claim.batch.task_id)
     claim.notes.forget()
-    finish_if_complete(task_id=claim.batch.task_id)
+
+
+def count_finished_batch(*, task_id: int) -> None:
+    """One more batch finished; the last one (fan-out done) makes the task a Success, in
+    the same UPDATE: the row lock orders concurrent finishers, each seeing the count before."""
+    last = Q(state__in=RUNNING_STATES, fan_out_done=True, batches_total=F("batches_finished") + 1)
+    EmailTask.objects.filter(pk=task_id).update(
+        batches_finished=F("batches_finished") + 1,
+        state=Case(When(last, then=Value(EmailTask.SUCCESS)), default=F("state")),
+        finished_at=Case(When(last, then=Value(timezone.now())), default=F("finished_at")),
+    )
 
 
 def give_up_batch(*, batch_id: int, reason: str) -> None:

@@ -93,9 +93,10 @@ class RedisNotes:
         self.connection = None  # held from the first note to ``release``
         self.awaiting_reply = False  # the last note's reply is still to be read
         self.interval = app_settings.get("PROGRESS_CHECKPOINT_SECONDS")
-        # The first message is checkpointed: it shows at once. (Not 0.0: the monotonic clock
-        # starts at boot, and on a machine up for less than the interval 0.0 was not far back.)
-        self.last_checkpoint = float("-inf")
+        # The task's first batch checkpoints its first message, so the send's first message
+        # shows at once; the others are a checkpoint each, not two. (Not 0.0 for "long ago":
+        # the monotonic clock starts at boot, and a machine may be up for less than that.)
+        self.last_checkpoint = float("-inf") if batch.seq == 0 else time.monotonic()
         self.degraded = False  # Redis failed: checkpoint every message for this claim
 
     def adopt(self) -> int | None:
