@@ -251,7 +251,7 @@ def per_recipient_cpu(course_id: str, count: int = 5000) -> dict:
     prepared = rendering.get_prepared_message(email)
     audience = recipients.email_audience(email=email)
     people = next(recipients.recipient_pages(**audience, page_size=count))
-    batch = SimpleNamespace(pk=0, created=datetime.datetime.now(datetime.UTC))
+    batch = SimpleNamespace(pk=0, seq=1, created=datetime.datetime.now(datetime.UTC))
     notes = progress.notes_for(batch=batch, token="bench", redis_url=REDIS_URL)
     notes.adopt()
 

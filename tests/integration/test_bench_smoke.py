@@ -24,3 +24,4 @@ def test_the_benchmark_runs_end_to_end(redis_url):
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "| **bulk_email** (send_email → Success) |" in done.stdout
     assert "Ratios: project/ceiling" in done.stdout
+    assert "CPU per recipient in one process" in done.stdout
