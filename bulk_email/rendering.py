@@ -261,6 +261,14 @@ def quoted_printable(text: str) -> bytes:
     return encoded if not encoded or encoded.endswith(b"\r\n") else encoded + b"=\r\n"
 
 
+def dot_stuffed(data: bytes) -> bytes:
+    """Lines that start with "." get another, as SMTP's DATA needs (RFC 5321 4.5.2).
+    ``bytes.replace`` does what smtplib's ``(?m)^[.]`` substitution does (a line starts after
+    "\n") in a tenth of the time, and quoted-printable often puts a dot there."""
+    stuffed = data.replace(b"\n.", b"\n..")
+    return b"." + stuffed if stuffed.startswith(b".") else stuffed
+
+
 @dataclass(frozen=True)
 class SplitText:
     """A text cut around personal slots: (literal, slot, literal, slot, ..., literal)."""
@@ -268,12 +276,15 @@ class SplitText:
     parts: tuple[str, ...]
     # The same with each literal quoted-printable encoded once (slots left as b"").
     encoded: tuple[bytes, ...] = ()
+    # ``encoded`` dot-stuffed for SMTP, once. Every encoded piece ends in a line break, so
+    # each starts a line, and stuffing the pieces one by one stuffs their concatenation.
+    stuffed: tuple[bytes, ...] = ()
 
     @classmethod
     def of(cls, text: str) -> "SplitText":
         parts = tuple(PERSONAL_SLOT_PATTERN.split(text))
         encoded = tuple(b"" if i % 2 else quoted_printable(p) for i, p in enumerate(parts))
-        return cls(parts, encoded)
+        return cls(parts, encoded, tuple(map(dot_stuffed, encoded)))
 
     @property
     def is_personal(self) -> bool:
@@ -285,14 +296,15 @@ class SplitText:
             parts[index] = values[parts[index]]
         return "".join(parts)
 
-    def fill_encoded(self, values: dict[str, str]) -> bytes:
+    def fill_encoded(self, values: dict[str, str], *, stuffed: bool = False) -> bytes:
         """The quoted-printable body with the values encoded into the slots (only the values
-        this text has a slot for, each once)."""
-        parts, encoded = list(self.encoded), {}
+        this text has a slot for, each once); dot-stuffed for SMTP when ``stuffed``."""
+        parts, encoded = list(self.stuffed if stuffed else self.encoded), {}
         for index in range(1, len(parts), 2):
             slot = self.parts[index]
             if slot not in encoded:
-                encoded[slot] = quoted_printable(values[slot])
+                value = quoted_printable(values[slot])
+                encoded[slot] = dot_stuffed(value) if stuffed else value
             parts[index] = encoded[slot]
         return b"".join(parts)
 
@@ -607,19 +619,31 @@ class RenderedMessage:
     def as_bytes(self) -> bytes:
         """The RFC 5322 message, CRLF line ends, DKIM-signed when configured. The bodies are
         the pre-encoded literals with only this recipient's values encoded in between."""
+        message = self._joined(stuffed=False)
         prepared = self.prepared
-        message = b"".join(
+        return dkim_sign(message, prepared.dkim) + message if prepared.dkim else message
+
+    def as_stuffed_bytes(self) -> bytes:
+        """``dot_stuffed(as_bytes())``, what SMTP's DATA carries, without scanning the whole
+        message per recipient: the bodies' literals were stuffed once per email, and header
+        lines never start with a dot (continuations start with a space)."""
+        if self.prepared.dkim:  # the signature is over the unstuffed message
+            return dot_stuffed(self.as_bytes())
+        return self._joined(stuffed=True)
+
+    def _joined(self, *, stuffed: bool) -> bytes:
+        prepared = self.prepared
+        return b"".join(
             (
                 prepared.fixed_headers,
                 self.personal_headers(),
                 prepared.text_part_head,
-                prepared.text.fill_encoded(self.values),
+                prepared.text.fill_encoded(self.values, stuffed=stuffed),
                 prepared.html_part_head,
-                prepared.html.fill_encoded(self.html_values),
+                prepared.html.fill_encoded(self.html_values, stuffed=stuffed),
                 prepared.closing_boundary,
             )
         )
-        return dkim_sign(message, prepared.dkim) + message if prepared.dkim else message
 
     def as_email_message(self, connection=None) -> EmailMultiAlternatives:
         """The same message for Django's EmailBackend contract (ESP backends, locmem...)."""

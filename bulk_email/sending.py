@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 from django.conf import settings
 from django.core.mail import get_connection
@@ -156,6 +157,15 @@ class SMTPConfig:
         )
 
 
+class Content(Protocol):
+    """A message as the session sends it: whole for smtplib's ``sendmail``, or dot-stuffed
+    already for the pipelined DATA (rendering stuffs the literal parts once per email)."""
+
+    def as_bytes(self) -> bytes: ...
+
+    def as_stuffed_bytes(self) -> bytes: ...
+
+
 @dataclass
 class Pending:
     """A message past its DATA (the server answered 354) whose content is not sent yet."""
@@ -238,7 +248,7 @@ class SMTPSession:
     def supports_smtputf8(self) -> bool:
         return self.ready().has_extn("smtputf8")
 
-    def submit(self, tag, from_addr: str, to_addr: str, data: bytes, *, smtputf8: bool):
+    def submit(self, tag, from_addr: str, to_addr: str, content: "Content", *, smtputf8: bool):
         """Send one message; the results that became known, in the order submitted."""
         results = self.flush() if self.used_up() or self.idle() else []
         try:
@@ -246,11 +256,13 @@ class SMTPSession:
         except Exception as error:  # opening fails the same ways as sending
             return [*results, (tag, error)]
         if not connection.has_extn("pipelining"):
-            error = self.send_whole(connection, from_addr, to_addr, data, smtputf8)
+            error = self.send_whole(connection, from_addr, to_addr, content.as_bytes(), smtputf8)
             return [*results, (tag, error)]
-        return results + self.send_pipelined(connection, tag, from_addr, to_addr, data, smtputf8)
+        return results + self.send_pipelined(connection, tag, from_addr, to_addr, content, smtputf8)
 
-    def send_pipelined(self, connection, tag, from_addr, to_addr, data, smtputf8) -> list[Result]:
+    def send_pipelined(
+        self, connection, tag, from_addr, to_addr, content, smtputf8
+    ) -> list[Result]:
         carried, self.pending = self.pending, None
         try:
             head = carried.content if carried else b""
@@ -266,7 +278,7 @@ class SMTPSession:
         if refusal is not None:
             self.end_refused_transaction(connection, replies)
             return [*results, (tag, refusal)]
-        self.pending = Pending(tag, terminated(dot_stuffed(data)))
+        self.pending = Pending(tag, terminated(content.as_stuffed_bytes()))
         self.sent_on_connection += 1
         return results
 
@@ -355,14 +367,6 @@ def data_refusal(reply: tuple[int, bytes]) -> smtplib.SMTPDataError | None:
     return None if reply[0] == 250 else smtplib.SMTPDataError(*reply)
 
 
-def dot_stuffed(data: bytes) -> bytes:
-    """Lines that start with "." get another (RFC 5321 4.5.2). ``bytes.replace`` does what
-    smtplib's ``(?m)^[.]`` substitution does (a line starts after "\n") in a tenth of the
-    time: ~3 µs for 8 KB against ~40 µs, and quoted-printable often puts a dot there."""
-    stuffed = data.replace(b"\n.", b"\n..")
-    return b"." + stuffed if stuffed.startswith(b".") else stuffed
-
-
 def terminated(content: bytes) -> bytes:
     return content + (b"" if content.endswith(b"\r\n") else b"\r\n") + b".\r\n"
 
@@ -449,9 +453,9 @@ class SMTPTransport:
                 return [*results, (rendered, error)]
             if not offered:
                 return [*results, (rendered, NeedsSMTPUTF8())]
-        data, from_addr = rendered.as_bytes(), rendered.prepared.from_addr
+        from_addr = rendered.prepared.from_addr
         return results + self.session.submit(
-            rendered, from_addr, rendered.to_addr, data, smtputf8=smtputf8
+            rendered, from_addr, rendered.to_addr, rendered, smtputf8=smtputf8
         )
 
     def flush(self) -> list[Result]:

@@ -178,6 +178,27 @@ def test_the_date_header_is_the_time_of_rendering(monkeypatch):
     assert dates[2] == "Fri, 15 Jan 2027 08:01:01 GMT"
 
 
+@pytest.mark.parametrize(
+    ("data", "stuffed"),
+    [
+        (b"no dots\r\nat line starts.\r\n", b"no dots\r\nat line starts.\r\n"),
+        (b".first\r\nx\r\n.\r\n", b"..first\r\nx\r\n..\r\n"),
+        (b"a\r\n..b\r\n", b"a\r\n...b\r\n"),
+        (b"a\rb\r\n.c\n.d", b"a\rb\r\n..c\n..d"),
+    ],
+)
+def test_dot_stuffing_doubles_only_leading_dots(data, stuffed):
+    assert rendering.dot_stuffed(data) == stuffed
+
+
+def test_the_stuffed_bytes_are_the_message_dot_stuffed():
+    dotted = EmailData(html_message="<p>" + "a" * 75 + ".b</p>\n<p>.c</p>", text_message=".t")
+    recipient = Recipient(7, "l@example.com", "." + "ü" * 30 + ".name")
+    message = render_message(prepare(dotted), recipient)
+    stuffed = message.as_stuffed_bytes()
+    assert stuffed == rendering.dot_stuffed(message.as_bytes()) != message.as_bytes()
+
+
 def test_list_unsubscribe_has_the_one_click_url_and_a_mailto(settings):
     settings.BULK_EMAIL = {**settings.BULK_EMAIL, "SITE_URL": "https://lms.example.com"}
     message = rendered_mail()

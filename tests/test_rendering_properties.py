@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bulk_email.exceptions import InvalidEmailError
-from bulk_email.rendering import CONTROL_CHARACTERS, Recipient, render_message
+from bulk_email.rendering import CONTROL_CHARACTERS, Recipient, dot_stuffed, render_message
 from tests.messages import UNICODE_COURSE, EmailData, prepare
 
 # Any Unicode text, quotes, angle brackets, right-to-left marks and line breaks included.
@@ -30,7 +30,9 @@ def test_any_subject_name_and_body_make_a_sound_message(subject, name, body):
         assert refused.field == "subject" and CONTROL_CHARACTERS.search(subject)
         return
     recipient = Recipient(user_id=7, email="learner@example.com", full_name=name)
-    raw = render_message(prepared, recipient).as_bytes()
+    rendered = render_message(prepared, recipient)
+    raw = rendered.as_bytes()
+    assert rendered.as_stuffed_bytes() == dot_stuffed(raw)  # what SMTP's DATA carries
     message = BytesParser(policy=policy.default).parsebytes(raw)
     assert not message.defects
     assert {key.lower() for key in message} <= HEADERS

@@ -369,19 +369,6 @@ def test_a_leading_dot_survives_pipelined_sending(smtp_settings, smtp_sink):
     assert ".hidden" in text and "..two" in text
 
 
-@pytest.mark.parametrize(
-    ("data", "stuffed"),
-    [
-        (b"no dots\r\nat line starts.\r\n", b"no dots\r\nat line starts.\r\n"),
-        (b".first\r\nx\r\n.\r\n", b"..first\r\nx\r\n..\r\n"),
-        (b"a\r\n..b\r\n", b"a\r\n...b\r\n"),
-        (b"a\rb\r\n.c\n.d", b"a\rb\r\n..c\n..d"),
-    ],
-)
-def test_dot_stuffing_doubles_only_leading_dots(data, stuffed):
-    assert sending.dot_stuffed(data) == stuffed
-
-
 class BufferedConnection:
     """What read_reply uses of smtplib.SMTP: its buffered reader and close()."""
 
