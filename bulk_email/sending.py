@@ -143,6 +143,7 @@ class SMTPConfig:
     use_tls: bool
     use_ssl: bool
     timeout: float
+    max_messages: int  # per connection: MAX_MESSAGES_PER_CONNECTION (read here, not per message)
 
     @classmethod
     def from_settings(cls) -> "SMTPConfig":
@@ -154,6 +155,7 @@ class SMTPConfig:
             use_tls=bool(settings.EMAIL_USE_TLS),
             use_ssl=bool(getattr(settings, "EMAIL_USE_SSL", False)),
             timeout=getattr(settings, "EMAIL_TIMEOUT", None) or DEFAULT_TIMEOUT,
+            max_messages=app_settings.get("MAX_MESSAGES_PER_CONNECTION"),
         )
 
 
@@ -222,7 +224,7 @@ class SMTPSession:
             connection.close()
 
     def used_up(self) -> bool:
-        return self.sent_on_connection >= app_settings.get("MAX_MESSAGES_PER_CONNECTION")
+        return self.sent_on_connection >= self.config.max_messages
 
     def idle(self) -> bool:
         return time.monotonic() - self.last_used >= IDLE_CHECK_SECONDS
