@@ -25,6 +25,7 @@ import datetime
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import chain, repeat
 from typing import TypedDict
 
 from django.contrib.auth import get_user_model
@@ -322,22 +323,17 @@ def recipient_pages(
     ``after_id`` resumes after the last user id already handled, as a re-run fan-out does.
     The eligibility cutoff is fixed once for the whole walk."""
     size = page_size or app_settings.get("EMAILS_PER_TASK")
-    now = now or timezone.now()
-    keys = list(target_keys)
-    while True:
-        ids = _member_ids(
-            course_id=course_id,
-            sender_id=sender_id,
-            target_keys=keys,
-            now=now,
-            after_id=after_id,
-            limit=size,
-        )
-        page = [_recipient(row) for row in _as_recipients(ids, after_id=after_id)[:size]]
-        if not page:
-            return
-        yield page
-        after_id = page[-1].user_id
+    audience = {"course_id": course_id, "sender_id": sender_id, "target_keys": target_keys}
+    yield from _keyset_walk(**audience, now=now, after_id=after_id, sizes=repeat(size),
+                            read=_recipient_page, last_id=lambda r: r.user_id)  # fmt: skip
+
+
+def _recipient_page(ids: QuerySet | None, after_id: int, limit: int) -> list[Recipient]:
+    return [_recipient(row) for row in _as_recipients(ids, after_id=after_id)[:limit]]
+
+
+def _id_page(ids: QuerySet | None, after_id: int, limit: int) -> list[int]:
+    return list(_ordered_ids(ids, after_id=after_id)[:limit])
 
 
 def recipient_id_pages(
@@ -354,22 +350,25 @@ def recipient_id_pages(
     the profile join, the addresses and a Python object per row a page costs a quarter as
     much, so fan-out can take pages of many batches at once (``first_page_size`` lets its
     first page be small, for a first message at once)."""
-    now = now or timezone.now()
-    keys, size = list(target_keys), first_page_size or page_size
-    while True:
-        ids = _member_ids(
-            course_id=course_id,
-            sender_id=sender_id,
-            target_keys=keys,
-            now=now,
-            after_id=after_id,
-            limit=size,
-        )
-        page = list(_ordered_ids(ids, after_id=after_id)[:size])
+    audience = {"course_id": course_id, "sender_id": sender_id, "target_keys": target_keys}
+    sizes = chain([first_page_size or page_size], repeat(page_size))
+    yield from _keyset_walk(**audience, now=now, after_id=after_id, sizes=sizes, read=_id_page,
+                            last_id=lambda user_id: user_id)  # fmt: skip
+
+
+def _keyset_walk(*, course_id, sender_id, target_keys, now, after_id, sizes, read, last_id):
+    """The pages of a keyset walk: for each size, the groups' ids above ``after_id`` cut to
+    it, read into a page by ``read``; ends at the first empty page. The eligibility cutoff
+    is fixed once for the whole walk."""
+    now, keys = now or timezone.now(), list(target_keys)
+    for size in sizes:
+        ids = _member_ids(course_id=course_id, sender_id=sender_id, target_keys=keys, now=now,
+                          after_id=after_id, limit=size)  # fmt: skip
+        page = read(ids, after_id, size)
         if not page:
             return
         yield page
-        after_id, size = page[-1], page_size
+        after_id = last_id(page[-1])
 
 
 def _recipient(row: dict) -> Recipient:
