@@ -576,6 +576,19 @@ class Recipient:
     full_name: str = ""
 
 
+_date_now = (0, "")  # (a second, its Date header): swapped whole, so threads never see halves
+
+
+def date_header_now() -> str:
+    """The Date header's value for now, formatted once a second rather than once a message
+    (``formatdate`` cost as much as a tenth of the rest of a message's rendering)."""
+    global _date_now
+    second = int(time.time())
+    if _date_now[0] != second:
+        _date_now = (second, formatdate(second, usegmt=True))
+    return _date_now[1]
+
+
 @dataclass
 class RenderedMessage:
     """One recipient's message: the personal values, its parts on demand, the wire bytes."""
@@ -588,7 +601,7 @@ class RenderedMessage:
     list_unsubscribe: str
     values: dict[str, str]  # slot -> value, raw (text part, subject)
     html_values: dict[str, str]  # slot -> value, HTML-escaped
-    date: str = field(default_factory=lambda: date_header_now())  # looked up at each call
+    date: str = field(default_factory=date_header_now)
 
     @property
     def text(self) -> str:
@@ -710,19 +723,6 @@ def render_message(prepared: PreparedMessage, recipient: Recipient) -> RenderedM
         values=raw,
         html_values=escaped,
     )
-
-
-_date_now = (0, "")  # (a second, its Date header): swapped whole, so threads never see halves
-
-
-def date_header_now() -> str:
-    """The Date header's value for now, formatted once a second rather than once a message
-    (``formatdate`` cost as much as a tenth of the rest of a message's rendering)."""
-    global _date_now
-    second = int(time.time())
-    if _date_now[0] != second:
-        _date_now = (second, formatdate(second, usegmt=True))
-    return _date_now[1]
 
 
 def make_message_id(prepared: PreparedMessage, recipient: Recipient) -> str:
