@@ -4,9 +4,14 @@ Reading on access (not at import) keeps ``override_settings(BULK_EMAIL=...)`` wo
 tests, as django-debug-toolbar does.
 """
 
+import importlib
+from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 from django.conf import settings
+
+from .exceptions import BulkEmailImproperlyInstalled
 
 DEFAULTS: dict[str, Any] = {
     # Dotted path of the class implementing bulk_email.lms.LMSBackend for the host LMS.
@@ -73,3 +78,35 @@ def redis_url() -> str | None:
     """BULK_EMAIL["REDIS_URL"], else the celery broker when it is Redis, else None."""
     url = get("REDIS_URL") or getattr(settings, "CELERY_BROKER_URL", "") or ""
     return url if url.startswith(("redis://", "rediss://", "unix://")) else None
+
+
+def _frozen(value: Any) -> Any:
+    """A hashable stand-in for a setting's value (dicts and lists become sorted tuples)."""
+    if isinstance(value, dict):
+        return tuple(sorted((str(key), _frozen(item)) for key, item in value.items()))
+    if isinstance(value, list | tuple | set | frozenset):
+        return tuple(_frozen(item) for item in value)
+    return value
+
+
+@dataclass(frozen=True)
+class SettingsSnapshot:
+    """Every bulk_email setting as it is now, with the SECRET_KEY that signs tokens and ids:
+    hashable, so it keys whatever is cached per process. Taken whole, never from a list of
+    names kept by hand, so a setting read for the first time can never be left out."""
+
+    values: tuple
+    secret_key: str
+
+
+def snapshot() -> SettingsSnapshot:
+    values = tuple((name, _frozen(get(name))) for name in DEFAULTS)
+    return SettingsSnapshot(values=values, secret_key=settings.SECRET_KEY)
+
+
+def import_optional(module: str, *, extra: str) -> ModuleType:
+    """``module``, or a configuration error that names the pip extra which installs it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        raise BulkEmailImproperlyInstalled(module=module, extra=extra) from error

@@ -12,6 +12,19 @@ class BulkEmailConfigurationError(BulkEmailError, ImproperlyConfigured):
     """The deployment is misconfigured (LMS backend, settings, SMTP credentials)."""
 
 
+class BulkEmailImproperlyInstalled(BulkEmailConfigurationError, ImportError):
+    """An optional package a setting needs is missing; the message names the extra to install
+    (the pattern of anymail's AnymailImproperlyInstalled)."""
+
+    def __init__(self, *, module: str, extra: str):
+        super().__init__(
+            f"{module!r} is not installed, and this configuration needs it: "
+            f"pip install 'bulk_email[{extra}]'"
+        )
+        self.module = module
+        self.extra = extra
+
+
 class BulkEmailDisabledError(BulkEmailError, PermissionDenied):
     """The feature flag or the course authorization says no."""
 

@@ -43,6 +43,15 @@ class Cohort:
     is_default: bool = False
 
 
+@dataclass(frozen=True)
+class Recipient:
+    """A person as bulk_email mails them: user id, address and the LMS's full name."""
+
+    user_id: int
+    email: str
+    full_name: str = ""
+
+
 class LMSBackend:
     """The host LMS as bulk_email sees it: subclass it once per LMS.
 

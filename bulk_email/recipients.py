@@ -36,7 +36,7 @@ from django.utils import timezone
 
 from . import app_settings
 from .exceptions import InvalidEmailError
-from .lms import get_lms
+from .lms import Recipient, get_lms
 from .models import CourseEmail, Optout, Target
 
 # ---------------------------------------------------------------------------------------------
@@ -211,13 +211,6 @@ def _split(key: str) -> tuple[str, str]:
 
 # ---------------------------------------------------------------------------------------------
 # All groups together: one de-duplicated, ordered queryset
-
-
-@dataclass(frozen=True)
-class Recipient:
-    user_id: int
-    email: str
-    full_name: str
 
 
 class Audience(TypedDict):

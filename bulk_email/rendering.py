@@ -32,7 +32,8 @@ from django.urls import NoReverseMatch, reverse
 
 from . import app_settings
 from .exceptions import BulkEmailConfigurationError, InvalidEmailError, UnknownCourseError
-from .lms import CourseInfo, get_lms
+from .lms import CourseInfo, Recipient, get_lms
+from .models import MESSAGE_BODY_SLOT
 from .tokens import make_token, salted_hmac_digest
 
 logger = logging.getLogger(__name__)
@@ -45,7 +46,6 @@ COURSE_END_DATE = "%%COURSE_END_DATE%%"
 UNSUBSCRIBE_TOKEN = "%%UNSUBSCRIBE_TOKEN%%"
 PERSONAL_SLOTS = (USER_FULLNAME, USER_ID, UNSUBSCRIBE_TOKEN)
 PERSONAL_SLOT_PATTERN = re.compile("(" + "|".join(re.escape(s) for s in PERSONAL_SLOTS) + ")")
-MESSAGE_BODY_SLOT = "{{message_body}}"
 CRLF = "\r\n"
 
 # --- Sanitizing: an allow-list fit for email ---------------------------------------------------
@@ -567,13 +567,6 @@ def clear_prepared_cache() -> None:
 
 
 # --- Per recipient -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Recipient:
-    user_id: int
-    email: str
-    full_name: str = ""
 
 
 _date_now = (0, "")  # (a second, its Date header): swapped whole, so threads never see halves
