@@ -11,7 +11,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from . import app_settings, pipeline, recipients, rendering
+from . import app_settings, recipients, rendering
 from .exceptions import (
     BulkEmailDisabledError,
     BulkEmailError,
@@ -193,8 +193,8 @@ def enqueue_fan_out_on_commit(task: EmailTask) -> None:
     def enqueue():
         from .tasks import fan_out  # the one upward reference: tasks build on api
 
-        EmailTask.objects.filter(pk=task.pk, state=EmailTask.QUEUING).update(
-            state=EmailTask.PENDING
+        EmailTask.objects.filter(pk=task.pk).transition(
+            from_=[EmailTask.QUEUING], to=EmailTask.PENDING
         )
         fan_out.apply_async((task.pk,), queue=task.queue)
 
@@ -240,13 +240,11 @@ def edit_scheduled(
 
 def revoke(*, task: EmailTask, user: AbstractBaseUser) -> EmailTask:
     """Stop a send: Scheduled, Queuing or Pending ones never start; a running one's batches
-    in hand stop within about a second (pipeline.STOP_CHECK_SECONDS) and the others are not
+    in hand stop within about a second (``pipeline.STOP_CHECK_SECONDS``) and the others are not
     sent."""
     check_can_manage(task=task, user=user)
-    revoked = (
-        EmailTask.objects.filter(pk=task.pk)
-        .exclude(state__in=EmailTask.FINAL_STATES)
-        .update(state=EmailTask.REVOKED, finished_at=timezone.now())
+    revoked = EmailTask.objects.filter(pk=task.pk).transition(
+        to=EmailTask.REVOKED, finished_at=timezone.now()
     )
     task.refresh_from_db()
     if not revoked:
@@ -260,7 +258,7 @@ def resend_to_failed(*, task: EmailTask, requester: AbstractBaseUser) -> EmailTa
     """A new task of the same email to exactly the recipients whose outcome was failed."""
     check_can_manage(task=task, user=requester)
     task.refresh_from_db()
-    if task.state not in (EmailTask.SUCCESS, EmailTask.FAILURE, EmailTask.REVOKED):
+    if task.state not in EmailTask.FINAL_STATES:
         raise InvalidEmailError("Wait until this send has ended.", field="state")
     if not task.outcomes.filter(status="failed").exists():
         raise InvalidEmailError("No recipient of this send failed.", field="state")
@@ -295,7 +293,7 @@ class TaskStatus:
 def task_status(*, task: EmailTask) -> TaskStatus:
     """What the dashboard shows for a send (two queries: the task, its batch sums)."""
     task.refresh_from_db()
-    counts = pipeline.task_counts(task)
+    counts = task.counts()
     return TaskStatus(
         task_id=task.pk,
         state=task.state,
@@ -337,8 +335,11 @@ def fail_stuck_tasks(*, older_than: datetime.timedelta, dry_run: bool = False) -
     )
     ids = list(stuck.values_list("pk", flat=True))
     if not dry_run:
-        EmailTask.objects.filter(pk__in=ids, state=EmailTask.QUEUING).update(
-            state=EmailTask.FAILURE, error=STUCK_REASON, finished_at=timezone.now()
+        EmailTask.objects.filter(pk__in=ids).transition(
+            from_=[EmailTask.QUEUING],
+            to=EmailTask.FAILURE,
+            error=STUCK_REASON,
+            finished_at=timezone.now(),
         )
     return ids
 
@@ -453,9 +454,8 @@ def list_tasks(
     """The course's sends, newest first, with their counts (three queries whatever the
     number: tasks with summed batch counts, their targets, the people's names)."""
     check_can_send(course_id=course_id, user=user)
-    tasks = pipeline.tasks_with_counts(
-        EmailTask.objects.filter(email__course_id=course_id).order_by("-created", "-pk")
-    )
+    tasks = EmailTask.objects.filter(email__course_id=course_id).with_counts()
+    tasks = tasks.order_by("-created", "-pk")
     tasks = list(tasks.select_related("email").prefetch_related("email__targets")[:limit])
     return summarize(course_id, tasks)
 
@@ -463,7 +463,7 @@ def list_tasks(
 def task_summary(*, task: EmailTask, user: AbstractBaseUser) -> TaskSummary:
     """One send's summary: what the progress bar polls."""
     check_can_manage(task=task, user=user)
-    one = pipeline.tasks_with_counts(EmailTask.objects.filter(pk=task.pk))
+    one = EmailTask.objects.filter(pk=task.pk).with_counts()
     return summarize(task.email.course_id, list(one.select_related("email")))[0]
 
 

@@ -1,9 +1,43 @@
 """bulk_email's tables. Courses are string keys and users are AUTH_USER_MODEL foreign keys:
 no foreign key into any LMS, so these migrations stand on their own."""
 
+from collections.abc import Iterable
+from dataclasses import dataclass
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models import F, Sum
+
+
+class StateQuerySet(models.QuerySet):
+    """Rows of a model whose ``state`` moves only along its ``TRANSITIONS`` table: the one
+    place in bulk_email where a send's or a batch's state changes."""
+
+    def transition(self, *, to: str, from_: Iterable[str] | None = None, **fields) -> int:
+        """Move the rows in ``from_`` (default: every state the table lets into ``to``) to
+        ``to``, writing ``fields`` too, in one conditional UPDATE; the rows changed.
+
+        ValueError for a move the table does not allow: a bug, not a race."""
+        allowed = self.model.sources_of(to)
+        sources = allowed if from_ is None else set(from_)
+        if not sources or not sources <= allowed:
+            refused = sorted(sources - allowed) or "nothing"
+            raise ValueError(f"{self.model.__name__}: {refused} -> {to} is not a transition.")
+        return self.filter(state__in=sorted(sources)).update(state=to, **fields)
+
+
+class StatefulModel(models.Model):
+    """A model with a ``state`` field and ``TRANSITIONS``: {state: states it may move to}."""
+
+    TRANSITIONS: dict[str, frozenset[str]] = {}
+
+    class Meta:
+        abstract = True
+
+    @classmethod
+    def sources_of(cls, to: str) -> set[str]:
+        return {source for source, targets in cls.TRANSITIONS.items() if to in targets}
 
 
 class BulkEmailFlag(models.Model):
@@ -150,7 +184,34 @@ class Target(models.Model):
         return target_type, target_value
 
 
-class EmailTask(models.Model):
+@dataclass(frozen=True)
+class TaskCounts:
+    total: int
+    sent: int
+    failed: int
+    skipped: int
+
+
+class EmailTaskQuerySet(StateQuerySet):
+    def with_counts(self) -> "EmailTaskQuerySet":
+        """Annotated with ``sum_sent``, ``sum_failed``, ``sum_skipped`` (None when no batch
+        yet): the counts of ``EmailTask.counts`` for a whole list in one query."""
+        return self.annotate(
+            sum_sent=Sum("batches__sent"),
+            sum_failed=Sum("batches__failed"),
+            sum_skipped=Sum("batches__skipped"),
+        )
+
+    def complete(self) -> "EmailTaskQuerySet":
+        """Running tasks whose fan-out is done and every batch finished."""
+        return self.filter(
+            state__in=EmailTask.RUNNING_STATES,
+            fan_out_done=True,
+            batches_finished=F("batches_total"),
+        )
+
+
+class EmailTask(StatefulModel):
     """One send of an email to its targets: the workflow state and the counts shown to staff."""
 
     QUEUING = "QUEUING"
@@ -171,7 +232,21 @@ class EmailTask(models.Model):
         (FAILURE, "Failure"),
         (REVOKED, "Revoked"),
     ]
+    # The state sets, defined here once; the Email tab's script gets them from the page.
+    RUNNING_STATES = (STARTED, PROGRESS)
+    STOPPED_STATES = (REVOKED, FAILURE)
     FINAL_STATES = (SUCCESS, FAILURE, REVOKED)
+    ACTIVE_STATES = (QUEUING, PENDING, *RUNNING_STATES)  # going, not waiting for a time
+    TRANSITIONS = {
+        QUEUING: frozenset({PENDING, FAILURE, REVOKED}),  # enqueued, stuck, revoked
+        SCHEDULED: frozenset({PENDING, REVOKED}),  # due
+        PENDING: frozenset({STARTED, FAILURE, REVOKED}),  # fan-out starts
+        STARTED: frozenset({PROGRESS, SUCCESS, FAILURE, REVOKED}),  # empty sends end at once
+        PROGRESS: frozenset({PROGRESS, SUCCESS, FAILURE, REVOKED}),  # each fan-out page
+        SUCCESS: frozenset(),
+        FAILURE: frozenset(),
+        REVOKED: frozenset(),
+    }
 
     email = models.ForeignKey(CourseEmail, on_delete=models.CASCADE, related_name="tasks")
     requester = models.ForeignKey(
@@ -196,7 +271,7 @@ class EmailTask(models.Model):
     error = models.TextField(blank=True)
 
     # How many recipients fan-out resolved. Sent, failed and skipped are counted on the batch
-    # rows, one F() increment per message, and summed when asked (pipeline.task_counts): no
+    # rows, one F() increment per message, and summed when asked (``counts``): no
     # shared row is rewritten per message and no total can disagree with its batches.
     total = models.PositiveIntegerField(default=0)
     retries = models.PositiveIntegerField(default=0, help_text="Transient-failure retries.")
@@ -210,6 +285,8 @@ class EmailTask(models.Model):
     batches_total = models.PositiveIntegerField(default=0)
     batches_finished = models.PositiveIntegerField(default=0)
 
+    objects = EmailTaskQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created"]
         indexes = [models.Index(fields=["state", "send_at"])]
@@ -217,8 +294,20 @@ class EmailTask(models.Model):
     def __str__(self) -> str:
         return f"Task {self.pk} ({self.state}) of email {self.email_id}"
 
+    def counts(self) -> TaskCounts:
+        """Sent, failed and skipped summed over the task's batches (one query)."""
+        sums = self.batches.aggregate(
+            sent=Sum("sent"), failed=Sum("failed"), skipped=Sum("skipped")
+        )
+        return TaskCounts(
+            total=self.total,
+            sent=sums["sent"] or 0,
+            failed=sums["failed"] or 0,
+            skipped=sums["skipped"] or 0,
+        )
 
-class Batch(models.Model):
+
+class Batch(StatefulModel):
     """Up to EMAILS_PER_TASK recipients of a task, written by fan-out, sent by one send_batch.
 
     ``cursor`` counts the recipients of ``user_ids`` already dealt with (sent, failed or
@@ -231,13 +320,13 @@ class Batch(models.Model):
     PENDING = "pending"
     CLAIMED = "claimed"
     DONE = "done"
-    FAILED = "failed"
-    STATE_CHOICES = [
-        (PENDING, "Pending"),
-        (CLAIMED, "Claimed"),
-        (DONE, "Done"),
-        (FAILED, "Failed"),
-    ]
+    STATE_CHOICES = [(PENDING, "Pending"), (CLAIMED, "Claimed"), (DONE, "Done")]
+    TRANSITIONS = {
+        PENDING: frozenset({CLAIMED}),
+        # Claimed -> Claimed: a claim whose worker looks dead is taken over.
+        CLAIMED: frozenset({CLAIMED, PENDING, DONE}),
+        DONE: frozenset(),
+    }
 
     task = models.ForeignKey(EmailTask, on_delete=models.CASCADE, related_name="batches")
     seq = models.PositiveIntegerField(help_text="0, 1, 2 ... in user-id order.")
@@ -259,6 +348,8 @@ class Batch(models.Model):
     sent = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)
     skipped = models.PositiveIntegerField(default=0)
+
+    objects = StateQuerySet.as_manager()
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["task", "seq"], name="unique_batch_seq")]

@@ -9,7 +9,7 @@ from django.test import Client
 from django.urls import reverse
 
 from bulk_email import pipeline
-from bulk_email.models import EmailTask, Optout, RecipientOutcome
+from bulk_email.models import EmailTask, Optout, RecipientOutcome, TaskCounts
 from bulk_email.tokens import make_token
 from tests.factories import (
     course_with_learners,
@@ -80,7 +80,7 @@ def test_learners_who_opt_out_mid_send_are_skipped_by_the_remaining_batches(
     }
     task.refresh_from_db()
     assert task.state == EmailTask.SUCCESS
-    assert pipeline.task_counts(task) == pipeline.TaskCounts(total=6, sent=4, failed=0, skipped=2)
+    assert task.counts() == TaskCounts(total=6, sent=4, failed=0, skipped=2)
 
 
 def test_one_click_from_a_received_message_stops_the_next_send(

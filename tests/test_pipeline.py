@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from bulk_email import pipeline
 from bulk_email.exceptions import SMTPConfigurationError, TransientSendError
-from bulk_email.models import Batch, EmailTask, RecipientOutcome
+from bulk_email.models import Batch, EmailTask, RecipientOutcome, TaskCounts
 from lms_stub.smtp_sink import Fault
 from tests import factories
 from tests.factories import (
@@ -59,7 +59,7 @@ def test_fan_out_writes_ordered_batches_and_the_send_succeeds(
     task.refresh_from_db()
     assert task.state == EmailTask.SUCCESS and task.finished_at
     assert received_addresses(smtp_sink) == sorted(u.email for u in learners)
-    assert pipeline.task_counts(task) == pipeline.TaskCounts(total=7, sent=7, failed=0, skipped=0)
+    assert task.counts() == TaskCounts(total=7, sent=7, failed=0, skipped=0)
 
 
 @pytest.fixture
@@ -108,7 +108,9 @@ def test_a_rerun_fan_out_resumes_and_never_writes_a_batch_twice(
 def test_a_revoke_stops_the_batch_in_hand_and_its_progress_stays(
     small_batches, smtp_settings, smtp_sink, course_with_learners, monkeypatch
 ):
-    monkeypatch.setattr(pipeline, "STOP_CHECK_SECONDS", 0.0)  # look after every checkpoint
+    monkeypatch.setattr(
+        pipeline.recording, "STOP_CHECK_SECONDS", 0.0
+    )  # look after every checkpoint
     course, instructor, _ = course_with_learners
     task = make_task(course, instructor)
     claim = pipeline.claim_batch(batch_id=run_fan_out(task)[0])
@@ -198,7 +200,7 @@ def test_a_refused_recipient_fails_with_its_code_and_the_rest_are_sent(
     assert "No such user" in failed.detail
     task.refresh_from_db()
     assert task.state == EmailTask.SUCCESS
-    assert pipeline.task_counts(task) == pipeline.TaskCounts(total=7, sent=6, failed=1, skipped=0)
+    assert task.counts() == TaskCounts(total=7, sent=6, failed=1, skipped=0)
 
 
 def test_throttling_releases_the_batch_for_a_retry_that_resumes(
@@ -243,7 +245,7 @@ def test_a_configuration_error_fails_the_task_with_a_readable_reason(
         pipeline.send_batch(batch_id=batch_id)
     task.refresh_from_db()
     assert task.state == EmailTask.FAILURE and "refused the connection" in task.error
-    assert pipeline.task_counts(task).sent == 0
+    assert task.counts().sent == 0
 
 
 def test_resend_fans_out_to_exactly_the_failed(

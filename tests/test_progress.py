@@ -8,6 +8,7 @@ import redis
 from django.utils import timezone
 
 from bulk_email import pipeline, progress, sending
+from bulk_email.lms import Recipient
 from bulk_email.models import Batch, RecipientOutcome
 from tests.factories import make_task, opt_out, run_fan_out
 
@@ -35,7 +36,7 @@ def first_batch(course_with_learners) -> tuple[Batch, list]:
 
 
 def sent(user) -> sending.Outcome:
-    return sending.Outcome(pipeline.rendering.Recipient(user.pk, user.email), sending.SENT)
+    return sending.Outcome(Recipient(user.pk, user.email), sending.SENT)
 
 
 def die_after(claim: pipeline.Claim, users) -> None:
