@@ -180,7 +180,10 @@ def send_and_wait(course_id: str, sender) -> dict:
 
     started = time.perf_counter()
     task = api.send_email(
-        course_id=course_id, sender=sender, subject=SUBJECT, html=BODY, targets=["learners"]
+        access=api.staff_access(user=sender, course_id=course_id),
+        subject=SUBJECT,
+        html=BODY,
+        targets=["learners"],
     )
     first = None
     while True:

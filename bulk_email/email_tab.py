@@ -2,11 +2,11 @@
 (``bulk_email/email_tab.html``), and the JSON endpoints the tab's script calls.
 
 Endpoints use the session (a signed-in browser, or curl with its cookies) and Django's CSRF
-protection on every method that changes something. Every one checks ``api.check_can_send``
-first: 401 when not signed in, 403 when the user is not the course's Staff or Admin or the
-feature is off for the course, 404 for an unknown course or a task of another course.
-Refusals of the services come back as 400 with ``{"message", "field", "errors"}``. Views
-call ``api``, ``recipients`` and ``rendering`` only. docs/email_tab.md lists the endpoints.
+protection on every method that changes something. Every one is authorized once, by
+``course_endpoint``, into the ``api.CourseAccess`` the services take: 401 when not signed in,
+403 when the user is not the course's Staff or Admin or the feature is off for the course,
+404 for an unknown course or a task of another course. Every refusal has the shape
+``{"message", "field", "errors", "code"}`` (http.py). docs/email_tab.md lists the endpoints.
 """
 
 import csv
@@ -17,13 +17,15 @@ from collections.abc import Callable
 from functools import wraps
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.urls import path, reverse
 
 from . import api, app_settings, recipients
-from .exceptions import BulkEmailError, InvalidEmailError
+from .exceptions import BadRequestError, BulkEmailError
 from .forms import ComposeForm
+from .http import json_error, json_refusal
+from .models import EmailTask
 
 # --- The fragment --------------------------------------------------------------------------------
 
@@ -40,7 +42,19 @@ def tab_context(request: HttpRequest, course_id: str) -> dict:
             "courseId": course_id,
             "subjectMaxLength": app_settings.get("SUBJECT_MAX_LENGTH"),
             "urls": endpoint_urls(course_id),
+            "states": state_sets(),
         },
+    }
+
+
+def state_sets() -> dict:
+    """The state names and sets of models.EmailTask, for the script: never copied into it."""
+    return {
+        "names": {state: state for state, _ in EmailTask.STATE_CHOICES},
+        "active": list(EmailTask.ACTIVE_STATES),
+        "running": list(EmailTask.RUNNING_STATES),
+        "stopped": list(EmailTask.STOPPED_STATES),
+        "final": list(EmailTask.FINAL_STATES),
     }
 
 
@@ -52,55 +66,28 @@ def endpoint_urls(course_id: str) -> dict[str, str]:
 
 # --- JSON plumbing -------------------------------------------------------------------------------
 
-REFUSALS = [
-    # (exception type, HTTP status); the first match wins, so subclasses come first.
-    (InvalidEmailError, 400),
-    (LookupError, 404),  # UnknownCourseError, UnknownTaskError
-    (PermissionDenied, 403),  # BulkEmailDisabledError, NotCourseStaffError
-    (BulkEmailError, 400),
-]
-
-
-def refusal(error: BulkEmailError) -> JsonResponse:
-    status = next(code for kind, code in REFUSALS if isinstance(error, kind))
-    body = {"message": str(error)}
-    if isinstance(error, InvalidEmailError):
-        # A send that has moved on (field "state") conflicts with the request, not its fields.
-        status = 409 if error.field == "state" else status
-        body.update(field=error.field, errors=error.errors)
-    return JsonResponse(body, status=status)
-
-
-class BadRequest(Exception):
-    """The request body is not what the endpoint reads (not JSON, a wrong type)."""
-
-    def __init__(self, message: str, field: str | None = None):
-        super().__init__(message)
-        self.field = field
-
 
 def course_endpoint(*methods: str) -> Callable:
-    """Allow ``methods``; answer 401 to anonymous users; check the user may send for the course;
-    turn the services' refusals and malformed bodies into JSON errors."""
+    """Allow ``methods``; answer 401 to anonymous users; authorize the user for the course
+    once, into the ``api.CourseAccess`` the view receives; turn every refusal into the one
+    JSON error shape."""
 
     def decorate(view: Callable) -> Callable:
         @wraps(view)
         def endpoint(request: HttpRequest, course_id: str, **kwargs) -> HttpResponse:
             if request.method not in methods:
-                response = JsonResponse({"message": "Method not allowed."}, status=405)
+                response = json_refusal(
+                    "Method not allowed.", status=405, code="method_not_allowed"
+                )
                 response["Allow"] = ", ".join(methods)
                 return response
             if not request.user.is_authenticated:
-                return JsonResponse({"message": "Sign in first."}, status=401)
+                return json_refusal("Sign in first.", status=401, code="not_signed_in")
             try:
-                api.check_can_send(course_id=course_id, user=request.user)
-                return view(request, course_id, **kwargs)
+                access = api.staff_access(user=request.user, course_id=course_id)
+                return view(request, access, **kwargs)
             except BulkEmailError as error:
-                return refusal(error)
-            except BadRequest as error:
-                body = {"message": str(error), "field": error.field}
-                body["errors"] = {error.field: str(error)} if error.field else {}
-                return JsonResponse(body, status=400)
+                return json_error(error)
 
         return endpoint
 
@@ -112,29 +99,29 @@ def json_body(request: HttpRequest) -> dict:
         raw = request.body
     except RequestDataTooBig:
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE / 1_000_000
-        raise BadRequest(
+        raise BadRequestError(
             f"The message is too large to send (the limit is {limit:.1f} MB).", field="message"
         ) from None
     try:
         body = json.loads(raw or b"{}")
     except (ValueError, UnicodeDecodeError):
-        raise BadRequest("The request body must be JSON.") from None
+        raise BadRequestError("The request body must be JSON.") from None
     if not isinstance(body, dict):
-        raise BadRequest("The request body must be a JSON object.")
+        raise BadRequestError("The request body must be a JSON object.")
     return body
 
 
 def text_field(body: dict, name: str) -> str:
     value = body.get(name, "")
     if not isinstance(value, str):
-        raise BadRequest(f"{name} must be a string.", field=name)
+        raise BadRequestError(f"{name} must be a string.", field=name)
     return value
 
 
 def targets_field(body: dict) -> list[str]:
     value = body.get("targets", [])
     if not isinstance(value, list) or not all(isinstance(key, str) for key in value):
-        raise BadRequest("targets must be a list of group keys.", field="targets")
+        raise BadRequestError("targets must be a list of group keys.", field="targets")
     return value
 
 
@@ -147,8 +134,8 @@ def send_at_field(body: dict) -> datetime.datetime | None:
     try:
         return datetime.datetime.fromisoformat(value)
     except (TypeError, ValueError):
-        raise BadRequest(
-            "Give a date and time, such as 2026-05-01T14:30+02:00.", "send_at"
+        raise BadRequestError(
+            "Give a date and time, such as 2026-05-01T14:30+02:00.", field="send_at"
         ) from None
 
 
@@ -176,81 +163,76 @@ def preview_json(preview: api.Preview) -> dict:
 
 
 @course_endpoint("GET")
-def groups(request, course_id):
+def groups(request, access):
     """The "Send to" groups with how many people each reaches on its own."""
-    counts = recipients.group_counts(course_id=course_id, sender_id=request.user.pk)
-    offered = recipients.available_groups(course_id=course_id)
+    counts = recipients.group_counts(course_id=access.course_id, sender_id=request.user.pk)
+    offered = recipients.available_groups(course_id=access.course_id)
     return JsonResponse(
         {"groups": [{"key": g.key, "label": g.label, "count": counts[g.key]} for g in offered]}
     )
 
 
 @course_endpoint("POST")
-def count(request, course_id):
+def count(request, access):
     """How many people the chosen groups reach together, each once: the confirm dialog's total."""
     keys = recipients.validate_target_keys(
-        course_id=course_id, keys=targets_field(json_body(request))
+        course_id=access.course_id, keys=targets_field(json_body(request))
     )
     total = recipients.count_recipients(
-        course_id=course_id, sender_id=request.user.pk, target_keys=keys
+        course_id=access.course_id, sender_id=request.user.pk, target_keys=keys
     )
     return JsonResponse({"total": total, "targets": keys})
 
 
 @course_endpoint("POST")
-def preview(request, course_id):
+def preview(request, access):
     body = json_body(request)
     shown = api.preview_email(
-        course_id=course_id,
-        user=request.user,
-        subject=text_field(body, "subject"),
-        html=text_field(body, "message"),
+        access=access, subject=text_field(body, "subject"), html=text_field(body, "message")
     )
     return JsonResponse(preview_json(shown))
 
 
 @course_endpoint("POST")
-def emails(request, course_id):
+def emails(request, access):
     """Send now, or schedule with ``send_at``; a test to oneself is targets ["myself"]."""
     body = json_body(request)
-    task = api.send_email(
-        course_id=course_id, sender=request.user, send_at=send_at_field(body), **email_fields(body)
-    )
-    return JsonResponse(task_json(api.task_summary(task=task, user=request.user)), status=201)
+    task = api.send_email(access=access, send_at=send_at_field(body), **email_fields(body))
+    return JsonResponse(task_json(api.task_summary(access=access, task=task)), status=201)
 
 
 @course_endpoint("GET")
-def tasks(request, course_id):
+def tasks(request, access):
     """The course's sends, newest first (``?limit=``, default 100; 0 for all)."""
     try:
         limit = int(request.GET.get("limit", 100)) or None
     except ValueError:
-        raise BadRequest("limit must be a number.", field="limit") from None
-    found = api.list_tasks(course_id=course_id, user=request.user, limit=limit)
+        raise BadRequestError("limit must be a number.", field="limit") from None
+    found = api.list_tasks(access=access, limit=limit)
     return JsonResponse({"tasks": [task_json(summary) for summary in found]})
 
 
 @course_endpoint("GET", "PUT", "DELETE")
-def task(request, course_id, task_id):
+def task(request, access, task_id):
     """GET: state and counts (what the progress bar polls). PUT: edit a scheduled send.
     DELETE: revoke (a scheduled one never goes; a running one stops within about a second)."""
-    found = api.get_task(course_id=course_id, task_id=task_id, user=request.user)
+    found = api.get_task(access=access, task_id=task_id)
     if request.method == "PUT":
         body = json_body(request)
         found = api.edit_scheduled(
-            task=found, editor=request.user, send_at=send_at_field(body), **email_fields(body)
+            access=access, task=found, send_at=send_at_field(body), **email_fields(body)
         )
     elif request.method == "DELETE":
-        found = api.revoke(task=found, user=request.user)
-    return JsonResponse(task_json(api.task_summary(task=found, user=request.user)))
+        found = api.revoke(access=access, task=found)
+    return JsonResponse(task_json(api.task_summary(access=access, task=found)))
 
 
 @course_endpoint("GET")
-def task_email(request, course_id, task_id):
+def task_email(request, access, task_id):
     """The stored email of a send (for Edit) and how it reads (for View, sandboxed)."""
-    found = api.get_task(course_id=course_id, task_id=task_id, user=request.user)
-    stored = api.email_of_task(task=found, user=request.user)
-    shown = api.preview_sent_email(task=found, user=request.user)
+    found = api.get_task(access=access, task_id=task_id)
+    stored = api.email_of_task(access=access, task=found)
+    shown = api.preview_sent_email(access=access, task=found)
     return JsonResponse(
         {
             "task_id": stored.task_id,
@@ -264,11 +246,11 @@ def task_email(request, course_id, task_id):
 
 
 @course_endpoint("POST")
-def resend(request, course_id, task_id):
+def resend(request, access, task_id):
     """A new send of the same email to exactly the recipients that failed."""
-    found = api.get_task(course_id=course_id, task_id=task_id, user=request.user)
-    again = api.resend_to_failed(task=found, requester=request.user)
-    return JsonResponse(task_json(api.task_summary(task=again, user=request.user)), status=201)
+    found = api.get_task(access=access, task_id=task_id)
+    again = api.resend_to_failed(access=access, task=found)
+    return JsonResponse(task_json(api.task_summary(access=access, task=again)), status=201)
 
 
 class Echo:
@@ -279,9 +261,10 @@ class Echo:
 
 
 @course_endpoint("GET")
-def report_csv(request, course_id):
+def report_csv(request, access):
     """The email task history report as CSV (UTC times), one row per send."""
-    rows = api.task_report_rows(course_id=course_id, user=request.user)
+    course_id = access.course_id
+    rows = api.task_report_rows(access=access)
     writer = csv.writer(Echo())
     lines = (writer.writerow(row) for row in [api.REPORT_COLUMNS, *rows])
     response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")

@@ -5,11 +5,17 @@ from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 
 
 class BulkEmailError(Exception):
-    """Root of every error bulk_email raises on purpose; its message is fit to show a user."""
+    """Root of every error bulk_email raises on purpose; its message is fit to show a user.
+
+    ``code`` is stable (scripts rely on it, whatever the message's wording or language)."""
+
+    code = "error"
 
 
 class BulkEmailConfigurationError(BulkEmailError, ImproperlyConfigured):
     """The deployment is misconfigured (LMS backend, settings, SMTP credentials)."""
+
+    code = "configuration"
 
 
 class BulkEmailImproperlyInstalled(BulkEmailConfigurationError, ImportError):
@@ -28,13 +34,19 @@ class BulkEmailImproperlyInstalled(BulkEmailConfigurationError, ImportError):
 class BulkEmailDisabledError(BulkEmailError, PermissionDenied):
     """The feature flag or the course authorization says no."""
 
+    code = "disabled"
+
 
 class NotCourseStaffError(BulkEmailError, PermissionDenied):
     """The user is not Staff or Admin of the course."""
 
+    code = "not_course_staff"
+
 
 class NotEnrolledError(BulkEmailError, PermissionDenied):
     """The learner is not enrolled in the course whose email settings they tried to change."""
+
+    code = "not_enrolled"
 
 
 class InvalidEmailError(BulkEmailError, ValueError):
@@ -43,22 +55,42 @@ class InvalidEmailError(BulkEmailError, ValueError):
     ``errors`` maps every field found wrong to its message (the first one is ``field``), so
     a form can show each problem next to its field at once."""
 
+    code = "invalid"
+
     def __init__(self, message: str, *, field: str | None = None, errors: dict | None = None):
         super().__init__(message)
         self.field = field
         self.errors = errors if errors is not None else {field: message}
 
 
+class BadRequestError(BulkEmailError, ValueError):
+    """A request whose body or parameters are not what the endpoint reads (not JSON, a wrong
+    type, no clear choice); ``field`` names the parameter when there is one."""
+
+    code = "bad_request"
+
+    def __init__(self, message: str, *, field: str | None = None):
+        super().__init__(message)
+        self.field = field
+        self.errors = {field: message} if field else {}
+
+
 class UnknownCourseError(BulkEmailError, LookupError):
     """The course key does not name a course of the LMS."""
+
+    code = "unknown_course"
 
 
 class UnknownTaskError(BulkEmailError, LookupError):
     """No send with that id belongs to the course."""
 
+    code = "unknown_task"
+
 
 class InvalidTokenError(BulkEmailError, ValueError):
     """An unsubscribe token that is forged, truncated, or bound to another course."""
+
+    code = "invalid_token"
 
 
 class SendError(BulkEmailError):

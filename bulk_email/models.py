@@ -135,24 +135,11 @@ class CourseEmail(models.Model):
 
 
 class Target(models.Model):
-    """One "Send to" group of an email: myself, staff, learners, track:<mode>, cohort:<id>."""
-
-    MYSELF = "myself"
-    STAFF = "staff"
-    LEARNERS = "learners"
-    TRACK = "track"
-    COHORT = "cohort"
-    TYPE_CHOICES = [
-        (MYSELF, "Myself"),
-        (STAFF, "Staff and Administrators"),
-        (LEARNERS, "All Learners"),
-        (TRACK, "Track"),
-        (COHORT, "Cohort"),
-    ]
-    TYPES_WITH_VALUE = (TRACK, COHORT)
+    """One "Send to" group of an email, by its key's parts: "learners", or "track" and
+    "verified". The kinds of group are registered in groups.py, which validates keys."""
 
     email = models.ForeignKey(CourseEmail, on_delete=models.CASCADE, related_name="targets")
-    target_type = models.CharField(max_length=16, choices=TYPE_CHOICES)
+    target_type = models.CharField(max_length=16, help_text="The group kind (groups.py).")
     target_value = models.CharField(
         max_length=255, blank=True, help_text="The track's mode slug or the cohort's id."
     )
@@ -171,17 +158,6 @@ class Target(models.Model):
     def key(self) -> str:
         """The stable text form used by forms and the JSON API: "learners", "track:verified"."""
         return f"{self.target_type}:{self.target_value}" if self.target_value else self.target_type
-
-    @classmethod
-    def split_key(cls, key: str) -> tuple[str, str]:
-        """("track", "verified") from "track:verified"; ValueError when malformed."""
-        target_type, _, target_value = key.partition(":")
-        valid_types = {choice for choice, _ in cls.TYPE_CHOICES}
-        if target_type not in valid_types:
-            raise ValueError(f"Unknown target type {target_type!r}")
-        if (target_type in cls.TYPES_WITH_VALUE) != bool(target_value):
-            raise ValueError(f"Malformed target {key!r}")
-        return target_type, target_value
 
 
 @dataclass(frozen=True)

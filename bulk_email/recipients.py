@@ -16,80 +16,30 @@ The rules (docs/recipients.md tells why where the issue was silent):
 - Every group: activated accounts only. Every *learner* group: the last-login eligibility rule
   of ``eligibility_cutoff``.
 
-The groups a course offers come from ``available_groups`` alone, which the Email tab shows and
-``validate_target_keys`` checks against, so the UI and the resolver cannot disagree.
+The group kinds, the groups a course offers and each group's members are in ``groups.py``, one
+registry which the Email tab shows, ``validate_target_keys`` checks against and resolution
+reads, so the UI and the resolver cannot disagree.
 """
 
 import calendar
 import datetime
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from itertools import chain, repeat
 from typing import TypedDict
 
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from . import app_settings
-from .exceptions import InvalidEmailError
+from . import app_settings, groups
+from .groups import available_groups as available_groups
+from .groups import split_key as split_key
+from .groups import validate_target_keys as validate_target_keys
 from .lms import Recipient, get_lms
-from .models import CourseEmail, Optout, Target
-
-# ---------------------------------------------------------------------------------------------
-# The groups a course offers
-
-
-@dataclass(frozen=True)
-class Group:
-    """One "Send to" checkbox: ``key`` is stored in Target rows, ``label`` is shown to staff."""
-
-    key: str
-    label: str
-
-
-MYSELF = Group(key=Target.MYSELF, label="Myself")
-STAFF = Group(key=Target.STAFF, label="Staff and Administrators")
-LEARNERS = Group(key=Target.LEARNERS, label="All Learners")
-
-
-def available_groups(*, course_id: str) -> list[Group]:
-    """The groups the Email tab offers for the course, in display order (two queries).
-
-    Tracks are only offered when the course has more than one: with a single track, "All
-    Learners" already says it. Every cohort is offered, the default group included."""
-    lms = get_lms()
-    tracks = lms.course_tracks(course_id)
-    track_groups = [
-        Group(key=f"{Target.TRACK}:{t.slug}", label=f"Learners in the {t.display_name} Track")
-        for t in tracks
-    ]
-    cohort_groups = [
-        Group(key=f"{Target.COHORT}:{c.id}", label=f"Cohort: {c.name}")
-        for c in lms.course_cohorts(course_id)
-    ]
-    return [MYSELF, STAFF, LEARNERS, *(track_groups if len(tracks) > 1 else []), *cohort_groups]
-
-
-def validate_target_keys(*, course_id: str, keys: Iterable[str]) -> list[str]:
-    """The keys, de-duplicated in display order; InvalidEmailError(field="targets") otherwise.
-
-    A key is valid only if the course offers it now: unknown types, malformed keys, another
-    course's cohort and the track of a single-track course are all refused."""
-    offered = {group.key: group for group in available_groups(course_id=course_id)}
-    chosen = list(keys)
-    if not chosen:
-        raise InvalidEmailError("Choose at least one group to send to.", field="targets")
-    unknown = [key for key in chosen if key not in offered]
-    if unknown:
-        raise InvalidEmailError(
-            f"Not a group of this course: {', '.join(map(str, unknown))}.", field="targets"
-        )
-    return [key for key in offered if key in chosen]
-
+from .models import CourseEmail, Optout
 
 # ---------------------------------------------------------------------------------------------
 # Eligibility
@@ -139,76 +89,6 @@ def _users() -> QuerySet:
     return get_user_model()._default_manager.all()
 
 
-def _without_course_team(learners: QuerySet, course_id: str) -> QuerySet:
-    return learners.exclude(pk__in=get_lms().course_staff(course_id).values("pk"))
-
-
-def _not_opted_out(users: QuerySet, course_id: str, after_id: int) -> QuerySet:
-    # The redundant ``user_id > after_id`` lets the anti-join start at the page too.
-    opted_out = Optout.objects.filter(
-        course_id=course_id, user_id=OuterRef("pk"), user_id__gt=after_id
-    )
-    return users.filter(~Exists(opted_out))
-
-
-def _both(users: QuerySet, others: QuerySet) -> QuerySet:
-    """Users in both querysets, as one flat join (Django's ``&``), not a subquery.
-
-    Measured on PostgreSQL at a million learners: as ``pk__in`` or ``EXISTS``, the planner
-    hashed or merged the whole cohort from its first member on every page (0.1-0.5 s a page
-    deep into the course); as one join, the enrollment and membership indexes are both read
-    from the page's start (a few ms). Both querysets are free of duplicates (the port's
-    contract) and join different tables, so their join is too."""
-    return users & others
-
-
-def _cohort_id(value: str) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        raise InvalidEmailError(f"Malformed cohort target {value!r}.", field="targets") from None
-
-
-def group_members(
-    *,
-    course_id: str,
-    sender_id: int | None,
-    key: str,
-    active_since: datetime.datetime | None,
-    after_id: int = 0,
-) -> QuerySet:
-    """The users one group reaches, with an id above ``after_id`` (unordered, no duplicates).
-
-    ``after_id`` is handed to the LMS too, which bounds its membership tables with it: that
-    keeps a page deep into a large course as cheap as the first (see ``LMSBackend``)."""
-    target_type, value = _split(key)
-    lms = get_lms()
-    if target_type == Target.MYSELF:
-        # Not filtered by opt-out: the sender asked for this copy themselves.
-        return _users().filter(pk=sender_id, is_active=True, pk__gt=after_id)
-    learners = {"active_since": active_since, "after_user_id": after_id}
-    if target_type == Target.STAFF:
-        members = lms.course_staff(course_id).filter(is_active=True)
-    elif target_type == Target.LEARNERS:
-        members = _without_course_team(lms.enrolled_learners(course_id, **learners), course_id)
-    elif target_type == Target.TRACK:
-        members = _without_course_team(
-            lms.enrolled_learners(course_id, mode=value, **learners), course_id
-        )
-    else:
-        cohort = lms.cohort_members(course_id, _cohort_id(value), after_user_id=after_id)
-        members = _both(lms.enrolled_learners(course_id, **learners), cohort)
-    # The port's bound is an optimisation a backend may skip; this one is the rule.
-    return _not_opted_out(members.filter(pk__gt=after_id), course_id, after_id)
-
-
-def _split(key: str) -> tuple[str, str]:
-    try:
-        return Target.split_key(key)
-    except (ValueError, AttributeError):
-        raise InvalidEmailError(f"Malformed target {key!r}.", field="targets") from None
-
-
 # ---------------------------------------------------------------------------------------------
 # All groups together: one de-duplicated, ordered queryset
 
@@ -245,7 +125,7 @@ def _member_ids(
     active_since = eligibility_cutoff(now=now)
     parts = []
     for key in dict.fromkeys(target_keys):
-        members = group_members(
+        members = groups.group_members(
             course_id=course_id,
             sender_id=sender_id,
             key=key,
@@ -409,10 +289,10 @@ def group_counts(
     """How many people each offered group reaches on its own, by group key (one count each)."""
     active_since = eligibility_cutoff(now=now)
     return {
-        group.key: group_members(
+        group.key: groups.group_members(
             course_id=course_id, sender_id=sender_id, key=group.key, active_since=active_since
         ).count()
-        for group in available_groups(course_id=course_id)
+        for group in groups.available_groups(course_id=course_id)
     }
 
 
@@ -420,13 +300,18 @@ def opted_out_ids(
     *, course_id: str, sender_id: int | None, target_keys: Iterable[str], user_ids: Iterable[int]
 ) -> set[int]:
     """Which of ``user_ids`` opted out of the course by now (one query), so a batch resolved
-    earlier can drop them before sending. The sender is spared when Myself is a target, as in
-    resolution."""
+    earlier can drop them before sending. Members of a group whose kind ignores opt-outs
+    (Myself: the sender) are spared, as in resolution (one more query, only then)."""
+    user_ids = list(user_ids)
     opted_out = set(
         Optout.objects.filter(course_id=course_id, user_id__in=id_list(user_ids)).values_list(
             "user_id", flat=True
         )
     )
-    if Target.MYSELF in set(target_keys):
-        opted_out.discard(sender_id)
+    exempt = [key for key in target_keys if not groups.kind_of(key).opt_out_applies]
+    if opted_out and exempt:
+        audience = {"course_id": course_id, "sender_id": sender_id, "target_keys": exempt}
+        spared = _member_ids(**audience, now=None)
+        opted_out -= set(_users().filter(pk__in=spared).filter(pk__in=id_list(opted_out))
+                         .values_list("pk", flat=True))  # fmt: skip
     return opted_out

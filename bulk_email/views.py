@@ -1,7 +1,7 @@
 """The learner-facing pages: the footer's unsubscribe page and RFC 8058 one-click, which work
 without logging in (the signed token in the URL says who and which course), and the
 dashboard's Email Settings endpoint, which needs the learner's session. Views only call
-``api``."""
+``api``; refusals go through http.py's one mapping."""
 
 import json
 from dataclasses import asdict
@@ -16,7 +16,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from . import api
-from .exceptions import InvalidTokenError, NotEnrolledError, UnknownCourseError
+from .exceptions import BadRequestError, BulkEmailError, InvalidTokenError
+from .http import json_error, json_refusal, message_of, status_of
 from .models import Optout
 
 ONE_CLICK_FIELD = "List-Unsubscribe"
@@ -24,10 +25,6 @@ ONE_CLICK_VALUE = "One-Click"
 UNSUBSCRIBE_ACTIONS = ("unsubscribe", "resubscribe")
 
 # --- Email Settings (learner dashboard) ---------------------------------------------------------
-
-
-class BadChoice(ValueError):
-    """A settings request without a clear yes or no."""
 
 
 def posted_choice(request) -> bool:
@@ -38,9 +35,9 @@ def posted_choice(request) -> bool:
     try:
         value = json.loads(request.body).get("receive_email")
     except (ValueError, AttributeError) as error:
-        raise BadChoice('Send JSON like {"receive_email": false}.') from error
+        raise BadRequestError('Send JSON like {"receive_email": false}.') from error
     if not isinstance(value, bool):
-        raise BadChoice("receive_email must be true or false.")
+        raise BadRequestError("receive_email must be true or false.", field="receive_email")
     return value
 
 
@@ -63,22 +60,20 @@ def return_address(request, course_id: str) -> str:
     return target if safe else api.email_settings_url(course_id=course_id)
 
 
-def refusal(request, error: Exception, *, as_json: bool) -> HttpResponse:
-    status = {UnknownCourseError: 404, NotEnrolledError: 403, BadChoice: 400}[type(error)]
+def refusal(request, error: BulkEmailError, *, as_json: bool) -> HttpResponse:
     if as_json:
-        return JsonResponse({"error": str(error)}, status=status)
-    context = {"reason": str(error)}
-    return render(request, "bulk_email/email_settings_refused.html", context, status=status)
+        return json_error(error)
+    context = {"reason": message_of(error)}
+    template = "bulk_email/email_settings_refused.html"
+    return render(request, template, context, status=status_of(error))
 
 
-def change_setting(request, course_id: str, *, as_json: bool) -> HttpResponse:
-    setting = api.set_receive_email(
-        user=request.user, course_id=course_id, receive=posted_choice(request)
-    )
+def change_setting(request, access: api.CourseAccess, *, as_json: bool) -> HttpResponse:
+    setting = api.set_receive_email(access=access, receive=posted_choice(request))
     if as_json:
         return setting_json(setting)
     messages.success(request, setting_message(setting), fail_silently=True)
-    return redirect(return_address(request, course_id))
+    return redirect(return_address(request, access.course_id))
 
 
 @never_cache
@@ -89,13 +84,15 @@ def email_settings(request, course_id: str) -> HttpResponse:
     as_json = request.method == "GET" or request.content_type == "application/json"
     if not request.user.is_authenticated:
         if as_json:
-            return JsonResponse({"error": "Sign in to change your email settings."}, status=401)
+            message = "Sign in to change your email settings."
+            return json_refusal(message, status=401, code="not_signed_in")
         return redirect_to_login(return_address(request, course_id))
     try:
+        access = api.learner_access(user=request.user, course_id=course_id)
         if request.method == "GET":
-            return setting_json(api.email_setting(user=request.user, course_id=course_id))
-        return change_setting(request, course_id, as_json=as_json)
-    except (UnknownCourseError, NotEnrolledError, BadChoice) as error:
+            return setting_json(api.email_setting(access=access))
+        return change_setting(request, access, as_json=as_json)
+    except BulkEmailError as error:
         return refusal(request, error, as_json=as_json)
 
 
@@ -103,7 +100,8 @@ def email_settings(request, course_id: str) -> HttpResponse:
 
 
 def bad_link(request, error: InvalidTokenError) -> HttpResponse:
-    return render(request, "bulk_email/bad_link.html", {"reason": str(error)}, status=400)
+    context = {"reason": str(error)}
+    return render(request, "bulk_email/bad_link.html", context, status=status_of(error))
 
 
 def unsubscribe_page(

@@ -6,7 +6,8 @@ import itertools
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from bulk_email import pipeline
+from bulk_email import api, pipeline
+from bulk_email.groups import split_key
 from bulk_email.models import (
     BulkEmailFlag,
     CourseAuthorization,
@@ -82,7 +83,7 @@ def make_email(course_id: str, *, sender=None, targets=(), **fields) -> CourseEm
     fields.setdefault("html_message", "<p>Hello</p>")
     email = CourseEmail.objects.create(course_id=course_id, sender=sender, **fields)
     for key in targets:
-        target_type, target_value = Target.split_key(key)
+        target_type, target_value = split_key(key)
         Target.objects.create(email=email, target_type=target_type, target_value=target_value)
     return email
 
@@ -121,3 +122,8 @@ def make_task(course, sender, *, targets=("learners",), state=EmailTask.PENDING)
 
 def run_fan_out(task) -> list[int]:
     return [job.id for job in pipeline.fan_out(task_id=task.pk)]
+
+
+def staff(course_id: str, user) -> "api.CourseAccess":
+    """The checked access a view hands the services; raises as the view would refuse."""
+    return api.staff_access(user=user, course_id=course_id)

@@ -22,6 +22,7 @@ from bulk_email import api
 from bulk_email.models import BulkEmailFlag, EmailTask, Optout
 from lms_stub.models import CourseAccessRole, CourseEnrollment
 from lms_stub.seeding import SeedPlan, course_slug, seed_course
+from tests.factories import staff
 from tests.processes import start_worker, stop, wait_for_text
 
 _names = itertools.count(1)
@@ -162,8 +163,7 @@ def expected_learner_addresses(course_id: str, *, mode: str | None = None) -> se
 def send_now(course_id, instructor, targets, **fields) -> EmailTask:
     with transaction.atomic():
         task = api.send_email(
-            course_id=course_id,
-            sender=instructor,
+            access=staff(course_id, instructor),
             subject=fields.pop("subject", "Semaine 1 — %%USER_FULLNAME%%"),
             html=fields.pop("html", "<p>Bonjour %%USER_FULLNAME%% 👋</p>"),
             targets=targets,

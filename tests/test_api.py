@@ -23,7 +23,7 @@ from bulk_email.models import (
     Target,
 )
 from lms_stub.models import CourseAccessRole
-from tests.factories import enroll, give_role, make_course, make_sending_course, make_user
+from tests.factories import enroll, give_role, make_course, make_sending_course, make_user, staff
 
 pytestmark = pytest.mark.django_db
 
@@ -48,7 +48,9 @@ def send(course, sender, **overrides):
         "html": "<p>Hello %%USER_FULLNAME%%</p>",
         "targets": ["myself", "learners"],
     }
-    return api.send_email(**{**fields, **overrides})
+    fields = {**fields, **overrides}
+    access = staff(fields.pop("course_id"), fields.pop("sender"))
+    return api.send_email(access=access, **fields)
 
 
 def in_an_hour():
@@ -152,8 +154,7 @@ def test_the_flag_and_the_course_authorization_gate_sending(course, instructor):
 def test_unknown_course(instructor):
     with pytest.raises(UnknownCourseError):
         api.send_email(
-            course_id="course-v1:No+Such+1",
-            sender=instructor,
+            access=staff("course-v1:No+Such+1", instructor),
             subject="s",
             html="<p>x</p>",
             targets=["myself"],
@@ -164,8 +165,8 @@ def test_edit_scheduled_changes_subject_message_groups_and_time(course, instruct
     task = send(course, instructor, send_at=in_an_hour())
     later = in_an_hour() + datetime.timedelta(days=1)
     api.edit_scheduled(
+        access=staff(task.email.course_id, instructor),
         task=task,
-        editor=instructor,
         subject="Changed",
         html="<p>New body</p>",
         targets=["staff"],
@@ -181,8 +182,8 @@ def test_only_scheduled_emails_can_be_edited(course, instructor):
     task = send(course, instructor)
     with pytest.raises(InvalidEmailError, match="no longer be edited"):
         api.edit_scheduled(
+            access=staff(task.email.course_id, instructor),
             task=task,
-            editor=instructor,
             subject="x",
             html="<p>x</p>",
             targets=["myself"],
@@ -192,15 +193,18 @@ def test_only_scheduled_emails_can_be_edited(course, instructor):
 
 def test_revoke_stops_scheduled_and_refuses_ended_sends(course, instructor):
     task = send(course, instructor, send_at=in_an_hour())
-    assert api.revoke(task=task, user=instructor).state == EmailTask.REVOKED
+    assert (
+        api.revoke(access=staff(task.email.course_id, instructor), task=task).state
+        == EmailTask.REVOKED
+    )
     with pytest.raises(InvalidEmailError, match="already ended"):
-        api.revoke(task=task, user=instructor)
+        api.revoke(access=staff(task.email.course_id, instructor), task=task)
 
 
 def test_someone_else_cannot_revoke(course, instructor):
     task = send(course, instructor, send_at=in_an_hour())
     with pytest.raises(NotCourseStaffError):
-        api.revoke(task=task, user=make_user())
+        api.revoke(access=staff(task.email.course_id, make_user()), task=task)
     task.refresh_from_db()
     assert task.state == EmailTask.SCHEDULED
 
@@ -208,15 +212,15 @@ def test_someone_else_cannot_revoke(course, instructor):
 def test_resend_to_failed_needs_an_ended_send_with_failures(course, instructor):
     task = send(course, instructor)
     with pytest.raises(InvalidEmailError, match="Wait"):
-        api.resend_to_failed(task=task, requester=instructor)
+        api.resend_to_failed(access=staff(task.email.course_id, instructor), task=task)
     EmailTask.objects.filter(pk=task.pk).update(state=EmailTask.SUCCESS)
     with pytest.raises(InvalidEmailError, match="No recipient"):
-        api.resend_to_failed(task=task, requester=instructor)
+        api.resend_to_failed(access=staff(task.email.course_id, instructor), task=task)
     batch = Batch.objects.create(task=task, seq=0, user_ids=[instructor.pk], failed=1)
     RecipientOutcome.objects.create(
         task=task, batch=batch, user=instructor, status=RecipientOutcome.FAILED, code=550
     )
-    resend = api.resend_to_failed(task=task, requester=instructor)
+    resend = api.resend_to_failed(access=staff(task.email.course_id, instructor), task=task)
     assert (resend.resend_of, resend.email, resend.state) == (task, task.email, EmailTask.QUEUING)
 
 
@@ -273,7 +277,7 @@ def test_every_wrong_field_is_reported_at_once(course, instructor):
 
 def test_preview_renders_for_the_viewer_without_saving(course, instructor):
     shown = api.preview_email(
-        course_id=course.id, user=instructor, subject="Hi %%USER_FULLNAME%%", html="<p>x</p>"
+        access=staff(course.id, instructor), subject="Hi %%USER_FULLNAME%%", html="<p>x</p>"
     )
     assert shown.subject.startswith("Hi ") and "Physique générale — 物理" in shown.html
     assert "x" in shown.text and CourseEmail.objects.count() == 0
@@ -281,20 +285,20 @@ def test_preview_renders_for_the_viewer_without_saving(course, instructor):
 
 def test_preview_refuses_what_sending_would(course, instructor):
     with pytest.raises(InvalidEmailError) as caught:
-        api.preview_email(course_id=course.id, user=instructor, subject="", html="")
+        api.preview_email(access=staff(course.id, instructor), subject="", html="")
     assert set(caught.value.errors) == {"subject", "message"}
     with pytest.raises(NotCourseStaffError):
-        api.preview_email(course_id=course.id, user=make_user(), subject="Hi", html="<p>x</p>")
+        api.preview_email(access=staff(course.id, make_user()), subject="Hi", html="<p>x</p>")
 
 
 def test_get_task_only_finds_the_courses_own(course, instructor):
     task = send(course, instructor)
-    assert api.get_task(course_id=course.id, task_id=task.pk, user=instructor) == task
+    assert api.get_task(access=staff(course.id, instructor), task_id=task.pk) == task
     other = make_course()
     CourseAuthorization.objects.create(course_id=other.id, email_enabled=True)
     give_role(instructor, other, CourseAccessRole.INSTRUCTOR)
     with pytest.raises(LookupError):
-        api.get_task(course_id=other.id, task_id=task.pk, user=instructor)
+        api.get_task(access=staff(other.id, instructor), task_id=task.pk)
 
 
 def test_list_tasks_sums_batch_counts_in_a_fixed_number_of_queries(
@@ -305,7 +309,7 @@ def test_list_tasks_sums_batch_counts_in_a_fixed_number_of_queries(
         Batch.objects.create(task=task, seq=0, user_ids=[1], sent=number, failed=1, skipped=2)
         Batch.objects.create(task=task, seq=1, user_ids=[2], sent=10)
     with django_assert_max_num_queries(9):
-        listed = api.list_tasks(course_id=course.id, user=instructor)
+        listed = api.list_tasks(access=staff(course.id, instructor))
     assert [t.task_id for t in listed] == [t.pk for t in reversed(tasks)]
     assert [(t.sent, t.failed, t.skipped) for t in listed] == [(12, 1, 2), (11, 1, 2), (10, 1, 2)]
     assert listed[0].groups == ["Myself", "All Learners"] and listed[0].author
@@ -317,6 +321,6 @@ def test_task_report_rows_follow_the_columns(course, instructor):
     EmailTask.objects.filter(pk=task.pk).update(
         state=EmailTask.SUCCESS, started_at=start, finished_at=start + datetime.timedelta(seconds=9)
     )
-    (row,) = api.task_report_rows(course_id=course.id, user=instructor)
+    (row,) = api.task_report_rows(access=staff(course.id, instructor))
     assert len(row) == len(api.REPORT_COLUMNS)
     assert row[0] == task.pk and row[3] == "Success" and row[4] == 9

@@ -20,7 +20,7 @@ from bulk_email.models import (
     RecipientOutcome,
 )
 from lms_stub.models import CourseAccessRole
-from tests.factories import enroll, give_role, make_course, make_sending_course, make_user
+from tests.factories import enroll, give_role, make_course, make_sending_course, make_user, staff
 
 pytestmark = pytest.mark.django_db
 
@@ -59,7 +59,9 @@ def schedule(course, sender, **overrides):
         "targets": ["myself"],
         "send_at": in_an_hour(),
     }
-    return api.send_email(**{**fields, **overrides})
+    fields = {**fields, **overrides}
+    access = staff(fields.pop("course_id"), fields.pop("sender"))
+    return api.send_email(access=access, **fields)
 
 
 def finished_with_failures(course, sender, *, sent=3, failed=1) -> EmailTask:

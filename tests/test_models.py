@@ -9,7 +9,6 @@ from bulk_email.models import (
     CourseEmailTemplate,
     EmailTask,
     Optout,
-    Target,
 )
 from tests.factories import make_user
 
@@ -46,20 +45,6 @@ def test_feature_enabled_follows_flag_and_course_authorization(
     CourseAuthorization.objects.create(course_id=COURSE, email_enabled=authorized)
     assert BulkEmailFlag.feature_enabled(COURSE) is expected
     assert not BulkEmailFlag.feature_enabled("course-v1:Other+X+1") or not require_auth
-
-
-def test_target_keys_round_trip():
-    email = CourseEmail.objects.create(course_id=COURSE, subject="Hi", html_message="<p>x</p>")
-    track = Target.objects.create(email=email, target_type=Target.TRACK, target_value="verified")
-    learners = Target.objects.create(email=email, target_type=Target.LEARNERS)
-    assert (track.key, learners.key) == ("track:verified", "learners")
-    assert Target.split_key("cohort:12") == ("cohort", "12")
-
-
-@pytest.mark.parametrize("key", ["everyone", "track", "cohort:", "myself:me", ""])
-def test_malformed_target_keys_are_refused(key):
-    with pytest.raises(ValueError):
-        Target.split_key(key)
 
 
 def test_a_template_needs_exactly_one_body_slot():

@@ -13,10 +13,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from bulk_email.exceptions import InvalidEmailError
+from bulk_email.groups import Group, available_groups, validate_target_keys
+from bulk_email.lms import Recipient
 from bulk_email.recipients import (
-    Group,
-    Recipient,
-    available_groups,
     count_recipients,
     display_names,
     eligibility_cutoff,
@@ -27,7 +26,6 @@ from bulk_email.recipients import (
     recipient_id_pages,
     recipient_pages,
     recipients_queryset,
-    validate_target_keys,
 )
 from lms_stub.models import CourseAccessRole
 from tests.factories import (

@@ -92,7 +92,7 @@ def test_unticking_again_keeps_how_the_first_opt_out_was_made(signed_in, learner
 def test_an_unclear_choice_is_400_and_changes_nothing(signed_in, learner, course, body):
     response = post_json(signed_in, course.id, body)
     assert response.status_code == 400
-    assert "receive_email" in response.json()["error"]
+    assert "receive_email" in response.json()["message"]
     assert optout_of(learner, course) is None
 
 
@@ -106,7 +106,7 @@ def test_a_course_the_learner_is_not_enrolled_in_is_403(signed_in, learner):
             post_json(signed_in, course.id, {"receive_email": False}),
         ):
             assert response.status_code == 403
-            assert response.json()["error"] == (
+            assert response.json()["message"] == (
                 "You can change the email settings only of courses you are enrolled in."
             )
     assert not Optout.objects.exists()
@@ -122,14 +122,14 @@ def test_course_staff_who_are_not_enrolled_get_403(client, course):
 def test_an_unknown_course_is_404(signed_in):
     response = post_json(signed_in, "course-v1:No+Such+Course", {"receive_email": False})
     assert response.status_code == 404
-    assert "There is no course course-v1:No+Such+Course" in response.json()["error"]
+    assert "There is no course course-v1:No+Such+Course" in response.json()["message"]
 
 
 def test_anonymous_requests_are_401_and_change_nothing(client, course):
     assert client.get(settings_url(course.id)).status_code == 401
     response = post_json(client, course.id, {"receive_email": False})
     assert response.status_code == 401
-    assert response.json()["error"] == "Sign in to change your email settings."
+    assert response.json()["message"] == "Sign in to change your email settings."
     assert not Optout.objects.exists()
 
 

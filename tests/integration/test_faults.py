@@ -12,6 +12,7 @@ from django.utils import timezone
 from bulk_email import api
 from bulk_email.models import EmailTask, RecipientOutcome
 from lms_stub.smtp_sink import Fault
+from tests.factories import staff
 from tests.live_pipeline import (
     expected_learner_addresses,
     measure,
@@ -82,8 +83,7 @@ def test_a_scheduled_send_due_while_workers_are_down_fires_once_when_they_return
     course_id, instructor = seeded_course(60, "course-v1:Fault+Down+2026")
     expected = expected_learner_addresses(course_id)
     task = api.send_email(
-        course_id=course_id,
-        sender=instructor,
+        access=staff(course_id, instructor),
         subject="Due while down",
         html="<p>x</p>",
         targets=["learners"],

@@ -11,7 +11,7 @@ from bulk_email.models import Batch, BulkEmailFlag, EmailTask, Optout, Recipient
 from bulk_email.tokens import make_token
 from lms_stub.models import CourseAccessRole
 from lms_stub.smtp_sink import Fault
-from tests.factories import enroll, give_role, make_course, make_user
+from tests.factories import enroll, give_role, make_course, make_user, staff
 
 pytestmark = pytest.mark.integration
 
@@ -46,7 +46,7 @@ def test_learners_opting_out_mid_send_are_skipped_by_later_batches(live_pipeline
     live_pipeline.start_worker(concurrency=1, BULK_EMAIL_EMAILS_PER_TASK="5")
     with transaction.atomic():
         task = api.send_email(
-            course_id=course.id, sender=instructor, subject="Semaine 1", html="<p>Bonjour</p>",
+            access=staff(course.id, instructor), subject="Semaine 1", html="<p>Bonjour</p>",
             targets=["learners"],
         )  # fmt: skip
     smtp_sink.wait_for(1, timeout=60)

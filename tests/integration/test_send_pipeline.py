@@ -12,6 +12,7 @@ from bulk_email import api
 from bulk_email.models import EmailTask, RecipientOutcome
 from lms_stub.models import Cohort
 from lms_stub.smtp_sink import Fault
+from tests.factories import staff
 from tests.live_pipeline import expected_learner_addresses, rcpt_counts, seeded_course, send_now
 
 pytestmark = pytest.mark.integration
@@ -92,7 +93,7 @@ def test_permanent_failures_are_exactly_those_and_resend_reaches_exactly_them(
 
     smtp_sink.faults.clear()
     smtp_sink.messages.clear()
-    resend = api.resend_to_failed(task=task, requester=instructor)
+    resend = api.resend_to_failed(access=staff(task.email.course_id, instructor), task=task)
     live_pipeline.wait_for_state(resend, EmailTask.SUCCESS)
     assert sorted(rcpt_counts(smtp_sink)) == sorted(refused)
 
@@ -102,7 +103,7 @@ def test_revoke_mid_send_stops_the_batch_in_hand_within_seconds(live_pipeline, s
     live_pipeline.start_worker(concurrency=1, BULK_EMAIL_MAX_SEND_RATE="100")
     task = send_now(course_id, instructor, ["learners"])
     smtp_sink.wait_for(50, timeout=30)
-    api.revoke(task=task, user=instructor)
+    api.revoke(access=staff(task.email.course_id, instructor), task=task)
     time.sleep(3)  # the batch in hand looks every second (at 100/s: about 100 more at most)
     settled = len(smtp_sink.messages)
     time.sleep(2)
@@ -116,16 +117,15 @@ def test_a_scheduled_send_fires_once_when_due_and_sends_the_edited_email(live_pi
     course_id, instructor = seeded_course(40, "course-v1:PipeX+Sched+2026")
     cohort = Cohort.objects.get(course_id=course_id, is_default=True)
     task = api.send_email(
-        course_id=course_id,
-        sender=instructor,
+        access=staff(course_id, instructor),
         subject="Draft",
         html="<p>Draft</p>",
         targets=["learners"],
         send_at=timezone.now() + datetime.timedelta(hours=1),
     )
     api.edit_scheduled(
+        access=staff(task.email.course_id, instructor),
         task=task,
-        editor=instructor,
         subject="Final — 最终",
         html="<p>Final</p>",
         targets=[f"cohort:{cohort.pk}"],

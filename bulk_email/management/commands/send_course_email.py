@@ -35,9 +35,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         try:
+            access = api.staff_access(
+                user=self.sender(options["sender"]), course_id=options["course_id"]
+            )
             task = api.send_email(
-                course_id=options["course_id"],
-                sender=self.sender(options["sender"]),
+                access=access,
                 subject=options["subject"],
                 html=self.message(options),
                 targets=[key.strip() for key in options["to"].split(",") if key.strip()],

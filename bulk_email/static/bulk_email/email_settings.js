@@ -7,7 +7,7 @@
   function readAnswer(response) {
     return response.json().catch(function () { return {}; }).then(function (data) {
       if (!response.ok) {
-        throw new Error(data.error || "The server answered " + response.status + ".");
+        throw new Error(data.message || "The server answered " + response.status + ".");
       }
       return data;
     });

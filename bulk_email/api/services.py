@@ -1,0 +1,200 @@
+"""The commands: what views, admin, management commands and tasks call to change something.
+Keyword-only, typed, named for what they do; staff actions take the ``CourseAccess`` their
+caller checked once. Each refusal is a distinct BulkEmailError whose message can be shown."""
+
+import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from .. import app_settings, recipients, rendering
+from ..exceptions import InvalidEmailError
+from ..models import CourseEmail, EmailTask, Optout, Target
+from .access import CourseAccess
+from .selectors import EmailSetting
+from .validation import clean_email
+
+# --- Sending ------------------------------------------------------------------------------------
+
+
+def send_email(
+    *,
+    access: CourseAccess,
+    subject: str,
+    html: str,
+    targets: list[str],
+    send_at: datetime.datetime | None = None,
+    template_name: str = "",
+    from_addr: str = "",
+) -> EmailTask:
+    """Save the email with its targets and a task: Scheduled when ``send_at`` is given,
+    else Queuing, then Pending once the fan-out is enqueued after the commit."""
+    clean = clean_email(
+        course_id=access.course_id, subject=subject, html=html, targets=targets, send_at=send_at
+    )
+    if from_addr:
+        rendering.refuse_header_injection(from_addr=from_addr)
+    with transaction.atomic():
+        email = CourseEmail.objects.create(
+            course_id=access.course_id,
+            sender=access.user,
+            subject=clean.subject,
+            html_message=clean.html,
+            template_name=template_name,
+            from_addr=from_addr,
+        )
+        save_targets(email, clean.target_keys)
+        task = EmailTask.objects.create(
+            email=email,
+            requester=access.user,
+            state=EmailTask.SCHEDULED if clean.send_at else EmailTask.QUEUING,
+            send_at=clean.send_at,
+            queue=queue_for(email),
+        )
+        if not clean.send_at:
+            enqueue_fan_out_on_commit(task)
+    return task
+
+
+def save_targets(email: CourseEmail, target_keys: list[str]) -> None:
+    email.targets.all().delete()
+    Target.objects.bulk_create(
+        Target(email=email, target_type=kind, target_value=value)
+        for kind, value in map(recipients.split_key, target_keys)
+    )
+
+
+def queue_for(email: CourseEmail) -> str:
+    """Large sends get their own queue, so a test to Myself never waits behind them."""
+    threshold = app_settings.get("LARGE_SEND_THRESHOLD")
+    audience = recipients.email_audience(email=email)
+    count = recipients.count_recipients(**audience, at_most=threshold + 1)
+    return "large" if count > threshold else "default"
+
+
+def enqueue_fan_out_on_commit(task: EmailTask) -> None:
+    def enqueue():
+        from ..tasks import fan_out  # the one upward reference: tasks build on services
+
+        EmailTask.objects.filter(pk=task.pk).transition(
+            from_=[EmailTask.QUEUING], to=EmailTask.PENDING
+        )
+        fan_out.apply_async((task.pk,), queue=task.queue)
+
+    transaction.on_commit(enqueue)
+
+
+def edit_scheduled(
+    *,
+    access: CourseAccess,
+    task: EmailTask,
+    subject: str,
+    html: str,
+    targets: list[str],
+    send_at: datetime.datetime,
+) -> EmailTask:
+    """Change a scheduled email (subject, message, groups, time) while it is still Scheduled."""
+    access.owns(task)
+    clean = clean_email(
+        course_id=access.course_id, subject=subject, html=html, targets=targets, send_at=send_at
+    )
+    if clean.send_at is None:
+        raise InvalidEmailError("Give the time to send at.", field="send_at")
+    with transaction.atomic():
+        task = EmailTask.objects.select_for_update().select_related("email").get(pk=task.pk)
+        if task.state != EmailTask.SCHEDULED:
+            raise InvalidEmailError(
+                f"This email can no longer be edited: it is {task.get_state_display()}.",
+                field="state",
+            )
+        email = task.email
+        email.subject, email.html_message = clean.subject, clean.html
+        email.save(update_fields=["subject", "html_message", "modified"])
+        save_targets(email, clean.target_keys)
+        task.send_at, task.queue = clean.send_at, queue_for(email)
+        task.save(update_fields=["send_at", "queue"])
+    return task
+
+
+def revoke(*, access: CourseAccess, task: EmailTask) -> EmailTask:
+    """Stop a send: Scheduled, Queuing or Pending ones never start; a running one's batches
+    in hand stop within about a second (``pipeline.STOP_CHECK_SECONDS``) and the others are
+    not sent."""
+    access.owns(task)
+    revoked = EmailTask.objects.filter(pk=task.pk).transition(
+        to=EmailTask.REVOKED, finished_at=timezone.now()
+    )
+    task.refresh_from_db()
+    if not revoked:
+        raise InvalidEmailError(
+            f"This send has already ended ({task.get_state_display()}).", field="state"
+        )
+    return task
+
+
+def resend_to_failed(*, access: CourseAccess, task: EmailTask) -> EmailTask:
+    """A new task of the same email to exactly the recipients whose outcome was failed."""
+    access.owns(task)
+    task.refresh_from_db()
+    if task.state not in EmailTask.FINAL_STATES:
+        raise InvalidEmailError("Wait until this send has ended.", field="state")
+    if not task.outcomes.filter(status="failed").exists():
+        raise InvalidEmailError("No recipient of this send failed.", field="state")
+    with transaction.atomic():
+        resend = EmailTask.objects.create(
+            email=task.email, requester=access.user, resend_of=task, queue="default"
+        )
+        enqueue_fan_out_on_commit(resend)
+    return resend
+
+
+# --- Operators ------------------------------------------------------------------------------
+
+STUCK_REASON = "Never reached the task queue (was the broker down when it was sent?)."
+
+
+def fail_stuck_tasks(*, older_than: datetime.timedelta, dry_run: bool = False) -> list[int]:
+    """Sends still Queuing after ``older_than`` (their enqueue never happened) -> Failure.
+
+    The dispatcher re-enqueues such sends by itself after a lease; this is for an operator
+    who would rather end them, e.g. after a long broker outage."""
+    stuck = EmailTask.objects.filter(
+        state=EmailTask.QUEUING, created__lt=timezone.now() - older_than
+    )
+    ids = list(stuck.values_list("pk", flat=True))
+    if not dry_run:
+        EmailTask.objects.filter(pk__in=ids).transition(
+            from_=[EmailTask.QUEUING],
+            to=EmailTask.FAILURE,
+            error=STUCK_REASON,
+            finished_at=timezone.now(),
+        )
+    return ids
+
+
+# --- Opting out ---------------------------------------------------------------------------------
+
+
+def opt_out(*, user_id: int, course_id: str, how: str) -> Optout:
+    """Record that the user receives no more bulk email of the course; idempotent (the first
+    opt-out, and how it was made, is kept)."""
+    optout, _ = Optout.objects.get_or_create(
+        user_id=user_id, course_id=course_id, defaults={"how": how}
+    )
+    return optout
+
+
+def opt_in(*, user_id: int, course_id: str) -> None:
+    """Undo an opt-out: the user receives the course's bulk email again."""
+    Optout.objects.filter(user_id=user_id, course_id=course_id).delete()
+
+
+def set_receive_email(*, access: CourseAccess, receive: bool) -> EmailSetting:
+    """The dashboard's "Receive course emails" checkbox: opt in, or opt out (how=dashboard)."""
+    if receive:
+        opt_in(user_id=access.user.pk, course_id=access.course_id)
+    else:
+        opt_out(user_id=access.user.pk, course_id=access.course_id, how=Optout.DASHBOARD)
+    return EmailSetting(
+        course_id=access.course_id, course_name=access.course.display_name, receive_email=receive
+    )

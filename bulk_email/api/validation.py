@@ -1,0 +1,92 @@
+"""What staff typed, checked before anything is stored: every wrong field reported at once."""
+
+import datetime
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.utils import timezone
+
+from .. import app_settings, recipients, rendering
+from ..exceptions import InvalidEmailError
+
+
+def clean_subject(subject: str) -> str:
+    subject = (subject or "").strip()
+    limit = app_settings.get("SUBJECT_MAX_LENGTH")
+    if not subject:
+        raise InvalidEmailError("Enter a subject.", field="subject")
+    if len(subject) > limit:
+        raise InvalidEmailError(
+            f"The subject is {len(subject)} characters long; the limit is {limit}.",
+            field="subject",
+        )
+    rendering.refuse_header_injection(subject=subject)
+    return subject
+
+
+def clean_html(html: str) -> str:
+    """The sanitized message: what is stored is what is sent and what View shows."""
+    limit = app_settings.get("MAX_HTML_LENGTH")
+    if len(html or "") > limit:
+        raise InvalidEmailError(
+            f"The message is too large ({len(html):,} characters; the limit is {limit:,}).",
+            field="message",
+        )
+    clean = rendering.sanitize_html(html or "")
+    if not rendering.text_from_html(clean).strip() and "<img" not in clean:
+        raise InvalidEmailError("Write a message: it is empty.", field="message")
+    return clean
+
+
+def clean_send_at(send_at: datetime.datetime | None) -> datetime.datetime | None:
+    if send_at is None:
+        return None
+    if timezone.is_naive(send_at):
+        raise InvalidEmailError("Give the time with its time zone.", field="send_at")
+    if send_at <= timezone.now():
+        raise InvalidEmailError("The scheduled time has passed; pick a later one.", field="send_at")
+    return send_at
+
+
+@dataclass(frozen=True)
+class CleanEmail:
+    subject: str
+    html: str
+    target_keys: list[str]
+    send_at: datetime.datetime | None
+
+
+def clean_email(
+    *, course_id: str, subject: str, html: str, targets: list[str], send_at
+) -> CleanEmail:
+    cleaned = clean_fields(
+        subject=lambda: clean_subject(subject),
+        message=lambda: clean_html(html),
+        targets=lambda: recipients.validate_target_keys(course_id=course_id, keys=targets),
+        send_at=lambda: clean_send_at(send_at),
+    )
+    return CleanEmail(
+        subject=cleaned["subject"],
+        html=cleaned["message"],
+        target_keys=cleaned["targets"],
+        send_at=cleaned["send_at"],
+    )
+
+
+def clean_fields(**cleaners: Callable[[], Any]) -> dict[str, Any]:
+    """Run every cleaner, then raise the first error carrying all of them: a form can mark
+    each wrong field at once instead of one per attempt."""
+    cleaned, errors = {}, []
+    for name, cleaner in cleaners.items():
+        try:
+            cleaned[name] = cleaner()
+        except InvalidEmailError as error:
+            errors.append(error)
+    if errors:
+        first = errors[0]
+        all_errors: dict = {}
+        for error in errors:
+            all_errors.setdefault(error.field, str(error))
+        raise InvalidEmailError(str(first), field=first.field, errors=all_errors)
+    return cleaned

@@ -1,0 +1,60 @@
+"""One mapping from bulk_email's exceptions to HTTP answers, for every view and endpoint,
+and one JSON error shape: ``{"message", "field", "errors", "code"}``.
+
+A configuration error is the operator's to mend, not the user's: it answers 500 with a
+message that says so, and the reason goes to the log (anymail keeps its configuration error
+outside its send-error tree for the same reason)."""
+
+import logging
+
+from django.core.exceptions import PermissionDenied
+from django.http import JsonResponse
+
+from .exceptions import BulkEmailConfigurationError, BulkEmailError, InvalidEmailError
+
+logger = logging.getLogger(__name__)
+
+STATUS_BY_ERROR = [
+    # (exception type, HTTP status); the first match wins, so subclasses come first.
+    (BulkEmailConfigurationError, 500),
+    (LookupError, 404),  # UnknownCourseError, UnknownTaskError
+    (PermissionDenied, 403),  # BulkEmailDisabledError, NotCourseStaffError, NotEnrolledError
+    (BulkEmailError, 400),  # InvalidEmailError, BadRequestError, InvalidTokenError
+]
+CONFIGURATION_MESSAGE = (
+    "Bulk email is not configured correctly on this site; the operator will find the reason "
+    "in the server log."
+)
+
+
+def status_of(error: BulkEmailError) -> int:
+    status = next(code for kind, code in STATUS_BY_ERROR if isinstance(error, kind))
+    if isinstance(error, InvalidEmailError) and error.field == "state":
+        return 409  # the send has moved on: a conflict with the request, not its fields
+    return status
+
+
+def message_of(error: BulkEmailError) -> str:
+    if isinstance(error, BulkEmailConfigurationError):
+        logger.error("bulk_email configuration error: %s", error, exc_info=error)
+        return CONFIGURATION_MESSAGE
+    return str(error)
+
+
+def error_body(message: str, *, code: str, field: str | None = None, errors=None) -> dict:
+    return {"message": message, "field": field, "errors": errors or {}, "code": code}
+
+
+def json_error(error: BulkEmailError) -> JsonResponse:
+    body = error_body(
+        message_of(error),
+        code=error.code,
+        field=getattr(error, "field", None),
+        errors=getattr(error, "errors", None),
+    )
+    return JsonResponse(body, status=status_of(error))
+
+
+def json_refusal(message: str, *, status: int, code: str) -> JsonResponse:
+    """A refusal that is not a bulk_email error: not signed in, method not allowed, CSRF."""
+    return JsonResponse(error_body(message, code=code), status=status)
