@@ -453,3 +453,56 @@ def test_changes_need_the_csrf_token(course, instructor):
     response = call(client, "POST", api_url(course, "emails/"), body, HTTP_X_CSRFTOKEN=token)
     assert response.status_code == 201
     assert call(client, "GET", api_url(course, "tasks/")).status_code == 200  # reads need none
+
+
+# --- Authorized once; one error shape; configuration errors are the operator's -----------------
+
+
+def test_each_endpoint_checks_the_users_role_once(client, course, instructor, monkeypatch):
+    from lms_stub.bulk_email_backend import StubLMSBackend
+
+    calls = []
+    original = StubLMSBackend.is_course_staff
+
+    def counted(self, user, course_id):
+        calls.append(course_id)
+        return original(self, user, course_id)
+
+    monkeypatch.setattr(StubLMSBackend, "is_course_staff", counted)
+    client.force_login(instructor)
+    task = schedule(course, instructor)
+    for method, url, body, status in endpoint_calls(course, task):
+        calls.clear()
+        response = call(client, method, url, body)
+        assert response.status_code == status, (method, url, response.content)
+        assert calls == [course.id], (method, url)
+
+
+def test_every_refusal_has_the_one_error_shape(client, course, instructor):
+    client.force_login(instructor)
+    refusals = [
+        call(client, "POST", api_url(course, "emails/"), {"subject": ""}),  # 400
+        call(client, "GET", api_url(course, "tasks/999999/")),  # 404
+        call(client, "PATCH", api_url(course, "tasks/")),  # 405
+    ]
+    client.logout()
+    refusals.append(call(client, "GET", api_url(course, "tasks/")))  # 401
+    for response in refusals:
+        assert set(response.json()) == {"message", "field", "errors", "code"}, response.json()
+    assert [r.json()["code"] for r in refusals] == [
+        "invalid",
+        "unknown_task",
+        "method_not_allowed",
+        "not_signed_in",
+    ]
+
+
+def test_a_configuration_error_is_a_logged_500_not_bad_input(
+    client, course, instructor, settings, caplog
+):
+    client.force_login(instructor)
+    settings.BULK_EMAIL = {**settings.BULK_EMAIL, "LMS_BACKEND": "no.such.Backend"}
+    response = call(client, "GET", api_url(course, "tasks/"))
+    assert response.status_code == 500 and response.json()["code"] == "configuration"
+    assert "no.such.Backend" not in response.json()["message"]  # the operator's, in the log
+    assert "no.such.Backend" in caplog.text

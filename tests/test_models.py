@@ -67,3 +67,57 @@ def test_a_new_task_is_queuing_with_zero_counts():
     email = CourseEmail.objects.create(course_id=COURSE, subject="Hi", html_message="<p>x</p>")
     task = EmailTask.objects.create(email=email)
     assert (task.state, task.total, task.retries) == (EmailTask.QUEUING, 0, 0)
+
+
+# --- States: one table of transitions, one method that performs them ---------------------------
+
+from itertools import product  # noqa: E402
+
+from bulk_email.models import Batch  # noqa: E402
+
+STATEFUL = [
+    (EmailTask, [s for s, _ in EmailTask.STATE_CHOICES]),
+    (Batch, [s for s, _ in Batch.STATE_CHOICES]),
+]
+
+
+def a_row(model, state):
+    email = CourseEmail.objects.create(course_id=COURSE, subject="s", html_message="<p>x</p>")
+    task = EmailTask.objects.create(email=email, state=state if model is EmailTask else "PROGRESS")
+    if model is EmailTask:
+        return task
+    return Batch.objects.create(task=task, seq=0, user_ids=[1], state=state)
+
+
+@pytest.mark.parametrize(
+    ("model", "source", "target"),
+    [(m, a, b) for m, states in STATEFUL for a, b in product(states, states)],
+)
+def test_every_transition_in_the_table_is_made_and_every_other_refused(model, source, target):
+    row = a_row(model, source)
+    rows = model.objects.filter(pk=row.pk)
+    if target in model.TRANSITIONS[source]:
+        assert rows.transition(from_=[source], to=target) == 1
+        assert rows.get().state == target
+    else:
+        with pytest.raises(ValueError, match="is not a transition"):
+            rows.transition(from_=[source], to=target)
+        assert rows.get().state == source
+
+
+def test_a_transition_is_conditional_and_counts_the_rows_it_changed():
+    finished = a_row(EmailTask, EmailTask.SUCCESS)
+    running = a_row(EmailTask, EmailTask.PROGRESS)
+    both = EmailTask.objects.filter(pk__in=[finished.pk, running.pk])
+    assert both.transition(to=EmailTask.REVOKED) == 1  # Success is final: left alone
+    assert EmailTask.objects.get(pk=finished.pk).state == EmailTask.SUCCESS
+    assert both.transition(to=EmailTask.REVOKED) == 0
+
+
+def test_every_state_is_in_the_table_and_the_sets_agree_with_it():
+    for model, states in STATEFUL:
+        assert set(model.TRANSITIONS) == set(states)
+    for state in EmailTask.FINAL_STATES:
+        assert not EmailTask.TRANSITIONS[state]
+    assert set(EmailTask.RUNNING_STATES) <= set(EmailTask.ACTIVE_STATES)
+    assert set(EmailTask.STOPPED_STATES) <= set(EmailTask.FINAL_STATES)
