@@ -166,10 +166,11 @@ def explain_deep_page(course_id: str, keys, page_size: int, figures: dict, show:
     """EXPLAIN ANALYZE of the page that starts 90% of the way through the course."""
     from django.db import connection
 
-    from bulk_email.recipients import recipients_queryset
+    from bulk_email.recipients import recipient_id_pages
 
-    every_id = recipients_queryset(course_id=course_id, sender_id=None, target_keys=keys)
-    after_id = every_id.values_list("pk", flat=True)[int(figures["recipients"] * 0.9)]
+    audience = {"course_id": course_id, "sender_id": None, "target_keys": keys}
+    every_id = [i for page in recipient_id_pages(**audience, page_size=50_000) for i in page]
+    after_id = every_id[int(figures["recipients"] * 0.9)]
     sql, params = page_sql(course_id, keys, page_size, after_id)
     with connection.cursor() as cursor:
         cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)

@@ -162,21 +162,6 @@ def _users_among(ids: QuerySet | None, *, after_id: int) -> QuerySet:
     return _users().none() if ids is None else _users().filter(pk__gt=after_id, pk__in=ids)
 
 
-def recipients_queryset(
-    *,
-    course_id: str,
-    sender_id: int | None,
-    target_keys: Iterable[str],
-    now: datetime.datetime | None = None,
-) -> QuerySet:
-    """Every recipient once, ordered by user id, as values ``pk``, ``email``, ``full_name``.
-
-    Lazy: iterate it with ``.iterator()`` or use ``recipient_pages`` for large courses."""
-    return _as_recipients(
-        _member_ids(course_id=course_id, sender_id=sender_id, target_keys=target_keys, now=now)
-    )
-
-
 def recipient_pages(
     *,
     course_id: str,

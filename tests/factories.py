@@ -6,7 +6,7 @@ import itertools
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from bulk_email import api, pipeline
+from bulk_email import api, pipeline, recipients
 from bulk_email.groups import split_key
 from bulk_email.models import (
     BulkEmailFlag,
@@ -127,3 +127,9 @@ def run_fan_out(task) -> list[int]:
 def staff(course_id: str, user) -> "api.CourseAccess":
     """The checked access a view hands the services; raises as the view would refuse."""
     return api.staff_access(user=user, course_id=course_id)
+
+
+def recipient_rows(**audience) -> list[dict]:
+    """Every recipient once, in user-id order, as rows: what the keyset pages add up to."""
+    pages = recipients.recipient_pages(**audience)
+    return [{"pk": r.user_id, "email": r.email, "full_name": r.full_name} for p in pages for r in p]

@@ -25,7 +25,6 @@ from bulk_email.recipients import (
     opted_out_ids,
     recipient_id_pages,
     recipient_pages,
-    recipients_queryset,
 )
 from lms_stub.models import CourseAccessRole
 from tests.factories import (
@@ -36,6 +35,7 @@ from tests.factories import (
     make_email,
     make_user,
     opt_out,
+    recipient_rows,
 )
 
 pytestmark = pytest.mark.django_db
@@ -119,7 +119,7 @@ class World:
 
     def resolve(self, *symbolic_keys: str, **kwargs) -> list[int]:
         keys = [self.key(k) for k in symbolic_keys]
-        rows = recipients_queryset(
+        rows = recipient_rows(
             course_id=self.course_id, sender_id=self.sender_id, target_keys=keys, **kwargs
         )
         return [row["pk"] for row in rows]
@@ -225,9 +225,7 @@ def test_the_table_itself_covers_what_the_issue_names(world):
 
 def test_recipients_carry_email_and_full_name(world):
     rows = list(
-        recipients_queryset(
-            course_id=world.course_id, sender_id=world.sender_id, target_keys=["myself"]
-        )
+        recipient_rows(course_id=world.course_id, sender_id=world.sender_id, target_keys=["myself"])
     )
     assert rows == [
         {"pk": world.sender_id, "email": "sender@example.com", "full_name": "sender Ünïcödé"}
@@ -300,7 +298,7 @@ def test_myself_reaches_the_sender_even_when_opted_out(world):
 
 
 def test_myself_reaches_nobody_when_the_sender_is_gone(world):
-    rows = recipients_queryset(course_id=world.course_id, sender_id=None, target_keys=["myself"])
+    rows = recipient_rows(course_id=world.course_id, sender_id=None, target_keys=["myself"])
     assert list(rows) == []
 
 
@@ -519,9 +517,7 @@ def test_validate_target_keys_refuses_an_empty_choice(world):
 def test_resolution_refuses_malformed_keys_as_an_invalid_email(world):
     for key in ("everyone", "cohort:abc", "track"):
         with pytest.raises(InvalidEmailError):
-            recipients_queryset(
-                course_id=world.course_id, sender_id=world.sender_id, target_keys=[key]
-            )
+            recipient_rows(course_id=world.course_id, sender_id=world.sender_id, target_keys=[key])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -13,12 +13,12 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from bulk_email import recipients
 from bulk_email.models import EmailTask
 from lms_stub.demo import DEMO_COURSE_ID, seed_demo
 from lms_stub.models import CourseAccessRole
 from lms_stub.seeding import ensure_user
 from tests.e2e.conftest import log_in
+from tests.factories import recipient_rows
 
 pytestmark = pytest.mark.django_db(transaction=True)
 TAB = f"/courses/{DEMO_COURSE_ID}/instructor/?tab=email"
@@ -85,7 +85,7 @@ def test_instructor_composes_previews_sends_and_watches_it_arrive(
         "sender_id": demo_instructor_id(),
         "target_keys": ["staff", "track:verified"],
     }
-    addresses = {row["email"] for row in recipients.recipients_queryset(**audience)}
+    addresses = {row["email"] for row in recipient_rows(**audience)}
     expected = len(addresses)
     page.get_by_role("button", name="Send email").click()
     expect(page.locator("#bulk-email-confirm-text")).to_contain_text(f"to {expected} people")
