@@ -1,5 +1,5 @@
-"""The wire form of a message's body: quoted-printable pieces that can be joined, SMTP dot
-stuffing, texts cut around the personal slots, and the MIME part headers.
+"""The wire form of a message: quoted-printable pieces that can be joined, SMTP dot stuffing,
+texts cut around the personal slots, the MIME part headers and the fixed header block.
 
 A body is encoded once per email as literals with slots between them; per recipient only
 the values that go into the slots are encoded (``SplitText.fill_encoded``).
@@ -86,3 +86,26 @@ def mime_part_head(subtype: str) -> str:
         f"Content-Type: text/{subtype}; charset=utf-8{CRLF}"
         f"Content-Transfer-Encoding: quoted-printable{CRLF}{CRLF}"
     )
+
+
+# What marks every copy as bulk mail, whichever way it leaves: the raw SMTP bytes
+# (fixed_header_block) or Django's EmailMessage (RenderedMessage.as_email_message).
+BULK_HEADERS = {
+    "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",  # RFC 8058: one-click by POST
+    "Precedence": "bulk",  # older servers send no vacation replies to it
+    "Auto-Submitted": "auto-generated",  # RFC 3834: no automatic replies
+}
+
+
+def fixed_header_block(from_header: str, list_id: str, boundary: str) -> str:
+    """The header lines that start every recipient's copy, in their order on the wire."""
+    one_click_post, *other_bulk_headers = BULK_HEADERS.items()
+    headers = (
+        ("From", from_header),
+        one_click_post,
+        ("List-Id", list_id),  # the place it has always had, so the bytes sent stay the same
+        *other_bulk_headers,
+        ("MIME-Version", "1.0"),
+        ("Content-Type", f'multipart/alternative;{CRLF} boundary="{boundary}"'),
+    )
+    return "".join(f"{name}: {value}{CRLF}" for name, value in headers)

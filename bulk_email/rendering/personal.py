@@ -26,7 +26,7 @@ from .headers import (
     plain_address,
     refuse_header_injection,
 )
-from .mime import UNSUBSCRIBE_TOKEN, USER_FULLNAME, USER_ID, dot_stuffed
+from .mime import BULK_HEADERS, UNSUBSCRIBE_TOKEN, USER_FULLNAME, USER_ID, dot_stuffed
 from .prepare import PreparedMessage
 
 _date_now = (0, "")  # (a second, its Date header): swapped whole, so threads never see halves
@@ -117,9 +117,7 @@ class RenderedMessage:
             "Message-ID": self.message_id,
             "Date": self.date,
             "List-Unsubscribe": self.list_unsubscribe.replace(CRLF, ""),
-            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-            "Precedence": "bulk",
-            "Auto-Submitted": "auto-generated",
+            **BULK_HEADERS,
         }
         message = EmailMultiAlternatives(
             subject=self.subject,

@@ -34,7 +34,7 @@ from .headers import (
     one_line,
     refuse_header_injection,
 )
-from .mime import UNSUBSCRIBE_TOKEN, SplitText, mime_part_head, with_crlf
+from .mime import UNSUBSCRIBE_TOKEN, SplitText, fixed_header_block, mime_part_head, with_crlf
 from .sanitize import sanitize_html, text_from_html
 
 logger = logging.getLogger(__name__)
@@ -182,19 +182,6 @@ def list_id(course: CourseInfo, domain: str) -> str:
     return encode_address(course.display_name, f"{label}.{domain}", start=9)
 
 
-def fixed_header_block(course: CourseInfo, from_header: str, domain: str, boundary: str) -> str:
-    headers = {
-        "From": from_header,
-        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-        "List-Id": list_id(course, domain),
-        "Precedence": "bulk",
-        "Auto-Submitted": "auto-generated",
-        "MIME-Version": "1.0",
-        "Content-Type": f'multipart/alternative;{CRLF} boundary="{boundary}"',
-    }
-    return "".join(f"{name}: {value}{CRLF}" for name, value in headers.items())
-
-
 def subject_with_course_keywords(email: EmailFields, course: CourseInfo) -> SplitText:
     subject = fill_course_keywords(email.subject, course, escape=False)
     return SplitText.of(one_line(subject))
@@ -227,7 +214,7 @@ def prepare_message(
         unsubscribe_mailto=unsubscribe_mailto(sender),
         message_id_domain=domain,
         fixed_subject_header=f"Subject: {fixed_subject}{CRLF}".encode() if fixed_subject else b"",
-        fixed_headers=fixed_header_block(course, from_header, domain, boundary).encode(),
+        fixed_headers=fixed_header_block(from_header, list_id(course, domain), boundary).encode(),
         text_part_head=f"{CRLF}--{boundary}{CRLF}{mime_part_head('plain')}".encode(),
         html_part_head=f"{CRLF}--{boundary}{CRLF}{mime_part_head('html')}".encode(),
         closing_boundary=f"{CRLF}--{boundary}--{CRLF}".encode(),

@@ -2,8 +2,9 @@ import pytest
 
 from bulk_email import rendering
 from bulk_email.rendering import Recipient, render_message
+from bulk_email.rendering.mime import BULK_HEADERS
 from tests.messages import EmailData, prepare
-from tests.rendering.mail import LEARNER, rendered_mail
+from tests.rendering.mail import LEARNER, parse, rendered_mail
 
 
 def test_the_message_is_multipart_alternative_with_text_then_html():
@@ -47,3 +48,19 @@ def test_the_stuffed_bytes_are_the_message_dot_stuffed():
     message = render_message(prepare(dotted), recipient)
     stuffed = message.as_stuffed_bytes()
     assert stuffed == rendering.dot_stuffed(message.as_bytes()) != message.as_bytes()
+
+
+def test_both_forms_of_a_message_carry_every_bulk_header():
+    message = render_message(prepare(), LEARNER)
+    raw, django_form = parse(message.as_bytes()), message.as_email_message().message()
+    for name, value in BULK_HEADERS.items():
+        assert raw[name] == django_form[name] == value
+
+
+def test_the_header_lines_keep_their_order_on_the_wire():
+    head = render_message(prepare(), LEARNER).as_bytes().split(b"\r\n\r\n", 1)[0]
+    names = [line.split(b":", 1)[0].decode() for line in head.split(b"\r\n") if line[:1] != b" "]
+    assert names == [
+        "From", "List-Unsubscribe-Post", "List-Id", "Precedence", "Auto-Submitted",
+        "MIME-Version", "Content-Type", "Subject", "To", "Date", "Message-ID", "List-Unsubscribe",
+    ]  # fmt: skip
