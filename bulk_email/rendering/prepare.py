@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import premailer
-from django.conf import settings
 from django.template.loader import get_template, render_to_string
 from django.urls import NoReverseMatch, reverse
 
@@ -225,7 +224,7 @@ def prepare_message(
 # --- The per-process cache and the one impure entry point --------------------------------------
 
 _CACHE_SIZE = 16
-_prepared_cache: "OrderedDict[tuple, PreparedMessage]" = OrderedDict()
+_prepared_cache: "OrderedDict[tuple, PreparedMessage]" = OrderedDict()  # least recent first
 
 
 def load_template(name: str) -> EmailTemplate:
@@ -242,14 +241,11 @@ def load_template(name: str) -> EmailTemplate:
     )
 
 
-def _settings_fingerprint() -> tuple:
-    names = ("SITE_URL", "DEFAULT_FROM_EMAIL", "UNSUBSCRIBE_MAILTO", "POSTAL_ADDRESS", "DKIM")
-    return (settings.SECRET_KEY, *(repr(app_settings.get(n)) for n in names))
-
-
 def get_prepared_message(email: Any) -> PreparedMessage:
-    """``prepare_message`` for a saved CourseEmail, cached per process by (id, modified)."""
-    key = (email.pk, getattr(email, "modified", None), _settings_fingerprint())
+    """``prepare_message`` for a saved CourseEmail, cached per process by (id, modified) and
+    the whole settings snapshot (every BULK_EMAIL setting, SECRET_KEY): a changed setting
+    never gets a message prepared under the old one, whichever setting it is."""
+    key = (email.pk, getattr(email, "modified", None), app_settings.snapshot())
     if email.pk is not None and key in _prepared_cache:
         _prepared_cache.move_to_end(key)
         return _prepared_cache[key]

@@ -1,6 +1,7 @@
 import re
 
 import pytest
+from django.test import override_settings
 
 from bulk_email import rendering
 from bulk_email.models import CourseEmail, CourseEmailTemplate
@@ -95,3 +96,28 @@ def test_the_prepared_message_is_cached_by_email_id_and_modified():
     email.save()
     assert get_prepared_message(email) is not first
     assert "B" in get_prepared_message(email).html.parts[0]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "name, value, shown",
+    [
+        ("POSTAL_ADDRESS", "9 New Road, Newtown", "9 New Road, Newtown"),
+        ("DEFAULT_TEMPLATE_NAME", "branded", "BRAND"),  # a setting the old key left out
+    ],
+)
+def test_changing_any_setting_prepares_the_message_anew(settings, name, value, shown):
+    rendering.clear_prepared_cache()
+    CourseEmailTemplate.objects.create(
+        name="branded",
+        html_template="<html><body>BRAND {{message_body}}</body></html>",
+        plain_template="BRAND\n{{message_body}}",
+    )
+    course = factories.make_course(postal_address="")
+    email = CourseEmail.objects.create(course_id=course.id, subject="S", html_message="<p>A</p>")
+    first = get_prepared_message(email)
+    with override_settings(BULK_EMAIL={**settings.BULK_EMAIL, name: value}):
+        changed = get_prepared_message(email)
+    assert changed is not first
+    assert shown in "".join(changed.text.parts) and shown not in "".join(first.text.parts)
+    assert get_prepared_message(email) is first  # the old settings again: the cached one
