@@ -1,0 +1,35 @@
+from ..lms import CourseInfo, Recipient
+from .headers import CONTROL_CHARACTERS, refuse_header_injection
+from .mime import dot_stuffed
+from .personal import RenderedMessage, render_message
+from .prepare import (
+    EmailFields,
+    EmailTemplate,
+    PreparedMessage,
+    clear_prepared_cache,
+    get_prepared_message,
+    load_template,
+    prepare_from_lms,
+    prepare_message,
+)
+from .sanitize import sanitize_html, text_from_html
+
+__all__ = [
+    "CONTROL_CHARACTERS",
+    "CourseInfo",
+    "EmailFields",
+    "EmailTemplate",
+    "PreparedMessage",
+    "Recipient",
+    "RenderedMessage",
+    "clear_prepared_cache",
+    "dot_stuffed",
+    "get_prepared_message",
+    "load_template",
+    "prepare_from_lms",
+    "prepare_message",
+    "refuse_header_injection",
+    "render_message",
+    "sanitize_html",
+    "text_from_html",
+]

@@ -1,0 +1,271 @@
+"""Once per email: everything about a message that is the same for all its recipients.
+
+``prepare_message`` sanitizes the composed HTML, wraps it in the course template, adds the
+footer, inlines the CSS (premailer), makes the text part (html2text), fills in the course
+keywords, encodes the fixed headers and the MIME part headers, and keeps the HTML, text and
+subject cut around the personal slots, for ``personal.render_message`` to fill in per
+recipient. Pure; ``get_prepared_message`` is the one impure entry (the course from the LMS,
+the template from the database), cached per process.
+"""
+
+import html
+import logging
+import re
+import secrets
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import premailer
+from django.template.loader import get_template, render_to_string
+from django.urls import NoReverseMatch, reverse
+
+from .. import app_settings
+from ..exceptions import BulkEmailConfigurationError, UnknownCourseError
+from ..lms import CourseInfo, get_lms
+from ..models import MESSAGE_BODY_SLOT, CourseEmailTemplate
+from .dkim import DkimKey, dkim_key
+from .headers import (
+    CRLF,
+    encode_address,
+    encode_header_value,
+    idna_address,
+    one_line,
+    refuse_header_injection,
+)
+from .mime import UNSUBSCRIBE_TOKEN, SplitText, fixed_header_block, mime_part_head, with_crlf
+from .sanitize import sanitize_html, text_from_html
+
+logger = logging.getLogger(__name__)
+
+COURSE_DISPLAY_NAME = "%%COURSE_DISPLAY_NAME%%"
+COURSE_END_DATE = "%%COURSE_END_DATE%%"
+
+
+class EmailFields(Protocol):
+    """What rendering reads of an email; a CourseEmail row has all of it."""
+
+    pk: int | None
+    course_id: str
+    subject: str
+    html_message: str
+    text_message: str
+    template_name: str
+    from_addr: str
+
+
+@dataclass(frozen=True)
+class EmailTemplate:
+    html: str
+    plain: str
+
+
+@dataclass(frozen=True)
+class PreparedMessage:
+    """An email made ready for any number of recipients."""
+
+    email_id: int | None
+    course_id: str
+    from_addr: str
+    from_name: str
+    from_header: str
+    subject: SplitText
+    text: SplitText
+    html: SplitText
+    one_click_url: str
+    unsubscribe_mailto: str
+    message_id_domain: str
+    # "Subject: ...\r\n" when the subject is the same for everyone, else b"".
+    fixed_subject_header: bytes
+    fixed_headers: bytes
+    text_part_head: bytes
+    html_part_head: bytes
+    closing_boundary: bytes
+    dkim: DkimKey | None = None
+
+
+# --- The body: template, footer, CSS, keywords -------------------------------------------------
+
+
+def course_end_text(course: CourseInfo) -> str:
+    end = course.end
+    return f"{end:%B} {end.day}, {end.year}" if end else ""
+
+
+def fill_course_keywords(text: str, course: CourseInfo, *, escape: bool) -> str:
+    values = {COURSE_DISPLAY_NAME: course.display_name, COURSE_END_DATE: course_end_text(course)}
+    for keyword, value in values.items():
+        text = text.replace(keyword, html.escape(value) if escape else value)
+    return text
+
+
+def wrap(template: str, body: str) -> str:
+    before, _, after = template.partition(MESSAGE_BODY_SLOT)
+    return before + body + after
+
+
+def insert_before_body_end(document: str, footer: str) -> str:
+    position = document.lower().rfind("</body>")
+    if position < 0:
+        return document + footer
+    return document[:position] + footer + document[position:]
+
+
+def inline_css(document: str, base_url: str) -> str:
+    return premailer.Premailer(
+        document,
+        base_url=base_url,
+        disable_validation=True,
+        allow_network=False,
+        cssutils_logging_level=logging.CRITICAL,
+    ).transform()
+
+
+def footer_context(course: CourseInfo, email_settings_url: str, unsubscribe_url: str) -> dict:
+    postal = course.postal_address or app_settings.get("POSTAL_ADDRESS")
+    return {
+        "course_name": course.display_name,
+        "email_settings_url": email_settings_url,
+        "unsubscribe_url": unsubscribe_url,
+        "postal_address": postal,
+    }
+
+
+def site_url(path: str) -> str:
+    return app_settings.get("SITE_URL").rstrip("/") + path
+
+
+def _url_with_token_slot(route: str) -> str:
+    try:
+        return site_url(reverse(f"bulk_email:{route}", args=["TOKEN"])).replace(
+            "TOKEN", UNSUBSCRIBE_TOKEN
+        )
+    except NoReverseMatch as error:
+        raise BulkEmailConfigurationError(
+            "bulk_email.urls is not included in the site's URLconf (namespace 'bulk_email'): "
+            "unsubscribe links cannot be made."
+        ) from error
+
+
+def render_html_part(email: EmailFields, course, template, context) -> str:
+    body = sanitize_html(email.html_message)
+    document = wrap(template.html, body)
+    footer = render_to_string("bulk_email/email_footer.html", context)
+    document = inline_css(insert_before_body_end(document, footer), site_url("/"))
+    return fill_course_keywords(document, course, escape=True)
+
+
+def render_text_part(email: EmailFields, course, template, context) -> str:
+    body = email.text_message.strip() + "\n" if email.text_message.strip() else None
+    body = body or text_from_html(sanitize_html(email.html_message))
+    footer = render_to_string("bulk_email/email_footer.txt", context)
+    text = wrap(template.plain, body).rstrip("\n") + "\n\n" + footer.strip() + "\n"
+    return fill_course_keywords(text, course, escape=False)
+
+
+# --- The headers that are the same for every recipient ------------------------------------------
+
+
+def from_address(email: EmailFields) -> str:
+    return email.from_addr or app_settings.get("DEFAULT_FROM_EMAIL")
+
+
+def unsubscribe_mailto(from_addr: str) -> str:
+    configured = app_settings.get("UNSUBSCRIBE_MAILTO")
+    return from_addr if configured is None else configured
+
+
+def list_id(course: CourseInfo, domain: str) -> str:
+    label = re.sub(r"[^A-Za-z0-9-]+", ".", course.course_id.partition(":")[2] or course.course_id)
+    label = label.strip(".") or "course"
+    return encode_address(course.display_name, f"{label}.{domain}", start=9)
+
+
+def subject_with_course_keywords(email: EmailFields, course: CourseInfo) -> SplitText:
+    subject = fill_course_keywords(email.subject, course, escape=False)
+    return SplitText.of(one_line(subject))
+
+
+def prepare_message(
+    email: EmailFields, course: CourseInfo, *, template: EmailTemplate, email_settings_url: str
+) -> PreparedMessage:
+    """Everything about an email that is the same for all its recipients (the costly part)."""
+    sender = from_address(email)
+    refuse_header_injection(subject=email.subject, from_addr=sender)
+    sender = idna_address(sender)
+    domain = sender.rpartition("@")[2]
+    context = footer_context(course, email_settings_url, _url_with_token_slot("unsubscribe"))
+    from_name = one_line(f"{course.display_name} Course Staff")
+    from_header = encode_address(from_name, sender)
+    subject = subject_with_course_keywords(email, course)
+    boundary = f"=_bulk_email_{secrets.token_hex(12)}"  # "=_" never occurs in quoted-printable
+    fixed_subject = "" if subject.is_personal else encode_header_value(subject.parts[0])
+    return PreparedMessage(
+        email_id=email.pk,
+        course_id=course.course_id,
+        from_addr=sender,
+        from_name=from_name,
+        from_header=from_header,
+        subject=subject,
+        text=SplitText.of(with_crlf(render_text_part(email, course, template, context))),
+        html=SplitText.of(with_crlf(render_html_part(email, course, template, context))),
+        one_click_url=_url_with_token_slot("one_click"),
+        unsubscribe_mailto=unsubscribe_mailto(sender),
+        message_id_domain=domain,
+        fixed_subject_header=f"Subject: {fixed_subject}{CRLF}".encode() if fixed_subject else b"",
+        fixed_headers=fixed_header_block(from_header, list_id(course, domain), boundary).encode(),
+        text_part_head=f"{CRLF}--{boundary}{CRLF}{mime_part_head('plain')}".encode(),
+        html_part_head=f"{CRLF}--{boundary}{CRLF}{mime_part_head('html')}".encode(),
+        closing_boundary=f"{CRLF}--{boundary}--{CRLF}".encode(),
+        dkim=dkim_key(),
+    )
+
+
+# --- The per-process cache and the one impure entry point --------------------------------------
+
+_CACHE_SIZE = 16
+_prepared_cache: "OrderedDict[tuple, PreparedMessage]" = OrderedDict()  # least recent first
+
+
+def load_template(name: str) -> EmailTemplate:
+    """The CourseEmailTemplate called ``name``, or the one shipped in templates/bulk_email/."""
+    name = name or app_settings.get("DEFAULT_TEMPLATE_NAME")
+    row = CourseEmailTemplate.objects.filter(name=name).first() if name else None
+    if row is not None:
+        return EmailTemplate(html=row.html_template, plain=row.plain_template)
+    if name:
+        logger.warning("No CourseEmailTemplate named %r: using the default template.", name)
+    return EmailTemplate(
+        html=get_template("bulk_email/email_template.html").template.source,
+        plain=get_template("bulk_email/email_template.txt").template.source,
+    )
+
+
+def get_prepared_message(email: Any) -> PreparedMessage:
+    """``prepare_message`` for a saved CourseEmail, cached per process by (id, modified) and
+    the whole settings snapshot (every BULK_EMAIL setting, SECRET_KEY): a changed setting
+    never gets a message prepared under the old one, whichever setting it is."""
+    key = (email.pk, getattr(email, "modified", None), app_settings.snapshot())
+    if email.pk is not None and key in _prepared_cache:
+        _prepared_cache.move_to_end(key)
+        return _prepared_cache[key]
+    prepared = prepare_from_lms(email)
+    if email.pk is not None:
+        _prepared_cache[key] = prepared
+        while len(_prepared_cache) > _CACHE_SIZE:
+            _prepared_cache.popitem(last=False)
+    return prepared
+
+
+def prepare_from_lms(email: EmailFields) -> PreparedMessage:
+    lms = get_lms()
+    course = lms.get_course(email.course_id)
+    if course is None:
+        raise UnknownCourseError(f"No course {email.course_id!r} in the LMS.")
+    settings_url = site_url(lms.email_settings_url(email.course_id))
+    template = load_template(email.template_name)
+    return prepare_message(email, course, template=template, email_settings_url=settings_url)
+
+
+def clear_prepared_cache() -> None:
+    _prepared_cache.clear()

@@ -1,0 +1,123 @@
+import re
+
+import pytest
+from django.test import override_settings
+
+from bulk_email import rendering
+from bulk_email.models import CourseEmail, CourseEmailTemplate
+from bulk_email.rendering import get_prepared_message, render_message
+from bulk_email.tokens import read_token
+from tests import factories
+from tests.messages import EmailData, prepare
+from tests.rendering.mail import LEARNER, parse, parts, rendered_mail
+
+
+def test_css_is_inlined_and_no_style_block_is_left():
+    html = parts(rendered_mail())["text/html"]
+    assert "<style" not in html
+    assert re.search(r'<body[^>]*style="[^"]*background-color:#f2f2f2', html)
+
+
+def test_keywords_are_filled_escaped_in_html_and_raw_in_text():
+    message = rendered_mail()
+    body = parts(message)
+    assert "Hello Ána &lt;Ö'Brien&gt; &amp; 李" in body["text/html"] or (
+        "Hello Ána &lt;Ö&#x27;Brien&gt; &amp; 李" in body["text/html"]
+    )
+    assert "Hello Ána <Ö'Brien> & 李" in body["text/plain"]
+    for text in body.values():
+        assert "Your id is 12." in text
+        assert "ends on June 30, 2026" in text
+        assert "%%" not in text
+    assert "Physique générale — 物理 ends" in body["text/plain"]
+
+
+def test_the_from_display_name_is_the_course_staff_in_unicode():
+    sender = rendered_mail()["From"].addresses[0]
+    assert sender.display_name == "Physique générale — 物理 Course Staff"
+    assert sender.addr_spec == "no-reply@lms.example.com"
+
+
+def test_the_from_address_of_the_email_wins(settings):
+    message = rendered_mail(EmailData(from_addr="physics@epfl.example"))
+    assert message["From"].addresses[0].addr_spec == "physics@epfl.example"
+
+
+def test_the_footer_says_why_and_how_to_leave_in_both_parts():
+    body = parts(rendered_mail())
+    for text in body.values():
+        assert "Physique générale — 物理" in text
+        assert "You are receiving this email because" in text
+        assert "https://lms.example.com/dashboard/#email-settings" in text
+        assert "EPFL, Station 1, 1015 Lausanne, Switzerland" in text
+        assert "/email/unsubscribe/" in text
+    link = re.search(r'href="([^"]*/email/unsubscribe/[^"]+)"', body["text/html"]).group(1)
+    token = link.rstrip("/").rsplit("/", 1)[1]
+    assert read_token(token).user_id == LEARNER.user_id
+
+
+def test_the_postal_address_setting_fills_in_for_courses_without_one(settings):
+    settings.BULK_EMAIL = {**settings.BULK_EMAIL, "POSTAL_ADDRESS": "1 Fallback Road"}
+    course = rendering.CourseInfo("course-v1:X+Y+Z", "Plain", "X", None, "")
+    html = parts(parse(render_message(prepare(course=course), LEARNER).as_bytes()))["text/html"]
+    assert "1 Fallback Road" in html
+
+
+def test_the_text_part_is_the_staff_text_when_given():
+    body = parts(rendered_mail(EmailData(text_message="Plain words for %%USER_FULLNAME%%.")))
+    assert body["text/plain"].startswith("Plain words for Ána <Ö'Brien> & 李.")
+
+
+@pytest.mark.django_db
+def test_a_named_course_template_wraps_the_message():
+    CourseEmailTemplate.objects.create(
+        name="branded",
+        html_template="<html><head><style>.brand{color:#123456}</style></head><body>"
+        '<div class="brand">BRAND</div>{{message_body}}</body></html>',
+        plain_template="BRAND\n{{message_body}}",
+    )
+    course = factories.make_course(display_name="Templated")
+    email = CourseEmail.objects.create(
+        course_id=course.id, subject="S", html_message="<p>Body</p>", template_name="branded"
+    )
+    body = parts(parse(render_message(get_prepared_message(email), LEARNER).as_bytes()))
+    assert '<div class="brand" style="color:#123456">BRAND</div>' in body["text/html"]
+    assert body["text/plain"].startswith("BRAND\nBody")
+
+
+@pytest.mark.django_db
+def test_the_prepared_message_is_cached_by_email_id_and_modified():
+    rendering.clear_prepared_cache()
+    course = factories.make_course()
+    email = CourseEmail.objects.create(course_id=course.id, subject="S", html_message="<p>A</p>")
+    first = get_prepared_message(email)
+    assert get_prepared_message(CourseEmail.objects.get(pk=email.pk)) is first
+    email.html_message = "<p>B</p>"
+    email.save()
+    assert get_prepared_message(email) is not first
+    assert "B" in get_prepared_message(email).html.parts[0]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "name, value, shown",
+    [
+        ("POSTAL_ADDRESS", "9 New Road, Newtown", "9 New Road, Newtown"),
+        ("DEFAULT_TEMPLATE_NAME", "branded", "BRAND"),  # a setting the old key left out
+    ],
+)
+def test_changing_any_setting_prepares_the_message_anew(settings, name, value, shown):
+    rendering.clear_prepared_cache()
+    CourseEmailTemplate.objects.create(
+        name="branded",
+        html_template="<html><body>BRAND {{message_body}}</body></html>",
+        plain_template="BRAND\n{{message_body}}",
+    )
+    course = factories.make_course(postal_address="")
+    email = CourseEmail.objects.create(course_id=course.id, subject="S", html_message="<p>A</p>")
+    first = get_prepared_message(email)
+    with override_settings(BULK_EMAIL={**settings.BULK_EMAIL, name: value}):
+        changed = get_prepared_message(email)
+    assert changed is not first
+    assert shown in "".join(changed.text.parts) and shown not in "".join(first.text.parts)
+    assert get_prepared_message(email) is first  # the old settings again: the cached one
