@@ -1,5 +1,8 @@
 """System checks for a misconfigured deployment, reported by ``manage.py check`` and at start."""
 
+from collections.abc import Callable
+from functools import wraps
+
 from django.core import checks
 from django.utils.module_loading import import_string
 
@@ -7,7 +10,21 @@ from . import app_settings
 from .lms import LMSBackend
 
 
-def check_lms_backend(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+def for_bulk_email(check: Callable) -> Callable:
+    """Run ``check`` only when bulk_email is among the apps asked about: ``manage.py check
+    other_app`` must not report bulk_email's settings (Django's ``app_configs`` contract)."""
+
+    @wraps(check)
+    def run(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+        if app_configs is not None and not any(c.name == "bulk_email" for c in app_configs):
+            return []
+        return check(**kwargs)
+
+    return run
+
+
+@for_bulk_email
+def check_lms_backend(**kwargs) -> list[checks.CheckMessage]:
     dotted_path = app_settings.get("LMS_BACKEND")
     if not dotted_path:
         return [
@@ -45,7 +62,8 @@ def _is_positive_number(value) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
 
 
-def check_numbers(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+@for_bulk_email
+def check_numbers(**kwargs) -> list[checks.CheckMessage]:
     errors = []
     for name in (
         "EMAILS_PER_TASK",
@@ -86,7 +104,8 @@ def check_numbers(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     return errors
 
 
-def check_site_url(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+@for_bulk_email
+def check_site_url(**kwargs) -> list[checks.CheckMessage]:
     site_url = app_settings.get("SITE_URL")
     if not isinstance(site_url, str) or not site_url.startswith(("http://", "https://")):
         return [
@@ -98,7 +117,8 @@ def check_site_url(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     return []
 
 
-def check_dkim(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+@for_bulk_email
+def check_dkim(**kwargs) -> list[checks.CheckMessage]:
     dkim = app_settings.get("DKIM")
     if dkim is None:
         return []
@@ -114,7 +134,8 @@ def check_dkim(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     return []
 
 
-def check_unknown_names(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+@for_bulk_email
+def check_unknown_names(**kwargs) -> list[checks.CheckMessage]:
     return [
         checks.Warning(
             f'BULK_EMAIL["{name}"] is not a bulk_email setting (a typo?).', id="bulk_email.W001"

@@ -58,3 +58,14 @@ def test_checks_run_through_djangos_framework():
         pytest.raises(SystemCheckError, match=r"bulk_email\.E001"),
     ):
         call_command("check")
+
+
+def test_checks_honour_app_configs(settings):
+    from django.apps import apps
+
+    settings.BULK_EMAIL = {"LMS_BACKEND": None, "NOT_A_SETTING": 1}
+    others = [apps.get_app_config("auth")]
+    for check in (checks.check_lms_backend, checks.check_unknown_names):
+        assert check(app_configs=others) == []
+        assert check(app_configs=[apps.get_app_config("bulk_email")])
+        assert check(app_configs=None)
