@@ -21,9 +21,10 @@ from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.urls import path, reverse
 
-from . import api, app_settings, recipients
+from . import api, app_settings, pipeline, recipients
 from .exceptions import BulkEmailError, InvalidEmailError
 from .forms import ComposeForm
+from .models import EmailTask
 
 # --- The fragment --------------------------------------------------------------------------------
 
@@ -40,7 +41,21 @@ def tab_context(request: HttpRequest, course_id: str) -> dict:
             "courseId": course_id,
             "subjectMaxLength": app_settings.get("SUBJECT_MAX_LENGTH"),
             "urls": endpoint_urls(course_id),
+            "states": state_sets(),
         },
+    }
+
+
+def state_sets() -> dict:
+    """The workflow states as the tab's script compares them: its sets and each name come from
+    here, so the script never spells a state."""
+    running, stopped = pipeline.RUNNING_STATES, pipeline.STOPPED_STATES
+    return {
+        "running": list(running),
+        "active": [EmailTask.QUEUING, EmailTask.PENDING, *running],
+        "stopped": list(stopped),
+        "final": list(EmailTask.FINAL_STATES),
+        "names": {state: state for state, _label in EmailTask.STATE_CHOICES},
     }
 
 

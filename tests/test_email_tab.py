@@ -5,6 +5,7 @@ import csv
 import datetime
 import io
 import json
+import re
 
 import pytest
 from django.test import Client
@@ -212,6 +213,18 @@ def test_the_tab_renders_the_composer_and_groups_with_counts(client, course, ins
     assert 'data-type="ckeditortype"' in page and "ckeditor/ckeditor.js" in page
     assert "Learners in the Verified Certificate Track" in page and "(3 people)" in page
     assert 'sandbox=""' in page and "bulk_email/email_tab.js" in page
+
+
+def test_the_page_hands_the_script_the_state_sets(client, course, instructor):
+    client.force_login(instructor)
+    page = dashboard(client, course).content.decode()
+    config = re.search(r'<script id="bulk-email-config"[^>]*>(.*?)</script>', page).group(1)
+    states = json.loads(config)["states"]
+    assert states["running"] == ["STARTED", "PROGRESS"]
+    assert states["active"] == ["QUEUING", "PENDING", "STARTED", "PROGRESS"]
+    assert states["stopped"] == ["REVOKED", "FAILURE"]
+    assert states["final"] == ["SUCCESS", "FAILURE", "REVOKED"]
+    assert states["names"] == {state: state for state, _label in EmailTask.STATE_CHOICES}
 
 
 @pytest.mark.parametrize("switch", ["flag_off", "course_not_authorized", "superuser_no_role"])
