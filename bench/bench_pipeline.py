@@ -222,7 +222,7 @@ def sql_per_batch(course_id: str, port: int) -> dict:
     from django.test.utils import CaptureQueriesContext, override_settings
 
     from bulk_email import pipeline, sending
-    from bulk_email.models import EmailTask
+    from bulk_email.models import Batch, EmailTask
     from tests.factories import make_email
 
     sender = sender_for(course_id)
@@ -234,7 +234,7 @@ def sql_per_batch(course_id: str, port: int) -> dict:
         with CaptureQueriesContext(connection) as queries:
             pipeline.send_batch(batch_id=first_job.id)
         sending.close_session()
-    size = len(pipeline.Batch.objects.get(pk=first_job.id).user_ids)
+    size = len(Batch.objects.get(pk=first_job.id).user_ids)
     EmailTask.objects.filter(pk=task.pk).update(state=EmailTask.REVOKED)
     return {"recipients": size, "queries": len(queries), "per_recipient": len(queries) / size}
 

@@ -5,6 +5,8 @@ import csv
 import datetime
 import io
 import json
+import re
+from pathlib import Path
 
 import pytest
 from django.test import Client
@@ -23,6 +25,7 @@ from lms_stub.models import CourseAccessRole
 from tests.factories import enroll, give_role, make_course, make_sending_course, make_user, staff
 
 pytestmark = pytest.mark.django_db
+STATIC = Path(__file__).resolve().parent.parent / "bulk_email" / "static" / "bulk_email"
 
 
 @pytest.fixture
@@ -214,6 +217,29 @@ def test_the_tab_renders_the_composer_and_groups_with_counts(client, course, ins
     assert 'data-type="ckeditortype"' in page and "ckeditor/ckeditor.js" in page
     assert "Learners in the Verified Certificate Track" in page and "(3 people)" in page
     assert 'sandbox=""' in page and "bulk_email/email_tab.js" in page
+
+
+def test_the_page_hands_the_script_the_state_sets(client, course, instructor):
+    client.force_login(instructor)
+    page = dashboard(client, course).content.decode()
+    config = re.search(r'<script id="bulk-email-config"[^>]*>(.*?)</script>', page).group(1)
+    states = json.loads(config)["states"]
+    assert states["running"] == ["STARTED", "PROGRESS"]
+    assert states["active"] == ["QUEUING", "PENDING", "STARTED", "PROGRESS"]
+    assert states["stopped"] == ["REVOKED", "FAILURE"]
+    assert states["final"] == ["SUCCESS", "FAILURE", "REVOKED"]
+    assert states["names"] == {state: state for state, _label in EmailTask.STATE_CHOICES}
+
+
+def test_the_script_spells_no_state_name():
+    """The script reads every state from the page's config (states.names.SCHEDULED), so the
+    sets stay defined once, on the server."""
+    names = "|".join(state for state, _label in EmailTask.STATE_CHOICES)
+    spelled = re.compile(rf"[\"'`]({names})[\"'`]")
+    scripts = sorted(STATIC.glob("email_tab*.js")) + sorted(STATIC.glob("email_tab/*.js"))
+    assert len(scripts) > 1
+    for script in scripts:
+        assert not spelled.search(script.read_text(encoding="utf-8")), script.name
 
 
 @pytest.mark.parametrize("switch", ["flag_off", "course_not_authorized", "superuser_no_role"])

@@ -1,0 +1,260 @@
+/* The compose panel: subject with its counter, the CKEditor message, the Send-to groups, now
+ * or at a date and time; errors next to their fields; preview, a test to myself, send or
+ * schedule after confirmation; and editing a scheduled email in this same form. */
+import {
+  call, config, confirmDialog, el, failure, isoWithOffset, localInputValue, localTime, people,
+  refresh, root, say, showMessage, taskUrl, urls,
+} from "./shared.js";
+import { track } from "./progress.js";
+
+const FIELDS = ["targets", "subject", "message", "send_at"];
+
+const form = el("compose");
+const subjectInput = el("subject");
+const sendAtInput = el("send-at");
+const laterRadio = el("when-later");
+const submitButton = el("submit");
+
+// --- The form's content ---------------------------------------------------------------------------
+
+function editor() {
+  return window.CKEDITOR && window.CKEDITOR.instances["bulk-email-message"];
+}
+
+function getMessage() {
+  const instance = editor();
+  return instance ? instance.getData() : el("message").value;
+}
+
+function setMessage(html) {
+  const instance = editor();
+  if (instance) instance.setData(html);
+  el("message").value = html;
+}
+
+function checkedTargets() {
+  return Array.from(form.querySelectorAll("input[name=targets]:checked"), (box) => box.value);
+}
+
+function targetLabels(keys) {
+  return keys.map((key) => {
+    const box = form.querySelector("input[name=targets][value='" + CSS.escape(key) + "']");
+    return box ? box.dataset.label : key;
+  });
+}
+
+function readDraft() {
+  return {
+    subject: subjectInput.value,
+    message: getMessage(),
+    targets: checkedTargets(),
+    later: laterRadio.checked,
+    sendAt: sendAtInput.value,
+  };
+}
+
+function writeDraft(draft) {
+  subjectInput.value = draft.subject;
+  setMessage(draft.message);
+  form.querySelectorAll("input[name=targets]").forEach((box) => {
+    box.checked = draft.targets.includes(box.value);
+  });
+  laterRadio.checked = draft.later;
+  el("when-now").checked = !draft.later;
+  sendAtInput.value = draft.sendAt;
+  showWhen();
+  countSubject();
+}
+
+const emptyDraft = () => ({ subject: "", message: "", targets: [], later: false, sendAt: "" });
+
+function countSubject() {
+  const limit = config.subjectMaxLength;
+  const length = Array.from(subjectInput.value).length; // code points, as the server counts
+  const counter = el("subject-counter");
+  counter.textContent = length + " of " + limit + " characters" +
+    (length > limit ? " — " + (length - limit) + " too many" : "");
+  counter.classList.toggle("bulk-email-over", length > limit);
+}
+
+function showWhen() {
+  el("send-at-field").hidden = !laterRadio.checked;
+  submitButton.textContent = editing ? "Save changes" : laterRadio.checked ? "Schedule email" : "Send email";
+}
+
+function sendAtIso() {
+  if (!sendAtInput.value) return null;
+  const date = new Date(sendAtInput.value); // a date-time without offset is local time
+  return isNaN(date) ? null : isoWithOffset(date);
+}
+
+// --- Errors next to their fields; nothing typed is touched ------------------------------------------
+
+function clearErrors() {
+  FIELDS.concat(["general"]).forEach((field) => {
+    const box = el("error-" + field);
+    box.hidden = true;
+    box.textContent = "";
+  });
+  root.querySelectorAll("[aria-invalid]").forEach((node) => node.removeAttribute("aria-invalid"));
+  root.querySelectorAll(".bulk-email-invalid").forEach((node) => node.classList.remove("bulk-email-invalid"));
+}
+
+function fieldControl(field) {
+  return { targets: el("targets"), subject: subjectInput, message: el("message"), send_at: sendAtInput }[field];
+}
+
+function showError(field, message) {
+  const known = FIELDS.includes(field);
+  const box = el("error-" + (known ? field : "general"));
+  box.textContent = message;
+  box.hidden = false;
+  if (known) fieldControl(field).setAttribute("aria-invalid", "true");
+  // CKEditor hides the textarea: outline its frame so the wrong field is seen too.
+  const frame = field === "message" && document.getElementById("cke_bulk-email-message");
+  if (frame) frame.classList.add("bulk-email-invalid");
+  return known ? field : "general";
+}
+
+function showErrors(error) {
+  const errors = (error.data && error.data.errors) || {};
+  const shown = Object.keys(errors).map((field) => showError(field, errors[field]));
+  if (!shown.length) shown.push(showError("general", error.message));
+  focusField(shown.find((field) => field !== "general") || "general");
+}
+
+function focusField(field) {
+  if (field === "message" && editor()) return editor().focus();
+  if (field === "targets") return form.querySelector("input[name=targets]").focus();
+  if (field === "general") return el("error-general").scrollIntoView({ block: "center" });
+  fieldControl(field).focus();
+}
+
+// --- Actions ----------------------------------------------------------------------------------------
+
+async function busy(button, work) {
+  button.disabled = true;
+  clearErrors();
+  try {
+    await work();
+  } catch (error) {
+    showErrors(error);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function preview() {
+  return busy(el("preview"), async () => {
+    const shown = await call("POST", urls.preview, { subject: subjectInput.value, message: getMessage() });
+    showMessage("Preview", "As you would receive it, with the footer every recipient gets.", shown);
+  });
+}
+
+function sendTest() {
+  return busy(el("test"), async () => {
+    const task = await call("POST", urls.emails, {
+      subject: subjectInput.value, message: getMessage(), targets: ["myself"],
+    });
+    say("A test of “" + task.subject + "” is on its way to you.");
+    track(task);
+  });
+}
+
+async function submit(event) {
+  event.preventDefault();
+  await busy(submitButton, async () => {
+    const draft = readDraft();
+    const body = { subject: draft.subject, message: draft.message, targets: draft.targets };
+    if (draft.later) {
+      body.send_at = sendAtIso();
+      if (!body.send_at) throw failure("", { errors: { send_at: "Choose the date and time to send at." } });
+    }
+    if (editing) return saveEdit(body);
+    const counted = await call("POST", urls.count, { targets: draft.targets });
+    if (!(await confirmSend(draft, body, counted))) return;
+    const task = await call("POST", urls.emails, body);
+    say(draft.later
+      ? "Your email “" + task.subject + "” is scheduled for " + localTime(task.send_at) + "."
+      : "Your email “" + task.subject + "” was queued for sending to " + people(counted.total) + ".");
+    writeDraft(emptyDraft());
+    if (!draft.later) track(task);
+    await refresh();
+  });
+}
+
+function confirmSend(draft, body, counted) {
+  const groups = targetLabels(counted.targets).join(", ");
+  const question = (draft.later ? "Schedule this email for " + localTime(body.send_at) + " to " : "Send this email now to ") +
+    people(counted.total) + " (" + groups + ")?";
+  return confirmDialog(draft.later ? "Schedule the email?" : "Send the email?", question,
+    draft.later ? "Schedule" : "Send");
+}
+
+// --- Editing a scheduled email in the compose form --------------------------------------------------
+
+let editing = null; // {taskId, stash}: the draft set aside while editing
+
+/** The Edit button of the scheduled table: load the stored email, set the draft aside. */
+export async function startEdit(task) {
+  let stored;
+  try {
+    stored = await call("GET", taskUrl(task.task_id, "email/"));
+  } catch (error) {
+    return say(error.message);
+  }
+  const taskId = task.task_id;
+  if (!editing) editing = { taskId, stash: readDraft() };
+  editing.taskId = taskId;
+  writeDraft({
+    subject: stored.subject, message: stored.message, targets: stored.targets,
+    later: true, sendAt: localInputValue(new Date(stored.send_at)),
+  });
+  el("editing-subject").textContent = "“" + stored.subject + "”";
+  el("editing").hidden = false;
+  showWhen();
+  clearErrors();
+  subjectInput.focus();
+}
+
+function endEdit() {
+  const stash = editing.stash;
+  editing = null;
+  el("editing").hidden = true;
+  writeDraft(stash);
+}
+
+/** A scheduled email was deleted: stop editing it, if this form is. */
+export function forgetEdit(taskId) {
+  if (editing && editing.taskId === taskId) endEdit();
+}
+
+async function saveEdit(body) {
+  const task = await call("PUT", taskUrl(editing.taskId), body);
+  endEdit();
+  say("Saved: “" + task.subject + "” is scheduled for " + localTime(task.send_at) + ".");
+  await refresh();
+}
+
+// --- Wiring -----------------------------------------------------------------------------------------
+
+export function init() {
+  subjectInput.addEventListener("input", countSubject);
+  el("when-now").addEventListener("change", showWhen);
+  laterRadio.addEventListener("change", () => {
+    showWhen();
+    if (!sendAtInput.value) sendAtInput.value = localInputValue(new Date(Date.now() + 3600 * 1000));
+  });
+  el("preview").addEventListener("click", preview);
+  el("test").addEventListener("click", sendTest);
+  el("cancel-edit").addEventListener("click", () => {
+    endEdit();
+    clearErrors();
+    say("Editing cancelled; the scheduled email is unchanged.");
+  });
+  form.addEventListener("submit", submit);
+  el("timezone").textContent = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  sendAtInput.min = localInputValue(new Date());
+  countSubject();
+  showWhen();
+}

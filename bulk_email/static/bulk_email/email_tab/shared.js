@@ -1,0 +1,170 @@
+/* What several panels of the Email tab use: the page's config, DOM lookup, talking to the
+ * JSON endpoints, time formatting, the status line, the confirm and message dialogs, and the
+ * small builders of rows and buttons. Every text from the server goes in with textContent. */
+
+export const root = document.getElementById("bulk-email-tab");
+export const config = root ? JSON.parse(document.getElementById("bulk-email-config").textContent) : null;
+export const urls = config && config.urls;
+// The workflow states, from the server (email_tab.state_sets): sets and names, never spelled here.
+export const states = config && config.states;
+
+export const el = (name) => document.getElementById("bulk-email-" + name);
+export const isFinal = (task) => states.final.includes(task.state);
+
+// --- Reloading the task tables ------------------------------------------------------------------
+// A panel that changed a send asks for the tables again; the entry file says how, since it is
+// the one that knows every panel.
+
+let reloadTasks = async () => {};
+
+export function setRefresh(reload) {
+  reloadTasks = reload;
+}
+
+export const refresh = () => reloadTasks();
+
+// --- Talking to the server ----------------------------------------------------------------------
+
+function csrfToken() {
+  return root.querySelector("input[name=csrfmiddlewaretoken]").value; // the compose form's
+}
+
+export async function call(method, url, body) {
+  const headers = { Accept: "application/json" };
+  const options = { method, headers, credentials: "same-origin" };
+  if (method !== "GET") headers["X-CSRFToken"] = csrfToken();
+  if (body !== undefined) {
+    headers["Content-Type"] = "application/json";
+    options.body = JSON.stringify(body);
+  }
+  let response, data;
+  try {
+    response = await fetch(url, options);
+  } catch (networkError) {
+    throw failure("The server could not be reached. Nothing was lost: try again.", {});
+  }
+  try {
+    data = await response.json();
+  } catch (notJson) {
+    data = { message: "The server answered with an error (" + response.status + "). Try again." };
+  }
+  if (!response.ok) throw failure(data.message, data);
+  return data;
+}
+
+export function failure(message, data) {
+  const error = new Error(message);
+  error.data = data;
+  return error;
+}
+
+export const taskUrl = (id, rest) => urls.tasks + id + "/" + (rest || "");
+
+// --- Dates: the browser's local time, sent with its offset --------------------------------------
+
+const pad = (n) => String(Math.abs(n)).padStart(2, "0");
+const timeFormat = new Intl.DateTimeFormat(undefined, {
+  year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit",
+  timeZoneName: "short",
+});
+
+export function localTime(iso) {
+  return iso ? timeFormat.format(new Date(iso)) : "";
+}
+
+export function localInputValue(date) {
+  return date.getFullYear() + "-" + pad(date.getMonth() + 1) + "-" + pad(date.getDate()) +
+    "T" + pad(date.getHours()) + ":" + pad(date.getMinutes());
+}
+
+export function isoWithOffset(date) {
+  const offset = -date.getTimezoneOffset();
+  const sign = offset >= 0 ? "+" : "-";
+  return localInputValue(date) + ":00" + sign + pad(Math.trunc(offset / 60)) + ":" + pad(offset % 60);
+}
+
+export function duration(seconds) {
+  if (seconds === null || seconds === undefined) return "";
+  const minutes = Math.floor(seconds / 60);
+  return minutes ? minutes + " min " + (seconds % 60) + " s" : seconds + " s";
+}
+
+export const people = (n) => n.toLocaleString() + (n === 1 ? " person" : " people");
+
+export function say(message) {
+  el("status").textContent = message;
+}
+
+// --- Dialogs ------------------------------------------------------------------------------------
+
+export function confirmDialog(title, text, okLabel) {
+  const dialog = el("confirm");
+  el("confirm-title").textContent = title;
+  el("confirm-text").textContent = text;
+  el("confirm-ok").textContent = okLabel;
+  dialog.returnValue = "";
+  dialog.showModal();
+  el("confirm-ok").focus();
+  return new Promise((resolve) => {
+    dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true });
+  });
+}
+
+export function showMessage(title, note, preview) {
+  el("viewer-title").textContent = title;
+  el("viewer-note").textContent = note;
+  el("viewer-subject").textContent = preview.subject;
+  el("viewer-frame").srcdoc = preview.html;
+  el("viewer").showModal();
+}
+
+/** The View button of a scheduled or sent email: the stored email, rendered for the viewer. */
+export async function view(task) {
+  try {
+    const stored = await call("GET", taskUrl(task.task_id, "email/"));
+    showMessage("“" + task.subject + "”", "As you would receive it. Sent to: " + task.groups.join(", ") + ".",
+      stored.preview);
+  } catch (error) {
+    say(error.message);
+  }
+}
+
+// --- Building rows, lists and buttons -----------------------------------------------------------
+
+export function node(tag, props) {
+  const made = document.createElement(tag);
+  Object.entries(props || {}).forEach(([key, value]) => {
+    if (key in made && !key.includes("-")) made[key] = value;
+    else made.setAttribute(key, value);
+  });
+  return made;
+}
+
+export function row(cells) {
+  const tr = node("tr");
+  cells.forEach((cell) => {
+    const td = node("td");
+    if (cell instanceof Node) td.append(cell);
+    else td.textContent = cell === null || cell === undefined ? "" : String(cell);
+    tr.append(td);
+  });
+  return tr;
+}
+
+export function buttons(task, actions) {
+  const box = node("div", { className: "bulk-email-row-actions" });
+  actions.forEach(([label, action]) => {
+    const button = node("button", { type: "button", className: "secondary", textContent: label });
+    button.setAttribute("aria-label", label + " “" + task.subject + "”");
+    button.addEventListener("click", () => action(task));
+    box.append(button);
+  });
+  return box;
+}
+
+/** Put rows in the table #bulk-email-NAME; its "-empty" note shows when there are none. */
+export function fill(name, rows) {
+  el(name).querySelector("tbody").replaceChildren(...rows);
+  const empty = el(name + "-empty");
+  if (empty) empty.hidden = rows.length > 0;
+}
