@@ -91,3 +91,19 @@ def test_the_replies_a_server_never_sent_read_as_421_after_a_hang_up():
     assert sending.read_replies(connection, 3) == [
         (250, b"Ok"), (421, b"Connection closed"), (421, b"Connection closed")
     ]  # fmt: skip
+
+
+def test_a_worker_process_shutting_down_quits_its_session(smtp_settings, prepared, monkeypatch):
+    from celery.signals import worker_process_shutdown
+
+    import bulk_email.tasks  # noqa: F401  (connects the receiver, as a worker's import does)
+
+    send_batch(prepared, learners(1))  # the session is open
+    session = sending.get_session()
+    assert session.connection is not None
+    quits = []
+    original = smtplib.SMTP.quit
+    monkeypatch.setattr(smtplib.SMTP, "quit", lambda self: quits.append(self) or original(self))
+    worker_process_shutdown.send(sender="worker@host", pid=0, exitcode=0)
+    assert len(quits) == 1 and session.connection is None
+    assert sending.get_session() is not session  # a new one for whatever comes next
