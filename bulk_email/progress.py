@@ -78,8 +78,7 @@ class RedisNotes:
     """The claim's notes in one Redis hash: ``token`` and ``cursor``."""
 
     def __init__(self, client, *, batch, token: str):
-        import redis  # optional dependency (the "redis" extra)
-
+        redis = app_settings.import_optional("redis", extra="redis")
         self.errors = (redis.RedisError, OSError)
         self.key = KEY.format(batch_id=batch.pk, created=batch.created.timestamp())
         self.token = token
@@ -183,8 +182,7 @@ def notes_for(*, batch, token: str, redis_url: str | None) -> RedisNotes | Datab
     if not redis_url:
         return DatabaseNotes()
     if redis_url not in _clients:
-        import redis
-
+        redis = app_settings.import_optional("redis", extra="redis")
         _clients[redis_url] = redis.Redis.from_url(
             redis_url, socket_timeout=2, socket_connect_timeout=2
         )

@@ -7,8 +7,9 @@ batch another worker is still sending is looked at again after a lease."""
 import random
 
 from celery import shared_task
+from celery.signals import worker_process_shutdown
 
-from . import app_settings, pipeline
+from . import app_settings, pipeline, sending
 from .exceptions import SMTPConfigurationError, TransientSendError
 
 TASK_OPTIONS = {"acks_late": True, "ignore_result": True}
@@ -61,3 +62,10 @@ def dispatch() -> None:
         enqueue(fan_out, job)
     for job in round_.batches:
         enqueue(send_batch, job)
+
+
+@worker_process_shutdown.connect
+def quit_smtp_session(**kwargs) -> None:
+    """A worker process's SMTP session is kept across batches: say QUIT when the process
+    ends rather than leave the server to time the connection out."""
+    sending.close_session()

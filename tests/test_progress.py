@@ -36,7 +36,7 @@ def first_batch(course_with_learners) -> tuple[Batch, list]:
 
 
 def sent(user) -> sending.Outcome:
-    return sending.Outcome(Recipient(user.pk, user.email), sending.SENT)
+    return sending.Outcome(Recipient(user.pk, user.email), sending.OutcomeKind.SENT)
 
 
 def die_after(claim: pipeline.Claim, users) -> None:

@@ -10,9 +10,9 @@ from django.urls import reverse
 from bulk_email import api
 from bulk_email.models import CourseEmail, Optout
 from bulk_email.rendering import Recipient, get_prepared_message
-from bulk_email.sending import send_batch
 from bulk_email.tokens import make_token
 from tests import factories
+from tests.sending.batches import send_batch
 
 pytestmark = pytest.mark.django_db
 

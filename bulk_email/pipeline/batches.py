@@ -23,12 +23,13 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from .. import app_settings, progress, recipients, rendering, sending
+from .. import app_settings, progress, recipients, rendering
 from ..exceptions import SMTPConfigurationError, TransientSendError
 from ..lms import Recipient, get_lms
 from ..models import Batch, EmailTask, RecipientOutcome
 from ..progress import ClaimLost
 from .recording import BatchProgress, TaskStopped
+from .steps import BatchSender
 
 logger = logging.getLogger(__name__)
 
@@ -139,7 +140,7 @@ def deliver_batch(claim: Claim) -> None:
         return
     prepared = rendering.get_prepared_message(batch.task.email)
     try:
-        sending.send_batch(prepared, to_send, on_outcome=progress.record)
+        BatchSender(prepared, on_outcome=progress.record).send(to_send)
     finally:
         progress.close()
 

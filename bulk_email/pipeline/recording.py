@@ -9,9 +9,12 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from .. import sending
 from ..models import Batch, EmailTask, RecipientOutcome
 from ..progress import ClaimLost
+from ..sending import Outcome, OutcomeKind
+
+# Read once: an Enum member looked up on its class costs ~0.25 us, and this runs per message.
+SENT = OutcomeKind.SENT
 
 # How often a sending batch looks whether its task was revoked (one small query).
 STOP_CHECK_SECONDS = 1.0
@@ -43,9 +46,9 @@ class BatchProgress:
         if not updated:
             raise ClaimLost
 
-    def record(self, outcome: sending.Outcome) -> None:
+    def record(self, outcome: Outcome) -> None:
         self.cursor = self.positions[outcome.user_id] + 1
-        if outcome.status == sending.SENT:
+        if outcome.status is SENT:
             self.unsaved_sent += 1
             if not self.claim.notes.note(self.cursor):
                 return

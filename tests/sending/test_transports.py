@@ -1,0 +1,161 @@
+"""Transports: the direct SMTP path (SMTPUTF8 included) and any other EmailBackend through
+Django's contract; which one a setting picks; the errors each transport knows."""
+
+import email
+from email import policy
+
+import pytest
+from django.core import mail
+from django.core.mail.backends.locmem import EmailBackend as LocmemBackend
+from django.core.mail.backends.smtp import EmailBackend as DjangoSMTPBackend
+
+from bulk_email import sending
+from bulk_email.exceptions import TransientSendError
+from bulk_email.pipeline.steps import BatchSender
+from bulk_email.rendering import Recipient
+from bulk_email.sending import OutcomeKind
+from lms_stub.smtp_sink import SMTPSink
+from tests.sending.batches import learners, send_batch
+
+SENT, PERMANENT = OutcomeKind.SENT, OutcomeKind.PERMANENT
+
+
+# --- SMTPUTF8 --------------------------------------------------------------------------------
+
+
+def test_a_non_ascii_address_travels_with_smtputf8(smtp_settings, smtp_sink, prepared):
+    outcomes = send_batch(prepared, [Recipient(1, "jösé@example.com", "José")])
+    assert outcomes[0].status == SENT
+    received = smtp_sink.wait_for(1)[0]
+    assert "SMTPUTF8" in received.mail_options
+    assert received.rcpt_tos == ["jösé@example.com"]
+    # RFC 6532: the header holds raw UTF-8, which the email package reads from text
+    parsed = email.message_from_string(received.data.decode("utf-8"), policy=policy.default)
+    assert parsed["To"].addresses[0].addr_spec == "jösé@example.com"
+
+
+def test_without_smtputf8_a_non_ascii_address_fails_with_a_reason(settings, prepared):
+    with SMTPSink(smtputf8=False) as sink:
+        settings.EMAIL_BACKEND = sending.DJANGO_SMTP_BACKEND
+        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", sink.port
+        try:
+            outcomes = send_batch(prepared, [Recipient(1, "jösé@example.com"), *learners(1)])
+        finally:
+            sending.close_session()
+    assert [o.status for o in outcomes] == [PERMANENT, SENT]
+    assert "SMTPUTF8" in outcomes[0].reason
+
+
+# --- Any other EmailBackend through Django's contract ----------------------------------------
+
+
+def test_a_non_smtp_backend_is_used_through_the_email_backend_contract(settings, prepared):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    outcomes = send_batch(prepared, learners(2))
+    assert [o.status for o in outcomes] == [SENT, SENT]
+    assert len(mail.outbox) == 2
+    message = mail.outbox[0].message()
+    assert message["Message-ID"] == outcomes[0].message_id
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert mail.outbox[0].alternatives[0].mimetype == "text/html"
+
+
+# --- Which transport a setting picks --------------------------------------------------------
+
+
+class LoggingSMTPBackend(DjangoSMTPBackend):
+    """A subclass of Django's SMTP backend changing how it connects (as custom auth does)."""
+
+    connected = 0
+
+    def open(self):
+        opened = super().open()
+        type(self).connected += bool(opened)
+        return opened
+
+
+def test_djangos_smtp_backend_takes_the_direct_session(settings):
+    settings.EMAIL_BACKEND = sending.DJANGO_SMTP_BACKEND
+    try:
+        assert type(sending.get_transport()) is sending.SMTPTransport
+    finally:
+        sending.close_session()
+
+
+def test_a_subclass_of_djangos_smtp_backend_is_used_through_its_own_methods(
+    smtp_settings, smtp_sink, prepared
+):
+    smtp_settings.EMAIL_BACKEND = f"{__name__}.LoggingSMTPBackend"
+    LoggingSMTPBackend.connected = 0
+    outcomes = send_batch(prepared, learners(2))
+    assert [o.status for o in outcomes] == [SENT, SENT]
+    assert LoggingSMTPBackend.connected == smtp_sink.connections == 1  # the subclass's open
+    received = smtp_sink.wait_for(2)
+    assert [m.rcpt_tos for m in received] == [[learner.email] for learner in learners(2)]
+    transport = sending.get_transport()
+    transport.finish()
+    assert type(transport) is sending.BackendTransport
+
+
+def test_any_other_backend_goes_through_djangos_contract(settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    assert type(sending.get_transport()) is sending.BackendTransport
+
+
+# --- The errors a transport knows -----------------------------------------------------------
+
+
+class RefusingBackend(LocmemBackend):
+    """An ESP's backend that refuses learner2 as django-anymail does (fake_anymail's error)."""
+
+    def send_messages(self, messages):
+        from anymail.exceptions import AnymailRecipientsRefused
+
+        if any("learner2@" in address for message in messages for address in message.to):
+            raise AnymailRecipientsRefused("learner2@example.com is on the suppression list")
+        return super().send_messages(messages)
+
+
+def test_an_address_an_esp_refuses_through_anymail_fails_alone(settings, prepared, fake_anymail):
+    settings.EMAIL_BACKEND = f"{__name__}.RefusingBackend"
+    outcomes = send_batch(prepared, learners(3))
+    assert [o.status for o in outcomes] == [SENT, PERMANENT, SENT]
+    assert outcomes[1].reason == "learner2@example.com is on the suppression list"
+    assert len(mail.outbox) == 2
+
+
+class RefusedByTheESP(Exception):
+    pass
+
+
+class ESPBackend(LocmemBackend):
+    """An ESP's backend whose library refuses learner2 with its own error."""
+
+    def send_messages(self, messages):
+        if "learner2@" in messages[0].to[0]:
+            raise RefusedByTheESP("refused by the ESP")
+        return super().send_messages(messages)
+
+
+class ESPTransport(sending.BackendTransport):
+    """The transport for that ESP: it registers the library's refusal (its hook)."""
+
+    def permanent_errors(self):
+        return (RefusedByTheESP,)
+
+
+class ESPSender(BatchSender):
+    def open_transport(self, recipients):
+        return ESPTransport()
+
+
+def test_a_permanent_error_registered_by_a_transport_fails_that_recipient_alone(settings, prepared):
+    settings.EMAIL_BACKEND = f"{__name__}.ESPBackend"
+    outcomes = ESPSender(prepared).send(learners(3))
+    assert [(o.status, o.reason) for o in outcomes] == [
+        (SENT, ""), (PERMANENT, "refused by the ESP"), (SENT, "")
+    ]  # fmt: skip
+    # Unregistered, the same error is an unknown one: the batch stops, to be retried.
+    with pytest.raises(TransientSendError) as caught:
+        send_batch(prepared, learners(3))
+    assert [o.status for o in caught.value.outcomes] == [SENT]
