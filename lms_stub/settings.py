@@ -157,6 +157,7 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "no-reply@lms.example.
 # each message under MAILBOX_DIR). Development only: off unless DEBUG or MAILBOX_ENABLED.
 MAILBOX_DIR = Path(os.environ.get("MAILBOX_DIR", VAR_DIR / "mail"))
 MAILBOX_ENABLED = env_bool("MAILBOX_ENABLED", DEBUG)
+MAILBOX_PAGE_SIZE = 50  # messages a Mailbox page lists; a demo send makes thousands
 
 # --- Celery -----------------------------------------------------------------------------------
 # Redis in production and tests (CELERY_BROKER_URL); otherwise kombu's filesystem transport,

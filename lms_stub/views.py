@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -146,9 +147,13 @@ def require_mailbox() -> None:
 
 
 def mailbox_list(request):
+    """One page of the Mailbox, newest first. The list is ``summaries``, never ``messages``:
+    that name belongs to Django's messages framework, which the base template shows."""
     require_mailbox()
-    messages = mailbox.list_messages(settings.MAILBOX_DIR)
-    return render(request, "lms_stub/mailbox.html", {"messages": messages})
+    names = mailbox.message_names(settings.MAILBOX_DIR)
+    page = Paginator(names, settings.MAILBOX_PAGE_SIZE).get_page(request.GET.get("page"))
+    summaries = mailbox.summarize_names(settings.MAILBOX_DIR, page.object_list)
+    return render(request, "lms_stub/mailbox.html", {"summaries": summaries, "page": page})
 
 
 def mailbox_message(request, name: str):
