@@ -13,6 +13,11 @@ VAR_DIR=${VAR_DIR:-$PWD/var}
 export VAR_DIR
 mkdir -p "$VAR_DIR/log"
 
+# A taken port would otherwise kill the sink or the site after the setup, with no word said.
+ports=("PORT=$HOST:$PORT")
+[ -n "${EMAIL_HOST:-}" ] || ports+=("EMAIL_PORT=127.0.0.1:${EMAIL_PORT:-1025}")
+"$PY" scripts/check_ports.py "${ports[@]}"
+
 "$PY" manage.py migrate --no-input -v 0
 "$PY" manage.py seed_demo
 

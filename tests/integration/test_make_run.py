@@ -4,13 +4,14 @@ worker, the demo logins work, and Ctrl-C stops everything."""
 import os
 import signal
 import socket
+import subprocess
 import sys
 import time
 
 import pytest
 
 from tests.browsing import Browser
-from tests.processes import start, stop, wait_for_text
+from tests.processes import ROOT, start, stop, wait_for_text
 
 pytestmark = [
     pytest.mark.integration,
@@ -77,3 +78,42 @@ def group_ends(group: int, *, within: float) -> bool:
             return True
         time.sleep(0.2)
     return False
+
+
+@pytest.fixture
+def busy_port():
+    """A port something else listens on, as another `make run` or SMTP server would."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        yield listener.getsockname()[1]
+
+
+def make_run_output(tmp_path, **ports: str) -> subprocess.CompletedProcess:
+    env = {"PY": sys.executable, "VAR_DIR": str(tmp_path), "EMAIL_HOST": "", **ports}
+    env.update({"DATABASE_URL": "", "CELERY_BROKER_URL": ""})
+    return subprocess.run(
+        ["bash", "scripts/run.sh"],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        start_new_session=True,
+    )
+
+
+def test_a_busy_smtp_port_stops_make_run_at_once_saying_how_to_pick_another(tmp_path, busy_port):
+    run = make_run_output(tmp_path, PORT=str(free_port()), EMAIL_PORT=str(busy_port))
+    assert run.returncode != 0
+    said = run.stdout + run.stderr
+    assert f"port {busy_port}" in said and "EMAIL_PORT=" in said and "make run" in said
+    assert not (tmp_path / "db.sqlite3").exists()  # said before migrating anything
+
+
+def test_a_busy_web_port_stops_make_run_at_once_saying_how_to_pick_another(tmp_path, busy_port):
+    run = make_run_output(tmp_path, PORT=str(busy_port), EMAIL_PORT=str(free_port()))
+    assert run.returncode != 0
+    said = run.stdout + run.stderr
+    assert f"port {busy_port}" in said and "PORT=" in said and "make run" in said
+    assert not (tmp_path / "db.sqlite3").exists()
