@@ -8,6 +8,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from bulk_email import api
+from bulk_email.management.commands import send_course_email
 from bulk_email.management.commands.send_course_email import progress_line
 from bulk_email.models import Batch, BulkEmailFlag, EmailTask
 from lms_stub.models import CourseAccessRole
@@ -110,3 +111,54 @@ def test_progress_line():
     assert progress_line(status, width=10) == (
         "[#####     ]  50% 100/200  sent 90, failed 5, skipped 5  Progress"
     )
+
+
+class WaitClock:
+    """The wait's clock: each sleep advances it at once; ``at(seconds, do)`` is something that
+    happens then (a worker finishing the send), so no test waits in earnest."""
+
+    def __init__(self):
+        self.now = 0.0
+        self.events: list[tuple[float, object]] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        due = [event for event in self.events if event[0] <= self.now]
+        self.events = [event for event in self.events if event[0] > self.now]
+        for _when, do in due:
+            do()
+
+
+def finish(task_id: int) -> None:
+    EmailTask.objects.filter(pk=task_id).update(state=EmailTask.SUCCESS)
+
+
+def test_wait_with_no_worker_says_so_and_how_to_start_one_then_keeps_waiting(course, monkeypatch):
+    clock = WaitClock()
+    monkeypatch.setattr(send_course_email, "time", clock)
+    clock.events.append((30.0, lambda: finish(EmailTask.objects.get().pk)))  # a worker, late
+    output = run(
+        "send_course_email",
+        *("--course-id", course.id, "--sender", "prof", "--subject", "S"),
+        *("--message", "<p>x</p>", "--to", "myself", "--wait"),
+    )
+    before, hint, after = output.partition("No worker has taken this send")
+    assert hint and output.count(hint) == 1
+    assert before.count("Queuing") >= 10 * 2  # ten seconds of polls before the hint
+    assert "celery -A lms_stub worker" in after and "stays queued" in after
+    assert after.rstrip().endswith("Success")  # it kept waiting, and the send went out
+
+
+def test_wait_says_nothing_of_workers_when_one_takes_the_send(course, monkeypatch):
+    clock = WaitClock()
+    monkeypatch.setattr(send_course_email, "time", clock)
+    clock.events.append((3.0, lambda: finish(EmailTask.objects.get().pk)))
+    output = run(
+        "send_course_email",
+        *("--course-id", course.id, "--sender", "prof", "--subject", "S"),
+        *("--message", "<p>x</p>", "--to", "myself", "--wait", "--no-worker-after", "5"),
+    )
+    assert "No worker" not in output and output.rstrip().endswith("Success")
