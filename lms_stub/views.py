@@ -9,6 +9,7 @@ from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.templatetags.static import static
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 
 from bulk_email import api as bulk_email_api
@@ -22,6 +23,11 @@ INSTRUCTOR_TABS = [("course_info", "Course Info"), ("membership", "Membership")]
 
 def home(request):
     return redirect("dashboard")
+
+
+def favicon(request):
+    """Browsers ask for /favicon.ico where a page names no icon (e.g. a raw error page)."""
+    return redirect(static("lms_stub/favicon.svg"), permanent=True)
 
 
 @dataclass(frozen=True)
