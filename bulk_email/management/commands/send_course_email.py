@@ -29,7 +29,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--to",
             required=True,
-            help="Comma-separated groups: myself, staff, learners, track:<mode>, cohort:<id>.",
+            help="Comma-separated group keys: myself, staff, learners, track:<mode>, "
+            "cohort:<id>. The course's keys, cohort ids included, are listed by "
+            "`manage.py bulk_email_status --course-id COURSE --groups`.",
         )
         parser.add_argument(
             "--send-at", help="ISO 8601 time with zone, e.g. 2026-12-01T09:00+01:00"
@@ -57,7 +59,7 @@ class Command(BaseCommand):
                 send_at=self.send_at(options["send_at"]),
             )
         except BulkEmailError as error:
-            raise CommandError(str(error)) from error
+            raise CommandError(refusal(error, options["course_id"])) from error
         self.stdout.write(f"Task {task.pk}: {task.get_state_display()}, queue {task.queue}.")
         if options["wait"] and task.state != EmailTask.SCHEDULED:
             status = watch(task, self.stdout, no_worker_after=options["no_worker_after"])
@@ -85,6 +87,14 @@ class Command(BaseCommand):
             return datetime.datetime.fromisoformat(text)
         except ValueError as error:
             raise CommandError(f"--send-at {text!r} is not an ISO 8601 time.") from error
+
+
+def refusal(error: BulkEmailError, course_id: str) -> str:
+    """The service's reason; for groups, also where the course's group keys are listed."""
+    if getattr(error, "field", None) != "targets":
+        return str(error)
+    listing = f"manage.py bulk_email_status --course-id {course_id} --groups"
+    return f"{error} The course's groups and their keys: {listing}"
 
 
 def progress_line(status: api.TaskStatus, width: int = 30) -> str:
