@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -66,6 +67,29 @@ def test_ctrl_c_stops_the_site_and_the_worker(running_site):
     with pytest.raises(OSError):
         browser.get("/login/")
     assert group_ends(site.pid, within=20), "a process of make run outlived Ctrl-C"
+
+
+def test_a_process_that_dies_is_named_with_its_log(running_site, tmp_path):
+    """Not a silent stop: the sink killed under the site, make run says which and where."""
+    site, _browser, log = running_site
+    os.kill(process_in_group(site.pid, "lms_stub.smtp_sink"), signal.SIGKILL)
+    assert site.wait(30) != 0
+    said = log.read_text()
+    assert "The SMTP sink stopped" in said and str(tmp_path / "log" / "smtp-sink.log") in said
+    assert group_ends(site.pid, within=20), "the other processes outlived the sink"
+
+
+def process_in_group(group: int, command_part: str) -> int:
+    """The pid of the group's process whose command line holds ``command_part``."""
+    for entry in Path("/proc").iterdir():
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            in_group = entry.name.isdigit() and os.getpgid(int(entry.name)) == group
+            if in_group and command_part in command:
+                return int(entry.name)
+        except (OSError, ProcessLookupError):
+            continue
+    raise AssertionError(f"no process of group {group} runs {command_part}")
 
 
 def group_ends(group: int, *, within: float) -> bool:
