@@ -209,6 +209,7 @@ class EmailTask(StatefulModel):
         (REVOKED, "Revoked"),
     ]
     # The state sets, defined here once; the Email tab's script gets them from the page.
+    WAITING_STATES = (QUEUING, PENDING)  # no worker has taken the send yet
     RUNNING_STATES = (STARTED, PROGRESS)
     STOPPED_STATES = (REVOKED, FAILURE)
     FINAL_STATES = (SUCCESS, FAILURE, REVOKED)

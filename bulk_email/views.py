@@ -112,8 +112,16 @@ def unsubscribe_page(
         "state": state,
         "token": request.resolver_match.kwargs["token"],
         "settings_url": api.email_settings_url(course_id=subject.course_id),
+        "for_someone_else": signed_in_as_someone_else(request, subject),
+        "viewer_username": request.user.get_username(),
     }
     return render(request, "bulk_email/unsubscribe.html", context, status=status)
+
+
+def signed_in_as_someone_else(request, subject: api.UnsubscribeRequest) -> bool:
+    """Whether the viewer is signed in but not the link's owner (e.g. staff following a
+    learner's link): the page then speaks of that account, never of "you"."""
+    return request.user.is_authenticated and request.user.pk != subject.user_id
 
 
 def current_state(subject: api.UnsubscribeRequest) -> str:

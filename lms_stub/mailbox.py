@@ -30,11 +30,12 @@ class Message:
     links: list[str]
 
 
-def message_names(folder: Path, *, limit: int) -> list[str]:
-    """The newest ``limit`` message names (file stems), newest first."""
+def message_names(folder: Path, *, limit: int | None = None) -> list[str]:
+    """The message names (file stems), newest first; only the newest ``limit`` if given."""
     if not folder.is_dir():
         return []
-    return sorted((p.stem for p in folder.glob("*.eml")), key=float_prefix, reverse=True)[:limit]
+    names = sorted((p.stem for p in folder.glob("*.eml")), key=float_prefix, reverse=True)
+    return names if limit is None else names[:limit]
 
 
 def float_prefix(name: str) -> float:
@@ -68,9 +69,10 @@ def message_date(message: email.message.EmailMessage) -> datetime.datetime | Non
         return None
 
 
-def list_messages(folder: Path, *, limit: int = 200) -> list[Summary]:
+def summarize_names(folder: Path, names: list[str]) -> list[Summary]:
+    """The summaries of these messages (one page of the Mailbox), skipping vanished ones."""
     summaries = []
-    for name in message_names(folder, limit=limit):
+    for name in names:
         message = parse(folder, name)
         if message is not None:
             summaries.append(summarize(name, message))

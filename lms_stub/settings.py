@@ -157,11 +157,23 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "no-reply@lms.example.
 # each message under MAILBOX_DIR). Development only: off unless DEBUG or MAILBOX_ENABLED.
 MAILBOX_DIR = Path(os.environ.get("MAILBOX_DIR", VAR_DIR / "mail"))
 MAILBOX_ENABLED = env_bool("MAILBOX_ENABLED", DEBUG)
+MAILBOX_PAGE_SIZE = 50  # messages a Mailbox page lists; a demo send makes thousands
 
 # --- Celery -----------------------------------------------------------------------------------
 # Redis in production and tests (CELERY_BROKER_URL); otherwise kombu's filesystem transport,
 # a real broker that needs no server: messages are files under var/broker/.
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
+# kombu warns "No hostname was supplied" on every connection to a URL without a host; the
+# filesystem transport has none and ignores it, so the embedded default names one.
+EMBEDDED_BROKER_URL = "filesystem://localhost/"
+
+
+def broker_from_env() -> str:
+    """CELERY_BROKER_URL, empty or unset meaning the embedded filesystem broker (as an empty
+    DATABASE_URL means SQLite; an empty one used to mean celery's default, AMQP on localhost)."""
+    return os.environ.get("CELERY_BROKER_URL") or EMBEDDED_BROKER_URL
+
+
+CELERY_BROKER_URL = broker_from_env()
 BROKER_DIR = VAR_DIR / "broker"
 CELERY_BROKER_TRANSPORT_OPTIONS = (
     {

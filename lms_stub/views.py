@@ -5,9 +5,11 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.templatetags.static import static
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 
 from bulk_email import api as bulk_email_api
@@ -21,6 +23,11 @@ INSTRUCTOR_TABS = [("course_info", "Course Info"), ("membership", "Membership")]
 
 def home(request):
     return redirect("dashboard")
+
+
+def favicon(request):
+    """Browsers ask for /favicon.ico where a page names no icon (e.g. a raw error page)."""
+    return redirect(static("lms_stub/favicon.svg"), permanent=True)
 
 
 @dataclass(frozen=True)
@@ -146,9 +153,13 @@ def require_mailbox() -> None:
 
 
 def mailbox_list(request):
+    """One page of the Mailbox, newest first. The list is ``summaries``, never ``messages``:
+    that name belongs to Django's messages framework, which the base template shows."""
     require_mailbox()
-    messages = mailbox.list_messages(settings.MAILBOX_DIR)
-    return render(request, "lms_stub/mailbox.html", {"messages": messages})
+    names = mailbox.message_names(settings.MAILBOX_DIR)
+    page = Paginator(names, settings.MAILBOX_PAGE_SIZE).get_page(request.GET.get("page"))
+    summaries = mailbox.summarize_names(settings.MAILBOX_DIR, page.object_list)
+    return render(request, "lms_stub/mailbox.html", {"summaries": summaries, "page": page})
 
 
 def mailbox_message(request, name: str):

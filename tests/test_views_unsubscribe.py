@@ -235,6 +235,23 @@ def test_the_link_works_whoever_is_signed_in(client, token, learner, course):
     assert optout_of(learner, course).how == Optout.LINK
 
 
+def test_signed_in_as_someone_else_the_page_speaks_of_the_links_owner(client, token, learner):
+    client.force_login(factories.make_user("prof"))  # staff following a learner's link
+    confirm = client.get(unsubscribe_url(token)).content.decode()
+    assert "not to yours" in confirm and "You will no longer" not in confirm
+    done = client.post(unsubscribe_url(token), {"action": "unsubscribe"}).content.decode()
+    assert "Email Settings" in done and "on your dashboard" not in done
+    assert "You are unsubscribed" not in done and "owner, signed in, can also change" in done
+
+
+def test_signed_in_as_the_links_owner_the_page_points_to_their_email_settings(
+    client, token, learner
+):
+    client.force_login(learner)
+    done = client.post(unsubscribe_url(token), {"action": "unsubscribe"}).content.decode()
+    assert "You are unsubscribed" in done and "on your dashboard" in done
+
+
 # --- One-click: nothing but the opt-out ---------------------------------------------------------
 
 

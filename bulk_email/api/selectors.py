@@ -10,10 +10,11 @@ from django.utils import timezone
 
 from .. import recipients, rendering
 from ..exceptions import InvalidTokenError, UnknownTaskError
+from ..groups import Group
 from ..lms import get_lms
 from ..models import CourseEmail, EmailTask, Optout
 from ..tokens import read_token
-from .access import CourseAccess
+from .access import CourseAccess, course_or_refuse
 from .validation import clean_fields, clean_html, clean_subject
 
 # --- A send's status ----------------------------------------------------------------------------
@@ -55,6 +56,13 @@ def task_status(*, task: EmailTask) -> TaskStatus:
         finished_at=task.finished_at,
         error=task.error,
     )
+
+
+def offered_groups(*, course_id: str) -> list[Group]:
+    """The "Send to" groups the course offers now, in display order, with the keys scripts
+    send to (``cohort:12``); UnknownCourseError for a course the LMS does not know."""
+    course_or_refuse(course_id)
+    return recipients.available_groups(course_id=course_id)
 
 
 def recent_tasks(*, course_id: str | None = None, limit: int = 20) -> list[EmailTask]:

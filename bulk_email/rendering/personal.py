@@ -38,8 +38,14 @@ def date_header_now() -> str:
     global _date_now
     second = int(time.time())
     if _date_now[0] != second:
-        _date_now = (second, formatdate(second, usegmt=True))
+        _date_now = (second, utc_date_header(second))
     return _date_now[1]
+
+
+def utc_date_header(second: int) -> str:
+    """RFC 5322 date-time in UTC with the numeric zone "+0000": "GMT" (``usegmt``) is an
+    obsolete zone form, and "-0000" (``localtime=False``) means the zone is unknown."""
+    return formatdate(second, localtime=False).removesuffix("-0000") + "+0000"
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """send_course_email, bulk_email_status and fail_stuck_tasks, as an operator runs them."""
 
 import datetime
+import re
 from io import StringIO
 
 import pytest
@@ -8,10 +9,11 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from bulk_email import api
+from bulk_email.management.commands import send_course_email
 from bulk_email.management.commands.send_course_email import progress_line
 from bulk_email.models import Batch, BulkEmailFlag, EmailTask
 from lms_stub.models import CourseAccessRole
-from tests.factories import enroll, give_role, make_course, make_email, make_user
+from tests.factories import enroll, give_role, make_cohort, make_course, make_email, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -110,3 +112,91 @@ def test_progress_line():
     assert progress_line(status, width=10) == (
         "[#####     ]  50% 100/200  sent 90, failed 5, skipped 5  Progress"
     )
+
+
+class WaitClock:
+    """The wait's clock: each sleep advances it at once; ``at(seconds, do)`` is something that
+    happens then (a worker finishing the send), so no test waits in earnest."""
+
+    def __init__(self):
+        self.now = 0.0
+        self.events: list[tuple[float, object]] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        due = [event for event in self.events if event[0] <= self.now]
+        self.events = [event for event in self.events if event[0] > self.now]
+        for _when, do in due:
+            do()
+
+
+def finish(task_id: int) -> None:
+    EmailTask.objects.filter(pk=task_id).update(state=EmailTask.SUCCESS)
+
+
+def test_wait_with_no_worker_says_so_and_how_to_start_one_then_keeps_waiting(course, monkeypatch):
+    clock = WaitClock()
+    monkeypatch.setattr(send_course_email, "time", clock)
+    clock.events.append((30.0, lambda: finish(EmailTask.objects.get().pk)))  # a worker, late
+    output = run(
+        "send_course_email",
+        *("--course-id", course.id, "--sender", "prof", "--subject", "S"),
+        *("--message", "<p>x</p>", "--to", "myself", "--wait"),
+    )
+    before, hint, after = output.partition("No worker has taken this send")
+    assert hint and output.count(hint) == 1
+    assert before.count("Queuing") >= 10 * 2  # ten seconds of polls before the hint
+    assert "celery -A lms_stub worker" in after and "stays queued" in after
+    assert after.rstrip().endswith("Success")  # it kept waiting, and the send went out
+
+
+def test_wait_says_nothing_of_workers_when_one_takes_the_send(course, monkeypatch):
+    clock = WaitClock()
+    monkeypatch.setattr(send_course_email, "time", clock)
+    clock.events.append((3.0, lambda: finish(EmailTask.objects.get().pk)))
+    output = run(
+        "send_course_email",
+        *("--course-id", course.id, "--sender", "prof", "--subject", "S"),
+        *("--message", "<p>x</p>", "--to", "myself", "--wait", "--no-worker-after", "5"),
+    )
+    assert "No worker" not in output and output.rstrip().endswith("Success")
+
+
+def help_of(command: str) -> str:
+    return send_course_email.Command().create_parser("manage.py", command).format_help()
+
+
+def test_send_course_email_help_says_where_cohort_ids_come_from():
+    help_text = " ".join(help_of("send_course_email").split())
+    assert "cohort:<id>" in help_text and "bulk_email_status --course-id" in help_text
+    assert "--groups" in help_text
+
+
+def test_send_course_email_to_an_unknown_group_says_where_the_keys_are_listed(course):
+    argv = ["send_course_email", "--course-id", course.id, "--sender", "prof", "--subject", "S"]
+    listing = re.escape(f"bulk_email_status --course-id {course.id} --groups")
+    with pytest.raises(CommandError, match=listing):
+        run(*argv, "--message", "<p>x</p>", "--to", "cohort:999")
+
+
+def test_bulk_email_status_lists_a_courses_groups_with_their_keys(course):
+    cohort = make_cohort(course, "Équipe Rouge — 红队")
+    output = run("bulk_email_status", "--course-id", course.id, "--groups")
+    assert re.search(rf"^cohort:{cohort.pk} +Cohort: Équipe Rouge — 红队$", output, re.MULTILINE)
+    assert re.search(r"^learners +All Learners$", output, re.MULTILINE)
+
+
+def test_bulk_email_status_groups_need_a_known_course():
+    with pytest.raises(CommandError, match="--course-id"):
+        run("bulk_email_status", "--groups")
+    with pytest.raises(CommandError, match="no course"):
+        run("bulk_email_status", "--course-id", "course-v1:No+Such+Course", "--groups")
+
+
+def test_bulk_email_status_prints_times_with_their_utc_offset(course):
+    EmailTask.objects.create(email=make_email(course.id), state=EmailTask.SUCCESS)
+    output = run("bulk_email_status", "--course-id", course.id)
+    assert re.search(r" \d{4}-\d{2}-\d{2} \d{2}:\d{2} [+-]\d{4} ", output)

@@ -119,3 +119,19 @@ def test_without_javascript_the_dialog_is_a_form(live_server, browser):
         assert optout_how() == Optout.DASHBOARD
     finally:
         context.close()
+
+
+def test_staff_following_a_learners_link_read_of_that_account_not_their_own(
+    live_server, page, screenshot, smtp_settings, smtp_sink
+):
+    seed_demo()
+    smtp_settings.BULK_EMAIL = {**smtp_settings.BULK_EMAIL, "SITE_URL": live_server.url}
+    html = send_to_learners(smtp_sink)
+    log_in(page, live_server, "instructor", "instructor")
+    page.goto(link_in(html, f"Unsubscribe from {DEMO_COURSE_NAME} emails"))
+    expect(page.get_by_role("note")).to_contain_text("not to yours")
+    page.get_by_role("button", name="Unsubscribe").click()
+    expect(page.get_by_role("heading", name="The account is unsubscribed")).to_be_visible()
+    expect(page.locator("main")).not_to_contain_text("on your dashboard")
+    assert optout_how() == Optout.LINK  # the learner's, whoever pressed the button
+    screenshot("unsubscribe-signed-in-as-someone-else")

@@ -2,6 +2,7 @@
 
 import smtplib
 from email.message import EmailMessage
+from email.utils import formatdate
 
 import pytest
 from django.urls import reverse
@@ -57,3 +58,35 @@ def test_unknown_or_crafted_names_are_404(client, maildir, name):
 def test_the_mailbox_is_404_outside_development(client, maildir, settings):
     settings.MAILBOX_ENABLED = False
     assert client.get(reverse("mailbox")).status_code == 404
+
+
+def test_the_list_shows_each_message_once_and_no_python_objects(client, maildir):
+    deliver(maildir, subject="Semaine 1", html="<p>x</p>")
+    page = client.get(reverse("mailbox")).content.decode()
+    assert "Summary(" not in page and "datetime.datetime(" not in page
+    assert page.count("Semaine 1") == 1
+
+
+def deliver_many(maildir, subjects: list[str]) -> None:
+    """Through the real sink, one connection, in this order (the last is the newest)."""
+    with SMTPSink(maildir=maildir) as sink, smtplib.SMTP("127.0.0.1", sink.port) as client:
+        for subject in subjects:
+            message = EmailMessage()
+            message["From"], message["To"], message["Subject"] = (
+                "a@x.example",
+                "b@x.example",
+                subject,
+            )
+            message["Date"] = formatdate()
+            message.set_content("x")
+            client.send_message(message)
+
+
+def test_the_list_is_paged_and_says_how_many_in_all(client, maildir, settings):
+    settings.MAILBOX_PAGE_SIZE = 2
+    deliver_many(maildir, ["Message 1", "Message 2", "Message 3"])
+    first = client.get(reverse("mailbox")).content.decode()
+    assert "3 messages in all" in first and "Page 1 of 2" in first
+    assert "Message 3" in first and "Message 2" in first and "Message 1" not in first
+    second = client.get(reverse("mailbox"), {"page": 2}).content.decode()
+    assert "Message 1" in second and "Message 3" not in second and "Page 2 of 2" in second

@@ -1,3 +1,6 @@
+import re
+import urllib.request
+
 import pytest
 from django.urls import reverse
 
@@ -90,3 +93,24 @@ def test_unknown_tab_falls_back_to_course_info(client, course):
     client.force_login(make_user(is_superuser=True))
     page = client.get(dashboard_url(course), {"tab": "<script>"})
     assert page.status_code == 200 and "Active enrollments" in page.content.decode()
+
+
+def icon_link(page: str) -> str | None:
+    found = re.search(r'<link rel="icon"[^>]* href="([^"]+)"', page)
+    return found.group(1) if found else None
+
+
+def fetch(url: str) -> tuple[int, str, bytes]:
+    """What a browser gets, redirects followed."""
+    with urllib.request.urlopen(url) as response:
+        return response.status, response.headers["Content-Type"], response.read()
+
+
+def test_every_page_has_a_favicon_and_favicon_ico_answers(live_server, admin_client):
+    """Browsers ask for an icon on every page; a 404 in the log reads as trouble."""
+    pages = [reverse("login"), reverse("dashboard"), reverse("admin:index")]
+    links = {icon_link(admin_client.get(path).content.decode()) for path in pages}
+    assert None not in links
+    for path in (*links, "/favicon.ico"):
+        status, content_type, body = fetch(live_server.url + path)
+        assert status == 200 and content_type.startswith("image/") and b"<svg" in body

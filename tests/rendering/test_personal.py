@@ -16,8 +16,17 @@ def test_the_date_header_is_the_time_of_rendering(monkeypatch):
     clock = iter([1_800_000_000.2, 1_800_000_000.9, 1_800_000_061.5])
     monkeypatch.setattr(rendering.time, "time", lambda: next(clock))
     dates = [rendering.date_header_now() for _ in range(3)]
-    assert dates[0] == dates[1] == "Fri, 15 Jan 2027 08:00:00 GMT"
-    assert dates[2] == "Fri, 15 Jan 2027 08:01:01 GMT"
+    assert dates[0] == dates[1] == "Fri, 15 Jan 2027 08:00:00 +0000"
+    assert dates[2] == "Fri, 15 Jan 2027 08:01:01 +0000"
+
+
+def test_the_date_header_on_the_wire_has_a_numeric_utc_zone():
+    """RFC 5322 §4.3 lists "GMT" as an obsolete zone; "-0000" would mean "zone unknown"."""
+    raw = render_message(prepare(), LEARNER).as_bytes()
+    date_line = re.search(rb"^Date: (.*)\r$", raw, re.MULTILINE).group(1)
+    assert re.fullmatch(
+        rb"[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} \+0000", date_line
+    )
 
 
 def test_list_unsubscribe_has_the_one_click_url_and_a_mailto(settings):

@@ -5,12 +5,15 @@ import sys
 import time
 from pathlib import Path
 
+from celery import current_app
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from bulk_email import api
 from bulk_email.exceptions import BulkEmailError
 from bulk_email.models import EmailTask
+
+NO_WORKER_AFTER_SECONDS = 10.0  # a worker takes a send within a second or two when one runs
 
 
 class Command(BaseCommand):
@@ -26,12 +29,22 @@ class Command(BaseCommand):
         parser.add_argument(
             "--to",
             required=True,
-            help="Comma-separated groups: myself, staff, learners, track:<mode>, cohort:<id>.",
+            help="Comma-separated group keys: myself, staff, learners, track:<mode>, "
+            "cohort:<id>. The course's keys, cohort ids included, are listed by "
+            "`manage.py bulk_email_status --course-id COURSE --groups`.",
         )
         parser.add_argument(
             "--send-at", help="ISO 8601 time with zone, e.g. 2026-12-01T09:00+01:00"
         )
         parser.add_argument("--wait", action="store_true", help="Show progress until it ends.")
+        parser.add_argument(
+            "--no-worker-after",
+            type=float,
+            default=NO_WORKER_AFTER_SECONDS,
+            metavar="SECONDS",
+            help="With --wait: how long the send may wait for a worker before the command "
+            f"says none has taken it and how to start one (default {NO_WORKER_AFTER_SECONDS:g}).",
+        )
 
     def handle(self, *args, **options):
         try:
@@ -46,10 +59,10 @@ class Command(BaseCommand):
                 send_at=self.send_at(options["send_at"]),
             )
         except BulkEmailError as error:
-            raise CommandError(str(error)) from error
+            raise CommandError(refusal(error, options["course_id"])) from error
         self.stdout.write(f"Task {task.pk}: {task.get_state_display()}, queue {task.queue}.")
         if options["wait"] and task.state != EmailTask.SCHEDULED:
-            status = watch(task, self.stdout)
+            status = watch(task, self.stdout, no_worker_after=options["no_worker_after"])
             if status.state != EmailTask.SUCCESS:
                 raise CommandError(f"The send ended {status.state_label}: {status.error}")
 
@@ -76,6 +89,14 @@ class Command(BaseCommand):
             raise CommandError(f"--send-at {text!r} is not an ISO 8601 time.") from error
 
 
+def refusal(error: BulkEmailError, course_id: str) -> str:
+    """The service's reason; for groups, also where the course's group keys are listed."""
+    if getattr(error, "field", None) != "targets":
+        return str(error)
+    listing = f"manage.py bulk_email_status --course-id {course_id} --groups"
+    return f"{error} The course's groups and their keys: {listing}"
+
+
 def progress_line(status: api.TaskStatus, width: int = 30) -> str:
     done = status.sent + status.failed + status.skipped
     share = done / status.total if status.total else 0.0
@@ -87,9 +108,29 @@ def progress_line(status: api.TaskStatus, width: int = 30) -> str:
     )
 
 
-def watch(task: EmailTask, out, *, poll_seconds: float = 0.5) -> api.TaskStatus:
-    """Print a progress bar until the send ends; the final status."""
+def no_worker_hint(task: EmailTask, waited: float) -> str:
+    """Why a send stays Queuing or Pending: nothing consumes the broker's queue. It keeps
+    waiting, as the send does: it starts whenever a worker comes."""
+    return (
+        f"No worker has taken this send after {waited:.0f} s. It stays queued (queue "
+        f"{task.queue}) and starts as soon as a worker runs; start one in another terminal:\n"
+        f"  celery -A {current_app.main} worker -Q large,default\n"
+        "Still waiting (Ctrl-C stops the waiting, not the send)."
+    )
+
+
+def watch(
+    task: EmailTask,
+    out,
+    *,
+    poll_seconds: float = 0.5,
+    no_worker_after: float = NO_WORKER_AFTER_SECONDS,
+) -> api.TaskStatus:
+    """Print a progress bar until the send ends, and once, if no worker takes the send in
+    ``no_worker_after`` seconds, how to start one; the final status."""
     tty = sys.stdout.isatty()
+    started = time.monotonic()
+    hinted = False
     while True:
         status = api.task_status(task=task)
         line = progress_line(status)
@@ -98,4 +139,8 @@ def watch(task: EmailTask, out, *, poll_seconds: float = 0.5) -> api.TaskStatus:
         if status.state in EmailTask.FINAL_STATES:
             out.write("")
             return status
+        waited = time.monotonic() - started
+        if not hinted and status.state in EmailTask.WAITING_STATES and waited >= no_worker_after:
+            out.write(("\n" if tty else "") + no_worker_hint(task, waited))
+            hinted = True
         time.sleep(poll_seconds)
