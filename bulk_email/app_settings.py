@@ -59,6 +59,19 @@ DEFAULTS: dict[str, Any] = {
     "POSTAL_ADDRESS": "",
     # Name of the CourseEmailTemplate used when an email names none; "" means the shipped one.
     "DEFAULT_TEMPLATE_NAME": "",
+    # The domain whose mail bulk_email reads (docs/feedback.md): each message's envelope sender
+    # is bounces+TOKEN@ it (VERP) and List-Unsubscribe's mailto unsubscribe+TOKEN@ it. None:
+    # no VERP and no mailto at all (never an address that nothing reads).
+    "FEEDBACK_DOMAIN": None,
+    # Temporary failures (4.x.x) of one address within SOFT_BOUNCE_DAYS that suppress it.
+    "SOFT_BOUNCE_LIMIT": 3,
+    "SOFT_BOUNCE_DAYS": 7,
+    # A send's bounce and complaint rates above these are shown with a warning (Amazon SES
+    # reviews an account at 5 % bounces and 0.1 % complaints).
+    "BOUNCE_RATE_WARNING": 0.05,
+    "COMPLAINT_RATE_WARNING": 0.001,
+    # Larger feedback messages are refused unread (counted as ignored).
+    "MAX_FEEDBACK_MESSAGE_BYTES": 10 * 1024 * 1024,
 }
 
 

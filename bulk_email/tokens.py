@@ -94,3 +94,60 @@ def read_token(token: str, *, course_id: str | None = None) -> UnsubscribeToken:
     if course_id is not None and course_id != token_course_id:
         raise InvalidTokenError("This unsubscribe link is for another course.")
     return UnsubscribeToken(user_id=user_id, course_id=token_course_id)
+
+
+# --- Tokens in an address's local part (VERP and the List-Unsubscribe mailto) ----------------
+#
+# "bounces+<user>-<task>-<signature>@FEEDBACK_DOMAIN": user and task ids in base36, the
+# signature 80 bits in lower-case base32. Lower case and digits only, because mail systems
+# may change the case of a local part, and at most ~40 characters, far within its 64.
+
+ADDRESS_SIGNATURE_BYTES = 10
+BOUNCE = "bounces"
+UNSUBSCRIBE = "unsubscribe"
+ADDRESS_PURPOSES = (BOUNCE, UNSUBSCRIBE)
+
+
+@dataclass(frozen=True)
+class AddressToken:
+    purpose: str  # BOUNCE or UNSUBSCRIBE
+    user_id: int
+    task_id: int
+
+
+def _address_signature(purpose: str, user_id: int, task_id: int, secret: str) -> str:
+    value = f"{purpose}\n{user_id}\n{task_id}"
+    digest = salted_hmac_digest(f"bulk_email.tokens.{purpose}", value, secret=secret,
+                                algorithm="sha256")  # fmt: skip
+    return base64.b32encode(digest[:ADDRESS_SIGNATURE_BYTES]).decode("ascii").lower()
+
+
+def make_address_token(purpose: str, user_id: int, task_id: int) -> str:
+    signature = _address_signature(purpose, user_id, task_id, settings.SECRET_KEY)
+    return f"{int_to_base36(user_id)}-{int_to_base36(task_id)}-{signature}"
+
+
+def feedback_address(purpose: str, user_id: int, task_id: int, domain: str) -> str:
+    """``bounces+TOKEN@domain`` or ``unsubscribe+TOKEN@domain``."""
+    return f"{purpose}+{make_address_token(purpose, user_id, task_id)}@{domain}"
+
+
+def read_feedback_address(address: str) -> AddressToken:
+    """The purpose, user and task a feedback address was made for; InvalidTokenError when it
+    is not one of ours, damaged, or forged."""
+    local = address.strip().strip("<>").rpartition("@")[0].lower()
+    purpose, plus, token = local.partition("+")
+    if not plus or purpose not in ADDRESS_PURPOSES:
+        raise InvalidTokenError("Not a feedback address of this site.")
+    try:
+        user_part, task_part, signature = token.split("-")
+        user_id, task_id = base36_to_int(user_part), base36_to_int(task_part)
+    except ValueError as error:
+        raise InvalidTokenError("This feedback address is incomplete or damaged.") from error
+    secrets = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
+    if not any(
+        constant_time_compare(signature, _address_signature(purpose, user_id, task_id, secret))
+        for secret in secrets
+    ):
+        raise InvalidTokenError("This feedback address is not valid.")
+    return AddressToken(purpose=purpose, user_id=user_id, task_id=task_id)

@@ -93,3 +93,47 @@ def test_the_cached_salted_hmac_gives_django_s_bytes(algorithm):
     for secret, value in [("s3cret", "7\ncourse-v1:A+B+C"), ("other", "élève 🎓")]:
         expected = salted_hmac("salt", value, secret=secret, algorithm=algorithm).digest()
         assert salted_hmac_digest("salt", value, secret=secret, algorithm=algorithm) == expected
+
+
+# --- Feedback addresses (VERP, the List-Unsubscribe mailto) -------------------------------------
+
+from bulk_email.tokens import (  # noqa: E402
+    BOUNCE,
+    UNSUBSCRIBE,
+    AddressToken,
+    feedback_address,
+    read_feedback_address,
+)
+
+
+def test_a_feedback_address_round_trips_in_any_case():
+    address = feedback_address(BOUNCE, 123456, 789, "fb.example.org")
+    local = address.partition("@")[0]
+    assert len(local) <= 64 and local == local.lower()
+    expected = AddressToken(BOUNCE, 123456, 789)
+    assert read_feedback_address(address) == expected
+    assert read_feedback_address(f"<{address.upper()}>") == expected
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda a: a.replace("bounces+", "unsubscribe+"),  # signed for another purpose
+        lambda a: a.replace("+1", "+2", 1),  # another user
+        lambda a: a[:-20] + a[-19:],  # truncated
+        lambda a: "someone@example.org",
+        lambda a: "bounces+garbage@fb.example.org",
+        lambda a: "",
+    ],
+)
+def test_forged_or_damaged_feedback_addresses_are_refused(change):
+    address = feedback_address(BOUNCE, 1, 2, "fb.example.org")
+    with pytest.raises(InvalidTokenError):
+        read_feedback_address(change(address))
+
+
+def test_feedback_addresses_survive_a_key_rotation(settings):
+    address = feedback_address(UNSUBSCRIBE, 5, 6, "fb.example.org")
+    settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
+    settings.SECRET_KEY = "a-new-key-" + "x" * 50
+    assert read_feedback_address(address).user_id == 5

@@ -1,163 +1,13 @@
-"""bulk_email's tables. Courses are string keys and users are AUTH_USER_MODEL foreign keys:
-no foreign key into any LMS, so these migrations stand on their own."""
+"""A send (EmailTask), its batches and the recipients that did not simply receive it."""
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Sum
 
-
-class StateQuerySet(models.QuerySet):
-    """Rows of a model whose ``state`` moves only along its ``TRANSITIONS`` table: the one
-    place in bulk_email where a send's or a batch's state changes."""
-
-    def transition(self, *, to: str, from_: Iterable[str] | None = None, **fields) -> int:
-        """Move the rows in ``from_`` (default: every state the table lets into ``to``) to
-        ``to``, writing ``fields`` too, in one conditional UPDATE; the rows changed.
-
-        ValueError for a move the table does not allow: a bug, not a race."""
-        allowed = self.model.sources_of(to)
-        sources = allowed if from_ is None else set(from_)
-        if not sources or not sources <= allowed:
-            refused = sorted(sources - allowed) or "nothing"
-            raise ValueError(f"{self.model.__name__}: {refused} -> {to} is not a transition.")
-        return self.filter(state__in=sorted(sources)).update(state=to, **fields)
-
-
-class StatefulModel(models.Model):
-    """A model with a ``state`` field and ``TRANSITIONS``: {state: states it may move to}."""
-
-    TRANSITIONS: dict[str, frozenset[str]] = {}
-
-    class Meta:
-        abstract = True
-
-    @classmethod
-    def sources_of(cls, to: str) -> set[str]:
-        return {source for source, targets in cls.TRANSITIONS.items() if to in targets}
-
-
-class BulkEmailFlag(models.Model):
-    """The feature switch: one row (pk=1), edited in the Django admin.
-
-    Disabled on a new install, as in Open edX; ``seed_demo`` enables it for the demo site."""
-
-    enabled = models.BooleanField(default=False)
-    require_course_email_auth = models.BooleanField(
-        default=True,
-        help_text="When set, only courses with a CourseAuthorization (email enabled) may send.",
-    )
-    changed = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        verbose_name = "bulk email flag"
-
-    def __str__(self) -> str:
-        state = "enabled" if self.enabled else "disabled"
-        scope = "authorized courses only" if self.require_course_email_auth else "all courses"
-        return f"Bulk email {state} ({scope})"
-
-    def save(self, *args, **kwargs):
-        self.pk = 1  # a singleton: every save writes the one row
-        super().save(*args, **kwargs)
-
-    @classmethod
-    def current(cls) -> "BulkEmailFlag":
-        return cls.objects.get_or_create(pk=1)[0]
-
-    @classmethod
-    def feature_enabled(cls, course_id: str) -> bool:
-        """Whether course staff of ``course_id`` may send bulk email."""
-        flag = cls.objects.filter(pk=1).first()
-        if flag is None or not flag.enabled:
-            return False
-        if not flag.require_course_email_auth:
-            return True
-        return CourseAuthorization.objects.filter(course_id=course_id, email_enabled=True).exists()
-
-
-class CourseAuthorization(models.Model):
-    """Enables bulk email for one course when the flag requires per-course authorization."""
-
-    course_id = models.CharField(max_length=255, unique=True)
-    email_enabled = models.BooleanField(default=False)
-
-    def __str__(self) -> str:
-        return f"{self.course_id}: email {'enabled' if self.email_enabled else 'disabled'}"
-
-
-MESSAGE_BODY_SLOT = "{{message_body}}"
-
-
-def validate_has_one_body_slot(template: str) -> None:
-    if template.count(MESSAGE_BODY_SLOT) != 1:
-        raise ValidationError(f"The template must contain {MESSAGE_BODY_SLOT} exactly once.")
-
-
-class CourseEmailTemplate(models.Model):
-    """A named wrapper around the composed message (branding, layout, <style> to inline)."""
-
-    name = models.CharField(max_length=255, unique=True)
-    html_template = models.TextField(validators=[validate_has_one_body_slot])
-    plain_template = models.TextField(validators=[validate_has_one_body_slot])
-
-    def __str__(self) -> str:
-        return self.name
-
-
-class CourseEmail(models.Model):
-    """What the instructor composed: one row per email, whatever how many times it is sent."""
-
-    course_id = models.CharField(max_length=255, db_index=True)
-    sender = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    subject = models.CharField(max_length=128)
-    html_message = models.TextField()
-    text_message = models.TextField(
-        blank=True, help_text="Plain-text part; made from the HTML with html2text when empty."
-    )
-    template_name = models.CharField(max_length=255, blank=True)
-    from_addr = models.CharField(
-        max_length=255, blank=True, help_text="Overrides the default From address."
-    )
-    created = models.DateTimeField(auto_now_add=True)
-    modified = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        ordering = ["-created"]
-
-    def __str__(self) -> str:
-        return f"{self.course_id}: {self.subject}"
-
-
-class Target(models.Model):
-    """One "Send to" group of an email, by its key's parts: "learners", or "track" and
-    "verified". The kinds of group are registered in groups.py, which validates keys."""
-
-    email = models.ForeignKey(CourseEmail, on_delete=models.CASCADE, related_name="targets")
-    target_type = models.CharField(max_length=16, help_text="The group kind (groups.py).")
-    target_value = models.CharField(
-        max_length=255, blank=True, help_text="The track's mode slug or the cohort's id."
-    )
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["email", "target_type", "target_value"], name="unique_email_target"
-            )
-        ]
-
-    def __str__(self) -> str:
-        return self.key
-
-    @property
-    def key(self) -> str:
-        """The stable text form used by forms and the JSON API: "learners", "track:verified"."""
-        return f"{self.target_type}:{self.target_value}" if self.target_value else self.target_type
+from .courses import CourseEmail
+from .states import StatefulModel, StateQuerySet
 
 
 @dataclass(frozen=True)
@@ -261,6 +111,10 @@ class EmailTask(StatefulModel):
     )
     batches_total = models.PositiveIntegerField(default=0)
     batches_finished = models.PositiveIntegerField(default=0)
+    # What came back after the send (DSNs, complaints, ESP events): they keep arriving after
+    # it ends, one F() increment each (feedback.py).
+    bounced = models.PositiveIntegerField(default=0)
+    complained = models.PositiveIntegerField(default=0)
 
     objects = EmailTaskQuerySet.as_manager()
 
@@ -368,32 +222,3 @@ class RecipientOutcome(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} {self.status} in task {self.task_id}"
-
-
-class Optout(models.Model):
-    """A learner's choice not to receive a course's bulk email."""
-
-    DASHBOARD = "dashboard"
-    LINK = "link"
-    ONE_CLICK = "one_click"
-    ADMIN = "admin"
-    HOW_CHOICES = [
-        (DASHBOARD, "Learner dashboard"),
-        (LINK, "Unsubscribe link"),
-        (ONE_CLICK, "One-click unsubscribe (RFC 8058)"),
-        (ADMIN, "Admin"),
-    ]
-
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="bulk_email_optouts"
-    )
-    course_id = models.CharField(max_length=255)
-    created = models.DateTimeField(auto_now_add=True)
-    how = models.CharField(max_length=16, choices=HOW_CHOICES, default=ADMIN)
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["user", "course_id"], name="unique_optout")]
-        indexes = [models.Index(fields=["course_id", "user"])]
-
-    def __str__(self) -> str:
-        return f"{self.user_id} opted out of {self.course_id}"

@@ -1,0 +1,35 @@
+"""bulk_email's tables. Courses are string keys and users are AUTH_USER_MODEL foreign keys:
+no foreign key into any LMS, so these migrations stand on their own."""
+
+from .courses import (
+    MESSAGE_BODY_SLOT,
+    BulkEmailFlag,
+    CourseAuthorization,
+    CourseEmail,
+    CourseEmailTemplate,
+    Target,
+    validate_has_one_body_slot,
+)
+from .feedback import FeedbackEvent, Optout, Suppression
+from .sends import Batch, EmailTask, EmailTaskQuerySet, RecipientOutcome, TaskCounts
+from .states import StatefulModel, StateQuerySet
+
+__all__ = [
+    "MESSAGE_BODY_SLOT",
+    "Batch",
+    "BulkEmailFlag",
+    "CourseAuthorization",
+    "CourseEmail",
+    "CourseEmailTemplate",
+    "EmailTask",
+    "EmailTaskQuerySet",
+    "FeedbackEvent",
+    "Optout",
+    "RecipientOutcome",
+    "StateQuerySet",
+    "StatefulModel",
+    "Suppression",
+    "Target",
+    "TaskCounts",
+    "validate_has_one_body_slot",
+]

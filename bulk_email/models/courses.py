@@ -1,0 +1,125 @@
+"""The feature switch, course authorization, templates, and what staff composed."""
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+
+
+class BulkEmailFlag(models.Model):
+    """The feature switch: one row (pk=1), edited in the Django admin.
+
+    Disabled on a new install, as in Open edX; ``seed_demo`` enables it for the demo site."""
+
+    enabled = models.BooleanField(default=False)
+    require_course_email_auth = models.BooleanField(
+        default=True,
+        help_text="When set, only courses with a CourseAuthorization (email enabled) may send.",
+    )
+    changed = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "bulk email flag"
+
+    def __str__(self) -> str:
+        state = "enabled" if self.enabled else "disabled"
+        scope = "authorized courses only" if self.require_course_email_auth else "all courses"
+        return f"Bulk email {state} ({scope})"
+
+    def save(self, *args, **kwargs):
+        self.pk = 1  # a singleton: every save writes the one row
+        super().save(*args, **kwargs)
+
+    @classmethod
+    def current(cls) -> "BulkEmailFlag":
+        return cls.objects.get_or_create(pk=1)[0]
+
+    @classmethod
+    def feature_enabled(cls, course_id: str) -> bool:
+        """Whether course staff of ``course_id`` may send bulk email."""
+        flag = cls.objects.filter(pk=1).first()
+        if flag is None or not flag.enabled:
+            return False
+        if not flag.require_course_email_auth:
+            return True
+        return CourseAuthorization.objects.filter(course_id=course_id, email_enabled=True).exists()
+
+
+class CourseAuthorization(models.Model):
+    """Enables bulk email for one course when the flag requires per-course authorization."""
+
+    course_id = models.CharField(max_length=255, unique=True)
+    email_enabled = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return f"{self.course_id}: email {'enabled' if self.email_enabled else 'disabled'}"
+
+
+MESSAGE_BODY_SLOT = "{{message_body}}"
+
+
+def validate_has_one_body_slot(template: str) -> None:
+    if template.count(MESSAGE_BODY_SLOT) != 1:
+        raise ValidationError(f"The template must contain {MESSAGE_BODY_SLOT} exactly once.")
+
+
+class CourseEmailTemplate(models.Model):
+    """A named wrapper around the composed message (branding, layout, <style> to inline)."""
+
+    name = models.CharField(max_length=255, unique=True)
+    html_template = models.TextField(validators=[validate_has_one_body_slot])
+    plain_template = models.TextField(validators=[validate_has_one_body_slot])
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CourseEmail(models.Model):
+    """What the instructor composed: one row per email, whatever how many times it is sent."""
+
+    course_id = models.CharField(max_length=255, db_index=True)
+    sender = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    subject = models.CharField(max_length=128)
+    html_message = models.TextField()
+    text_message = models.TextField(
+        blank=True, help_text="Plain-text part; made from the HTML with html2text when empty."
+    )
+    template_name = models.CharField(max_length=255, blank=True)
+    from_addr = models.CharField(
+        max_length=255, blank=True, help_text="Overrides the default From address."
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    modified = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"{self.course_id}: {self.subject}"
+
+
+class Target(models.Model):
+    """One "Send to" group of an email, by its key's parts: "learners", or "track" and
+    "verified". The kinds of group are registered in groups.py, which validates keys."""
+
+    email = models.ForeignKey(CourseEmail, on_delete=models.CASCADE, related_name="targets")
+    target_type = models.CharField(max_length=16, help_text="The group kind (groups.py).")
+    target_value = models.CharField(
+        max_length=255, blank=True, help_text="The track's mode slug or the cohort's id."
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["email", "target_type", "target_value"], name="unique_email_target"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.key
+
+    @property
+    def key(self) -> str:
+        """The stable text form used by forms and the JSON API: "learners", "track:verified"."""
+        return f"{self.target_type}:{self.target_value}" if self.target_value else self.target_type

@@ -1,0 +1,114 @@
+"""What learners and mailboxes say back: opt-outs."""
+
+from django.conf import settings
+from django.db import models
+
+
+class Optout(models.Model):
+    """A learner's choice not to receive a course's bulk email."""
+
+    DASHBOARD = "dashboard"
+    LINK = "link"
+    ONE_CLICK = "one_click"
+    ADMIN = "admin"
+    HOW_CHOICES = [
+        (DASHBOARD, "Learner dashboard"),
+        (LINK, "Unsubscribe link"),
+        (ONE_CLICK, "One-click unsubscribe (RFC 8058)"),
+        (ADMIN, "Admin"),
+    ]
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="bulk_email_optouts"
+    )
+    course_id = models.CharField(max_length=255)
+    created = models.DateTimeField(auto_now_add=True)
+    how = models.CharField(max_length=16, choices=HOW_CHOICES, default=ADMIN)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "course_id"], name="unique_optout")]
+        indexes = [models.Index(fields=["course_id", "user"])]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} opted out of {self.course_id}"
+
+
+class Suppression(models.Model):
+    """An address no course mail goes to any more: it bounced for good, bounced again and
+    again, or its owner complained. Recipient resolution leaves it out of every group."""
+
+    HARD_BOUNCE = "hard_bounce"
+    SOFT_BOUNCES = "soft_bounces"
+    COMPLAINT = "complaint"
+    MANUAL = "manual"
+    REASON_CHOICES = [
+        (HARD_BOUNCE, "Hard bounce"),
+        (SOFT_BOUNCES, "Repeated soft bounces"),
+        (COMPLAINT, "Spam complaint"),
+        (MANUAL, "Added by an operator"),
+    ]
+
+    # Lower-cased whole (what mailbox providers do; see feedback.normalize_address).
+    address = models.CharField(max_length=254, unique=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reason = models.CharField(max_length=16, choices=REASON_CHOICES)
+    source = models.CharField(max_length=32, help_text="dsn, arf, ses, sendgrid, admin ...")
+    first_event = models.DateTimeField()
+    last_event = models.DateTimeField()
+    count = models.PositiveIntegerField(default=1, help_text="Events that confirmed it.")
+    status_code = models.CharField(max_length=16, blank=True, help_text="e.g. 5.1.1")
+    diagnostic = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-last_event"]
+
+    def __str__(self) -> str:
+        return f"{self.address} ({self.get_reason_display()})"
+
+
+class FeedbackEvent(models.Model):
+    """One thing that came back (a DSN's recipient, a complaint, a mailed unsubscribe, an ESP
+    event) or was ignored: the record that makes processing idempotent, counts soft bounces
+    in their window and shows staff what each send's recipients said."""
+
+    HARD_BOUNCE = "hard_bounce"
+    SOFT_BOUNCE = "soft_bounce"
+    COMPLAINT = "complaint"
+    UNSUBSCRIBE = "unsubscribe"
+    IGNORED = "ignored"
+    KIND_CHOICES = [
+        (HARD_BOUNCE, "Hard bounce"),
+        (SOFT_BOUNCE, "Soft bounce"),
+        (COMPLAINT, "Complaint"),
+        (UNSUBSCRIBE, "Unsubscribe"),
+        (IGNORED, "Ignored"),
+    ]
+
+    kind = models.CharField(max_length=16, choices=KIND_CHOICES)
+    # Unique per event: the same DSN or webhook delivered twice is recorded once.
+    dedupe_key = models.CharField(max_length=64, unique=True)
+    address = models.CharField(max_length=254, blank=True, db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    task = models.ForeignKey(
+        "bulk_email.EmailTask",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="feedback",
+    )
+    course_id = models.CharField(max_length=255, blank=True)
+    source = models.CharField(max_length=32)
+    status_code = models.CharField(max_length=16, blank=True)
+    diagnostic = models.TextField(blank=True)
+    received = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-received"]
+        indexes = [models.Index(fields=["task", "kind"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.address} ({self.source})"
