@@ -64,6 +64,14 @@ class Suppression(models.Model):
     class Meta:
         ordering = ["-last_event"]
 
+    @staticmethod
+    def normalize(address: str) -> str:
+        """The form stored and compared: trimmed and lower-cased whole. Local parts may in
+        theory be case-sensitive; no mailbox provider treats them so, and a suppression
+        that misses "Ann@x" for "ann@x" would mail a complainer again. Recipient
+        resolution compares ``Lower(email)`` with it in SQL."""
+        return address.strip().lower()
+
     def __str__(self) -> str:
         return f"{self.address} ({self.get_reason_display()})"
 
