@@ -64,6 +64,9 @@ class Suppression(models.Model):
     class Meta:
         ordering = ["-last_event"]
 
+    def __str__(self) -> str:
+        return f"{self.address} ({self.get_reason_display()})"
+
     @staticmethod
     def normalize(address: str) -> str:
         """The form stored and compared: trimmed and lower-cased whole. Local parts may in
@@ -71,9 +74,6 @@ class Suppression(models.Model):
         that misses "Ann@x" for "ann@x" would mail a complainer again. Recipient
         resolution compares ``Lower(email)`` with it in SQL."""
         return address.strip().lower()
-
-    def __str__(self) -> str:
-        return f"{self.address} ({self.get_reason_display()})"
 
 
 class FeedbackEvent(models.Model):
