@@ -39,6 +39,8 @@ DEFAULTS: dict[str, Any] = {
     "DKIM": None,
     # Subject length limit (the reference system's).
     "SUBJECT_MAX_LENGTH": 128,
+    # A send is scheduled at most this many days ahead.
+    "MAX_SCHEDULE_DAYS": 365,
     # Largest composed HTML accepted, in characters (mail clients clip far below this).
     "MAX_HTML_LENGTH": 1_000_000,
     # A batch (or fan-out) whose worker shows no progress for this long is taken over.

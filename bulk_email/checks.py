@@ -104,6 +104,25 @@ def check_numbers(**kwargs) -> list[checks.CheckMessage]:
     return errors
 
 
+# Ten years: beyond it a schedule is a typo, and near the end of the calendar it cannot be stored.
+MAX_SCHEDULE_DAYS_LIMIT = 3650
+
+
+@for_bulk_email
+def check_schedule_horizon(**kwargs) -> list[checks.CheckMessage]:
+    days = app_settings.get("MAX_SCHEDULE_DAYS")
+    if _is_positive_int(days) and days <= MAX_SCHEDULE_DAYS_LIMIT:
+        return []
+    return [
+        checks.Error(
+            f'BULK_EMAIL["MAX_SCHEDULE_DAYS"] must be a whole number of days from 1 to '
+            f"{MAX_SCHEDULE_DAYS_LIMIT}.",
+            hint="How far ahead staff may schedule a send (365 by default).",
+            id="bulk_email.E010",
+        )
+    ]
+
+
 @for_bulk_email
 def check_site_url(**kwargs) -> list[checks.CheckMessage]:
     site_url = app_settings.get("SITE_URL")
@@ -148,6 +167,7 @@ def register() -> None:
     for check in (
         check_lms_backend,
         check_numbers,
+        check_schedule_horizon,
         check_site_url,
         check_dkim,
         check_unknown_names,

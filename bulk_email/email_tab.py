@@ -201,14 +201,26 @@ def emails(request, access):
     return JsonResponse(task_json(api.task_summary(access=access, task=task)), status=201)
 
 
+TASKS_LIMIT_MAX = 1000
+
+
+def limit_param(request: HttpRequest) -> int | None:
+    """``?limit=``: how many sends to list, 0 to TASKS_LIMIT_MAX (0: all); default 100. Bounded
+    before it reaches a query: a negative slice or a 30-digit number is a 500 there."""
+    raw = request.GET.get("limit", "100").strip()
+    digits = raw.isascii() and raw.isdigit() and len(raw) <= len(str(TASKS_LIMIT_MAX))
+    if not digits or int(raw) > TASKS_LIMIT_MAX:
+        raise BadRequestError(
+            f"limit must be a whole number between 0 and {TASKS_LIMIT_MAX} (0: all).",
+            field="limit",
+        )
+    return int(raw) or None
+
+
 @course_endpoint("GET")
 def tasks(request, access):
     """The course's sends, newest first (``?limit=``, default 100; 0 for all)."""
-    try:
-        limit = int(request.GET.get("limit", 100)) or None
-    except ValueError:
-        raise BadRequestError("limit must be a number.", field="limit") from None
-    found = api.list_tasks(access=access, limit=limit)
+    found = api.list_tasks(access=access, limit=limit_param(request))
     return JsonResponse({"tasks": [task_json(summary) for summary in found]})
 
 

@@ -15,6 +15,7 @@ def run_all() -> list[str]:
     for check in (
         checks.check_lms_backend,
         checks.check_numbers,
+        checks.check_schedule_horizon,
         checks.check_site_url,
         checks.check_dkim,
         checks.check_unknown_names,
@@ -38,6 +39,9 @@ def test_the_site_settings_pass_every_check():
         ({"LAST_LOGIN_ELIGIBILITY_MONTHS": -1}, "bulk_email.E005"),
         ({"MAX_SEND_RATE": 0}, "bulk_email.E006"),
         ({"RETRY_MAX_DELAY": 0}, "bulk_email.E009"),
+        ({"MAX_SCHEDULE_DAYS": 0}, "bulk_email.E010"),
+        ({"MAX_SCHEDULE_DAYS": 10**9}, "bulk_email.E010"),
+        ({"MAX_SCHEDULE_DAYS": "365"}, "bulk_email.E010"),
         ({"PROGRESS_CHECKPOINT_SECONDS": "1"}, "bulk_email.E009"),
         ({"SITE_URL": "lms.example.com"}, "bulk_email.E007"),
         ({"DKIM": {"domain": "example.com"}}, "bulk_email.E008"),
