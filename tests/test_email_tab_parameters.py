@@ -113,6 +113,15 @@ def test_a_task_id_beyond_any_database_integer_is_a_404(signed_in, course):
     assert refused["code"] == "unknown_task"
 
 
+def test_ten_thousand_unknown_targets_get_a_short_answer(signed_in, course):
+    """Each key used to be listed: a 257 KB error."""
+    unknown = [f"cohort:{number}" for number in range(10_000)]
+    for rest in ("count/", "emails/"):
+        response = call(signed_in, "POST", api_url(course, rest), {**SEND, "targets": unknown})
+        assert refusal_of(response)["field"] == "targets"
+        assert len(response.content) < 1000, len(response.content)
+
+
 # --- Properties: any value of any parameter ----------------------------------------------------
 
 PROPERTY_SETTINGS = hypothesis_settings(
