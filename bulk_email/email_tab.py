@@ -272,13 +272,27 @@ class Echo:
         return value
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP "CSV Injection").
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value):
+    """``value`` as a spreadsheet shows it, never runs it: text that a spreadsheet would read as
+    a formula (a requester named ``=HYPERLINK(...)``) gets OWASP's leading single quote.
+    Numbers stay numbers."""
+    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
+        return "'" + value
+    return value
+
+
 @course_endpoint("GET")
 def report_csv(request, access):
-    """The email task history report as CSV (UTC times), one row per send."""
+    """The email task history report as CSV (UTC times), one row per send; every cell through
+    ``csv_cell``."""
     course_id = access.course_id
     rows = api.task_report_rows(access=access)
     writer = csv.writer(Echo())
-    lines = (writer.writerow(row) for row in [api.REPORT_COLUMNS, *rows])
+    lines = (writer.writerow(map(csv_cell, row)) for row in [api.REPORT_COLUMNS, *rows])
     response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
     filename = f"email-tasks-{course_id.replace(':', '_').replace('+', '_')}.csv"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
