@@ -24,7 +24,7 @@ from django.urls import path, reverse
 from . import api, app_settings, recipients
 from .exceptions import BadRequestError, BulkEmailError
 from .forms import ComposeForm
-from .http import json_error, json_refusal
+from .http import json_endpoint, json_error, json_refusal
 from .models import EmailTask
 
 # --- The fragment --------------------------------------------------------------------------------
@@ -89,7 +89,7 @@ def course_endpoint(*methods: str) -> Callable:
             except BulkEmailError as error:
                 return json_error(error)
 
-        return endpoint
+        return json_endpoint(endpoint)
 
     return decorate
 

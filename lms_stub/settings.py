@@ -250,6 +250,10 @@ CKEDITOR_CONFIGS = {
     }
 }
 
+# bulk_email's JSON endpoints answer a CSRF refusal in their JSON error shape; every other page
+# gets Django's (docs/email_tab.md).
+CSRF_FAILURE_VIEW = "bulk_email.http.csrf_failure"
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
