@@ -124,6 +124,20 @@ def check_schedule_horizon(**kwargs) -> list[checks.CheckMessage]:
 
 
 @for_bulk_email
+def check_redis_key_prefix(**kwargs) -> list[checks.CheckMessage]:
+    prefix = app_settings.get("REDIS_KEY_PREFIX")
+    if prefix is None or (isinstance(prefix, str) and prefix):
+        return []
+    return [
+        checks.Error(
+            'BULK_EMAIL["REDIS_KEY_PREFIX"] must be a non-empty string or None.',
+            hint="None derives one from the default database, unique to this site.",
+            id="bulk_email.E011",
+        )
+    ]
+
+
+@for_bulk_email
 def check_site_url(**kwargs) -> list[checks.CheckMessage]:
     site_url = app_settings.get("SITE_URL")
     if not isinstance(site_url, str) or not site_url.startswith(("http://", "https://")):
@@ -168,6 +182,7 @@ def register() -> None:
         check_lms_backend,
         check_numbers,
         check_schedule_horizon,
+        check_redis_key_prefix,
         check_site_url,
         check_dkim,
         check_unknown_names,
