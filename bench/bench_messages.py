@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "bench" / ".cache"
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lms_stub.settings")
+os.environ.setdefault("BULK_EMAIL_ENV", "development")  # a local run: the key under var/
 
 import django  # noqa: E402
 

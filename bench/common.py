@@ -70,8 +70,10 @@ def ensure_database(database_url: str) -> None:
 
 
 def django_env(database_url: str, **extra: str) -> dict:
-    # DEBUG off: a DEBUG process keeps every SQL query in memory and wraps every cursor.
-    return {**os.environ, "DATABASE_URL": database_url, "DEBUG": "0", **extra}
+    # Development (the key generated under var/, local hosts), but DEBUG off: a DEBUG process
+    # keeps every SQL query in memory and wraps every cursor.
+    development = {"BULK_EMAIL_ENV": "development", "DEBUG": "0"}
+    return {**os.environ, "DATABASE_URL": database_url, **development, **extra}
 
 
 def manage(database_url: str, *args: str, **env: str) -> None:

@@ -4,6 +4,7 @@ Reading on access (not at import) keeps ``override_settings(BULK_EMAIL=...)`` wo
 tests, as django-debug-toolbar does.
 """
 
+import hashlib
 import importlib
 from dataclasses import dataclass
 from types import ModuleType
@@ -39,6 +40,8 @@ DEFAULTS: dict[str, Any] = {
     "DKIM": None,
     # Subject length limit (the reference system's).
     "SUBJECT_MAX_LENGTH": 128,
+    # A send is scheduled at most this many days ahead.
+    "MAX_SCHEDULE_DAYS": 365,
     # Largest composed HTML accepted, in characters (mail clients clip far below this).
     "MAX_HTML_LENGTH": 1_000_000,
     # A batch (or fan-out) whose worker shows no progress for this long is taken over.
@@ -50,6 +53,10 @@ DEFAULTS: dict[str, Any] = {
     # None: CELERY_BROKER_URL when it is a redis:// URL, else none (a per-process limiter,
     # progress written to the database after every message).
     "REDIS_URL": None,
+    # The start of every key bulk_email writes in Redis (progress notes, the send-rate bucket).
+    # None: "bulk_email:<a digest of the default database's HOST and NAME>:", so two sites
+    # sharing one Redis database keep apart while every process of one site agrees.
+    "REDIS_KEY_PREFIX": None,
     # With Redis, a batch's row (the counts staff see) is brought up to date at least this
     # often while it sends; each message is noted in Redis in between.
     "PROGRESS_CHECKPOINT_SECONDS": 1.0,
@@ -91,6 +98,17 @@ def redis_url() -> str | None:
     """BULK_EMAIL["REDIS_URL"], else the celery broker when it is Redis, else None."""
     url = get("REDIS_URL") or getattr(settings, "CELERY_BROKER_URL", "") or ""
     return url if url.startswith(("redis://", "rediss://", "unix://")) else None
+
+
+def redis_key_prefix() -> str:
+    """REDIS_KEY_PREFIX, else one derived from the site's default database: its processes all
+    use that database, and another site sharing the Redis database uses another one."""
+    prefix = get("REDIS_KEY_PREFIX")
+    if prefix:
+        return prefix
+    database = settings.DATABASES.get("default", {})
+    site = f"{database.get('HOST') or ''}/{database.get('NAME') or ''}"
+    return f"bulk_email:{hashlib.sha256(site.encode()).hexdigest()[:12]}:"
 
 
 def _frozen(value: Any) -> Any:

@@ -104,6 +104,39 @@ def check_numbers(**kwargs) -> list[checks.CheckMessage]:
     return errors
 
 
+# Ten years: beyond it a schedule is a typo, and near the end of the calendar it cannot be stored.
+MAX_SCHEDULE_DAYS_LIMIT = 3650
+
+
+@for_bulk_email
+def check_schedule_horizon(**kwargs) -> list[checks.CheckMessage]:
+    days = app_settings.get("MAX_SCHEDULE_DAYS")
+    if _is_positive_int(days) and days <= MAX_SCHEDULE_DAYS_LIMIT:
+        return []
+    return [
+        checks.Error(
+            f'BULK_EMAIL["MAX_SCHEDULE_DAYS"] must be a whole number of days from 1 to '
+            f"{MAX_SCHEDULE_DAYS_LIMIT}.",
+            hint="How far ahead staff may schedule a send (365 by default).",
+            id="bulk_email.E010",
+        )
+    ]
+
+
+@for_bulk_email
+def check_redis_key_prefix(**kwargs) -> list[checks.CheckMessage]:
+    prefix = app_settings.get("REDIS_KEY_PREFIX")
+    if prefix is None or (isinstance(prefix, str) and prefix):
+        return []
+    return [
+        checks.Error(
+            'BULK_EMAIL["REDIS_KEY_PREFIX"] must be a non-empty string or None.',
+            hint="None derives one from the default database, unique to this site.",
+            id="bulk_email.E011",
+        )
+    ]
+
+
 @for_bulk_email
 def check_site_url(**kwargs) -> list[checks.CheckMessage]:
     site_url = app_settings.get("SITE_URL")
@@ -148,6 +181,8 @@ def register() -> None:
     for check in (
         check_lms_backend,
         check_numbers,
+        check_schedule_horizon,
+        check_redis_key_prefix,
         check_site_url,
         check_dkim,
         check_unknown_names,

@@ -24,7 +24,7 @@ from django.urls import path, reverse
 from . import api, app_settings, recipients
 from .exceptions import BadRequestError, BulkEmailError
 from .forms import ComposeForm
-from .http import json_error, json_refusal
+from .http import json_endpoint, json_error, json_refusal
 from .models import EmailTask
 
 # --- The fragment --------------------------------------------------------------------------------
@@ -89,7 +89,7 @@ def course_endpoint(*methods: str) -> Callable:
             except BulkEmailError as error:
                 return json_error(error)
 
-        return endpoint
+        return json_endpoint(endpoint)
 
     return decorate
 
@@ -201,14 +201,26 @@ def emails(request, access):
     return JsonResponse(task_json(api.task_summary(access=access, task=task)), status=201)
 
 
+TASKS_LIMIT_MAX = 1000
+
+
+def limit_param(request: HttpRequest) -> int | None:
+    """``?limit=``: how many sends to list, 0 to TASKS_LIMIT_MAX (0: all); default 100. Bounded
+    before it reaches a query: a negative slice or a 30-digit number is a 500 there."""
+    raw = request.GET.get("limit", "100").strip()
+    digits = raw.isascii() and raw.isdigit() and len(raw) <= len(str(TASKS_LIMIT_MAX))
+    if not digits or int(raw) > TASKS_LIMIT_MAX:
+        raise BadRequestError(
+            f"limit must be a whole number between 0 and {TASKS_LIMIT_MAX} (0: all).",
+            field="limit",
+        )
+    return int(raw) or None
+
+
 @course_endpoint("GET")
 def tasks(request, access):
     """The course's sends, newest first (``?limit=``, default 100; 0 for all)."""
-    try:
-        limit = int(request.GET.get("limit", 100)) or None
-    except ValueError:
-        raise BadRequestError("limit must be a number.", field="limit") from None
-    found = api.list_tasks(access=access, limit=limit)
+    found = api.list_tasks(access=access, limit=limit_param(request))
     return JsonResponse({"tasks": [task_json(summary) for summary in found]})
 
 
@@ -260,13 +272,27 @@ class Echo:
         return value
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP "CSV Injection").
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value):
+    """``value`` as a spreadsheet shows it, never runs it: text that a spreadsheet would read as
+    a formula (a requester named ``=HYPERLINK(...)``) gets OWASP's leading single quote.
+    Numbers stay numbers."""
+    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
+        return "'" + value
+    return value
+
+
 @course_endpoint("GET")
 def report_csv(request, access):
-    """The email task history report as CSV (UTC times), one row per send."""
+    """The email task history report as CSV (UTC times), one row per send; every cell through
+    ``csv_cell``."""
     course_id = access.course_id
     rows = api.task_report_rows(access=access)
     writer = csv.writer(Echo())
-    lines = (writer.writerow(row) for row in [api.REPORT_COLUMNS, *rows])
+    lines = (writer.writerow(map(csv_cell, row)) for row in [api.REPORT_COLUMNS, *rows])
     response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
     filename = f"email-tasks-{course_id.replace(':', '_').replace('+', '_')}.csv"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'

@@ -83,21 +83,45 @@ def available_groups(*, course_id: str) -> list[Group]:
     return [group for kind in _kinds.values() for group in kind.offered(course_id)]
 
 
+# Far more groups than a course offers (three, its tracks, its cohorts), few enough that a
+# script's runaway list is refused before it costs a lookup.
+MAX_TARGETS = 1000
+# An error names a few wrong keys, each shortened, and counts the rest: its size is bounded
+# whatever the request held (10,000 unknown keys once made a 257 KB answer).
+UNKNOWN_KEYS_SHOWN = 10
+KEY_CHARACTERS_SHOWN = 40
+
+
 def validate_target_keys(*, course_id: str, keys: Iterable[str]) -> list[str]:
     """The keys, de-duplicated in display order; InvalidEmailError(field="targets") otherwise.
 
     A key is valid only if the course offers it now: unknown types, malformed keys, another
     course's cohort and the track of a single-track course are all refused."""
-    offered = {group.key: group for group in available_groups(course_id=course_id)}
     chosen = list(keys)
     if not chosen:
         raise InvalidEmailError("Choose at least one group to send to.", field="targets")
+    if len(chosen) > MAX_TARGETS:
+        raise InvalidEmailError(
+            f"Choose at most {MAX_TARGETS} groups (this has {len(chosen):,}).", field="targets"
+        )
+    offered = {group.key: group for group in available_groups(course_id=course_id)}
     unknown = [key for key in chosen if key not in offered]
     if unknown:
         raise InvalidEmailError(
-            f"Not a group of this course: {', '.join(map(str, unknown))}.", field="targets"
+            f"Not a group of this course: {some_keys(unknown)}.", field="targets"
         )
     return [key for key in offered if key in chosen]
+
+
+def some_keys(keys: list) -> str:
+    """The first few keys, each shortened, and how many more: "a, b and 9,990 more"."""
+    shown = ", ".join(shortened(str(key)) for key in keys[:UNKNOWN_KEYS_SHOWN])
+    rest = len(keys) - UNKNOWN_KEYS_SHOWN
+    return f"{shown} and {rest:,} more" if rest > 0 else shown
+
+
+def shortened(key: str) -> str:
+    return key if len(key) <= KEY_CHARACTERS_SHOWN else key[: KEY_CHARACTERS_SHOWN - 1] + "…"
 
 
 def group_members(

@@ -8,7 +8,8 @@ outside its send-error tree for the same reason)."""
 import logging
 
 from django.core.exceptions import PermissionDenied
-from django.http import JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.csrf import csrf_failure as django_csrf_failure
 
 from .exceptions import BulkEmailConfigurationError, BulkEmailError, InvalidEmailError
 
@@ -58,3 +59,38 @@ def json_error(error: BulkEmailError) -> JsonResponse:
 def json_refusal(message: str, *, status: int, code: str) -> JsonResponse:
     """A refusal that is not a bulk_email error: not signed in, method not allowed, CSRF."""
     return JsonResponse(error_body(message, code=code), status=status)
+
+
+# --- CSRF refusals ------------------------------------------------------------------------------
+
+CSRF_MESSAGE = (
+    "The request has no valid CSRF token ({reason}): send the csrftoken cookie's value in the "
+    "X-CSRFToken header (and, over https, a Referer or Origin of this site)."
+)
+
+
+def json_endpoint(view):
+    """Mark ``view`` as answering JSON whatever the request asks for (the Email tab's
+    endpoints): its CSRF refusal is JSON too."""
+    view.answers_json = True
+    return view
+
+
+def asks_bulk_email_for_json(request: HttpRequest) -> bool:
+    """Whether the request went to one of bulk_email's JSON endpoints: one marked as such, or
+    any bulk_email view with a JSON body or ``Accept: application/json`` (Email Settings)."""
+    match = getattr(request, "resolver_match", None)
+    if match is None or "bulk_email" not in match.app_names:
+        return False
+    if getattr(match.func, "answers_json", False):
+        return True
+    accepted = request.headers.get("Accept", "")
+    return request.content_type == "application/json" or "application/json" in accepted
+
+
+def csrf_failure(request: HttpRequest, reason: str = "", **kwargs) -> HttpResponse:
+    """The site's ``CSRF_FAILURE_VIEW``: the one JSON error shape (code ``csrf``) for a script
+    calling bulk_email's JSON endpoints, Django's own page for everything else."""
+    if asks_bulk_email_for_json(request):
+        return json_refusal(CSRF_MESSAGE.format(reason=reason), status=403, code="csrf")
+    return django_csrf_failure(request, reason, **kwargs)

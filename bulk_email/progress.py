@@ -25,9 +25,10 @@ from . import app_settings
 
 logger = logging.getLogger(__name__)
 
-# The row's creation time is in the key so that a database reset (ids used again) never meets
-# the notes of an older batch with the same id.
-KEY = "bulk_email:batch:{batch_id}:{created}:progress"
+# After the site's prefix (app_settings.redis_key_prefix: two sites may share a Redis). The
+# row's creation time is in the key so that a database reset (ids used again) never meets the
+# notes of an older batch with the same id.
+KEY = "{prefix}batch:{batch_id}:{created}:progress"
 KEY_SECONDS = 7 * 24 * 3600  # a note outlives any batch; it is deleted when the batch ends
 
 # The new claim's token replaces the old one, so the old claim's next note is refused;
@@ -80,7 +81,11 @@ class RedisNotes:
     def __init__(self, client, *, batch, token: str):
         redis = app_settings.import_optional("redis", extra="redis")
         self.errors = (redis.RedisError, OSError)
-        self.key = KEY.format(batch_id=batch.pk, created=batch.created.timestamp())
+        self.key = KEY.format(
+            prefix=app_settings.redis_key_prefix(),
+            batch_id=batch.pk,
+            created=batch.created.timestamp(),
+        )
         self.token = token
         self.client = client
         self.adopt_script = client.register_script(ADOPT_SCRIPT)

@@ -2,13 +2,17 @@
 
 Everything a deployment changes comes from the environment (12-factor); the defaults are the
 embedded ones `make run` needs on a bare machine: SQLite in WAL mode under var/ and kombu's
-filesystem broker under var/, so nothing has to be installed to try the product.
+filesystem broker under var/, so nothing has to be installed to try the product. Security
+fails closed: without BULK_EMAIL_ENV=development (which `make run`, `make demo` and the tests
+set) start-up stops unless SECRET_KEY and ALLOWED_HOSTS are real, and DEBUG stays off.
 """
 
 import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management.utils import get_random_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
@@ -21,9 +25,117 @@ def env_bool(name: str, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
-DEBUG = env_bool("DEBUG", True)
-SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-insecure-key-change-me-in-production")
-ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "*").split(",") if h]
+# --- Fail closed ------------------------------------------------------------------------------
+# Production unless told otherwise: a site started without configuration must not run with a
+# published key, debug pages or any Host header. `make run`, `make demo`, the tests and the
+# benchmark say BULK_EMAIL_ENV=development; nothing else relaxes what follows.
+DEVELOPMENT = os.environ.get("BULK_EMAIL_ENV", "").strip().lower() == "development"
+GENERATE_KEY_HINT = (
+    "python -c 'from django.core.management.utils import get_random_secret_key as k; print(k())'"
+)
+# Keys that were published (this repository's old default, the deploy examples' placeholder):
+# anyone can sign unsubscribe links, sessions and password resets with them.
+PUBLISHED_SECRET_KEYS = {
+    "dev-only-insecure-key-change-me-in-production",
+    "change-me",
+    "changeme",
+    "secret",
+    "secret-key",
+}
+
+
+def is_placeholder_secret_key(key: str) -> bool:
+    lowered = key.lower()
+    return (
+        lowered in PUBLISHED_SECRET_KEYS
+        or "change-me" in lowered
+        or "changeme" in lowered
+        or lowered.startswith("django-insecure-")
+    )
+
+
+def development_secret_key(path: Path) -> str:
+    """A key made once per checkout and kept under var/, so that sessions and links in the
+    Mailbox survive a restart and every local process (site, worker) signs alike."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        draft = path.with_name(f".{path.name}.{os.getpid()}")
+        draft.write_text(get_random_secret_key())
+        draft.chmod(0o600)
+        try:
+            os.link(draft, path)  # atomic: processes starting together keep the first key
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    return path.read_text().strip()
+
+
+def secret_key_from_env() -> str:
+    key = os.environ.get("SECRET_KEY", "").strip()
+    if DEVELOPMENT:
+        return key or development_secret_key(VAR_DIR / "secret_key")
+    if not key:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set. Set SECRET_KEY to a long random value (generate one with "
+            f"{GENERATE_KEY_HINT}); on a development machine set BULK_EMAIL_ENV=development."
+        )
+    if is_placeholder_secret_key(key):
+        raise ImproperlyConfigured(
+            "SECRET_KEY is a published placeholder: anyone could sign this site's links and "
+            f"sessions. Set SECRET_KEY to a long random value (generate one with "
+            f"{GENERATE_KEY_HINT})."
+        )
+    return key
+
+
+def debug_from_env() -> bool:
+    debug = env_bool("DEBUG", False)
+    if debug and not DEVELOPMENT:
+        raise ImproperlyConfigured(
+            "DEBUG=true shows settings and code to anyone who triggers an error: it is for "
+            "development only. Unset DEBUG, or set BULK_EMAIL_ENV=development on a "
+            "development machine."
+        )
+    return debug
+
+
+def allowed_hosts_from_env() -> list[str]:
+    hosts = [host.strip() for host in os.environ.get("ALLOWED_HOSTS", "").split(",")]
+    hosts = [host for host in hosts if host]
+    if hosts:
+        return hosts
+    if DEVELOPMENT:
+        return ["127.0.0.1", "localhost", "[::1]"]
+    raise ImproperlyConfigured(
+        "ALLOWED_HOSTS is not set: name the site's host names, comma-separated "
+        "(ALLOWED_HOSTS=lms.example.com)."
+    )
+
+
+def proxy_ssl_header_from_env() -> tuple[str, str] | None:
+    """SECURE_PROXY_SSL_HEADER=X-Forwarded-Proto: the TLS-terminating proxy's header that says
+    a request came over https (only behind a proxy that always sets it)."""
+    header = os.environ.get("SECURE_PROXY_SSL_HEADER", "").strip()
+    if not header:
+        return None
+    return ("HTTP_" + header.upper().replace("-", "_"), "https")
+
+
+DEBUG = debug_from_env()
+SECRET_KEY = secret_key_from_env()
+ALLOWED_HOSTS = allowed_hosts_from_env()
+# HTTPS only outside development; each can be turned off from the environment, e.g. behind a
+# proxy that redirects to https itself (SECURE_SSL_REDIRECT=false).
+HTTPS_BY_DEFAULT = not DEVELOPMENT
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", HTTPS_BY_DEFAULT)
+SECURE_PROXY_SSL_HEADER = proxy_ssl_header_from_env()
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", HTTPS_BY_DEFAULT)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", HTTPS_BY_DEFAULT)
+# HSTS is a promise browsers keep for its whole duration: opt in, starting small.
+SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS") or 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 
 INSTALLED_APPS = [
@@ -137,6 +249,10 @@ CKEDITOR_CONFIGS = {
         ),
     }
 }
+
+# bulk_email's JSON endpoints answer a CSRF refusal in their JSON error shape; every other page
+# gets Django's (docs/email_tab.md).
+CSRF_FAILURE_VIEW = "bulk_email.http.csrf_failure"
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"

@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 VAR_DIR=${VAR_DIR:-$PWD/var}
 export VAR_DIR
+# Development: DEBUG pages, the Mailbox, and a key generated once under var/ (settings.py).
+export BULK_EMAIL_ENV=${BULK_EMAIL_ENV:-development} DEBUG=${DEBUG:-true}
 export EMAIL_HOST=127.0.0.1 EMAIL_PORT=${DEMO_SMTP_PORT:-1026}
 LEARNERS=${DEMO_LEARNERS:-2000}
 mkdir -p "$VAR_DIR/log"

@@ -11,6 +11,8 @@ PORT=${PORT:-8000}
 export SITE_URL=${SITE_URL:-http://$HOST:$PORT}
 VAR_DIR=${VAR_DIR:-$PWD/var}
 export VAR_DIR
+# Development: DEBUG pages, the Mailbox, and a key generated once under var/ (settings.py).
+export BULK_EMAIL_ENV=${BULK_EMAIL_ENV:-development} DEBUG=${DEBUG:-true}
 mkdir -p "$VAR_DIR/log"
 
 # A taken port would otherwise kill the sink or the site after the setup, with no word said.

@@ -11,12 +11,25 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def development_env() -> dict:
+    """The site as development (the site refuses to start without a real key otherwise),
+    signing with this process's key, so that a worker's links verify in the test."""
+    from django.conf import settings
+
+    return {
+        "DJANGO_SETTINGS_MODULE": "lms_stub.settings",
+        "BULK_EMAIL_ENV": "development",
+        "SECRET_KEY": settings.SECRET_KEY,
+    }
+
+
 def start(command: list[str], *, env: dict, log_path: Path) -> subprocess.Popen:
+    """``env`` over the development environment over this process's."""
     log = open(log_path, "ab")  # noqa: SIM115 (closed with the process by stop())
     return subprocess.Popen(
         command,
         cwd=ROOT,
-        env={**os.environ, **env},
+        env={**os.environ, **development_env(), **env},
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,  # its own process group, so stop() reaches its children

@@ -24,6 +24,45 @@ def test_malformed_target_keys_are_refused(key):
         split_key(key)
 
 
+# --- Bounded answers: a script's list of thousands of keys -------------------------------------
+
+
+def test_unknown_keys_are_listed_up_to_ten_and_the_rest_counted():
+    from bulk_email.exceptions import InvalidEmailError
+    from bulk_email.groups import validate_target_keys
+    from tests.factories import make_course
+
+    course = make_course()
+    unknown = [f"cohort:{number}" for number in range(1_000_000, 1_000_500)]
+    with pytest.raises(InvalidEmailError) as refused:
+        validate_target_keys(course_id=course.id, keys=["learners", *unknown])
+    shown = ", ".join(unknown[:10])
+    assert str(refused.value) == f"Not a group of this course: {shown} and 490 more."
+    assert refused.value.field == "targets"
+
+
+def test_a_long_unknown_key_is_shown_shortened():
+    from bulk_email.exceptions import InvalidEmailError
+    from bulk_email.groups import validate_target_keys
+    from tests.factories import make_course
+
+    with pytest.raises(InvalidEmailError) as refused:
+        validate_target_keys(course_id=make_course().id, keys=["x" * 100_000])
+    assert len(str(refused.value)) < 200 and "xxx…" in str(refused.value)
+
+
+def test_more_targets_than_the_cap_are_refused_before_any_lookup(django_assert_num_queries):
+    from bulk_email.exceptions import InvalidEmailError
+    from bulk_email.groups import MAX_TARGETS, validate_target_keys
+
+    with django_assert_num_queries(0), pytest.raises(InvalidEmailError) as refused:
+        validate_target_keys(course_id=COURSE, keys=["learners"] * (MAX_TARGETS + 1))
+    assert (
+        str(refused.value) == f"Choose at most {MAX_TARGETS} groups (this has {MAX_TARGETS + 1:,})."
+    )
+    assert refused.value.field == "targets"
+
+
 # --- A kind added by a test alone: the registry, the LMS port and this file -------------------
 
 from django.contrib.auth import get_user_model  # noqa: E402

@@ -7,7 +7,7 @@ import pytest
 import redis
 from django.utils import timezone
 
-from bulk_email import pipeline, progress, sending
+from bulk_email import app_settings, pipeline, progress, sending
 from bulk_email.lms import Recipient
 from bulk_email.models import Batch, RecipientOutcome
 from tests.factories import make_task, opt_out, run_fan_out
@@ -78,7 +78,8 @@ def test_a_takeover_adopts_what_the_dead_worker_noted_and_sends_only_the_rest(
     assert [m.rcpt_tos for m in smtp_sink.messages] == [[learners[2].email]]
     batch.refresh_from_db()
     assert (batch.state, batch.cursor, batch.sent) == (Batch.DONE, 3, 3)
-    assert redis_notes.keys("bulk_email:batch:*") == []  # the note ends with the batch
+    prefix = app_settings.redis_key_prefix()
+    assert redis_notes.keys(f"{prefix}batch:*") == []  # the note ends with the batch
 
 
 def test_a_skipped_recipient_between_checkpoint_and_note_is_not_counted_as_sent(
@@ -165,3 +166,20 @@ def test_without_redis_every_message_is_a_checkpoint(settings, first_batch):
     die_after(claim, learners[:2])
     batch.refresh_from_db()
     assert (batch.cursor, batch.sent) == (2, 2)
+
+
+def test_two_sites_sharing_one_redis_database_keep_their_notes_apart(
+    redis_notes, settings, first_batch
+):
+    """Two sites' batches can have the same id and creation time; their notes must not meet."""
+    batch, _learners = first_batch
+    notes = {}
+    for site in ("lms-a:", "lms-b:"):
+        settings.BULK_EMAIL = {**settings.BULK_EMAIL, "REDIS_KEY_PREFIX": site}
+        notes[site] = progress.RedisNotes(redis_notes, batch=batch, token=f"{site}claim")
+        assert notes[site].key.startswith(site)
+        assert notes[site].adopt() is None  # nothing noted by the other site
+        notes[site].note(cursor=2 if site == "lms-a:" else 1)
+        notes[site].release()
+    assert redis_notes.hget(notes["lms-a:"].key, "cursor") == b"2"
+    assert redis_notes.hget(notes["lms-b:"].key, "cursor") == b"1"

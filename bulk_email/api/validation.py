@@ -46,7 +46,16 @@ def clean_send_at(send_at: datetime.datetime | None) -> datetime.datetime | None
         raise InvalidEmailError("Give the time with its time zone.", field="send_at")
     if send_at <= timezone.now():
         raise InvalidEmailError("The scheduled time has passed; pick a later one.", field="send_at")
+    refuse_beyond_schedule_horizon(send_at)
     return send_at
+
+
+def refuse_beyond_schedule_horizon(send_at: datetime.datetime) -> None:
+    """A send is scheduled at most MAX_SCHEDULE_DAYS ahead: a time near the end of the
+    calendar (9999-12-31T23:59:59-14:00) cannot even be stored in UTC."""
+    days = app_settings.get("MAX_SCHEDULE_DAYS")
+    if send_at - timezone.now() > datetime.timedelta(days=days):
+        raise InvalidEmailError(f"Schedule a send at most {days} days ahead.", field="send_at")
 
 
 @dataclass(frozen=True)

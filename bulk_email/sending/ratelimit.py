@@ -29,7 +29,9 @@ local wait = new_tat - now - burst
 if wait < 0 then wait = 0 end
 return wait
 """
-RATE_LIMIT_KEY = "bulk_email:send_rate"
+# After the site's prefix (app_settings.redis_key_prefix): two sites sharing one Redis database
+# each keep their own bucket.
+RATE_LIMIT_KEY = "send_rate"
 BURST_MESSAGES = 1  # strict pacing: ESP quotas are per second, a burst would exceed them
 
 
@@ -56,12 +58,12 @@ class LocalRateLimiter:
 class RedisRateLimiter:
     """A token bucket in Redis shared by every worker on every machine."""
 
-    def __init__(self, rate: float, url: str, *, key: str = RATE_LIMIT_KEY):
+    def __init__(self, rate: float, url: str, *, key: str | None = None):
         redis = app_settings.import_optional("redis", extra="redis")
         self.redis_errors = redis.RedisError
         self.client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
         self.script = self.client.register_script(RATE_LIMIT_SCRIPT)
-        self.key = key
+        self.key = key or app_settings.redis_key_prefix() + RATE_LIMIT_KEY
         self.interval_us = int(1_000_000 / rate)
         self.fallback = LocalRateLimiter(rate)
 
@@ -78,8 +80,8 @@ class RedisRateLimiter:
         time.sleep(self.reserve())
 
 
-# Keyed on exactly what builds a limiter: a new rate or Redis gets a new one.
-_limiters: dict[tuple[float, str | None], RedisRateLimiter | LocalRateLimiter] = {}
+# Keyed on exactly what builds a limiter: a new rate, Redis or key prefix gets a new one.
+_limiters: dict[tuple[float, str | None, str], RedisRateLimiter | LocalRateLimiter] = {}
 
 
 def get_rate_limiter() -> RedisRateLimiter | LocalRateLimiter | None:
@@ -87,7 +89,7 @@ def get_rate_limiter() -> RedisRateLimiter | LocalRateLimiter | None:
     rate = app_settings.get("MAX_SEND_RATE")
     if not rate:
         return None
-    key = (rate, app_settings.redis_url())
+    key = (rate, app_settings.redis_url(), app_settings.redis_key_prefix())
     if key not in _limiters:
         _limiters[key] = RedisRateLimiter(rate, key[1]) if key[1] else LocalRateLimiter(rate)
     return _limiters[key]

@@ -69,3 +69,17 @@ def test_without_the_redis_package_the_error_names_the_extra(monkeypatch):
         RedisRateLimiter(10, "redis://127.0.0.1:6379/0")
     with pytest.raises(BulkEmailImproperlyInstalled, match=r"bulk_email\[redis\]"):
         progress.notes_for(batch=None, token="t", redis_url="redis://nowhere.invalid:1/0")
+
+
+@pytest.mark.redis
+def test_two_sites_sharing_one_redis_database_have_a_bucket_each(settings, redis_url):
+    """At one message a second, a shared bucket would make the second site wait a second."""
+    settings.BULK_EMAIL = {**settings.BULK_EMAIL, "MAX_SEND_RATE": 1, "REDIS_URL": redis_url}
+    waits = []
+    for site in ("lms-a", "lms-b"):
+        prefix = f"{site}-{time.time_ns()}:"
+        settings.BULK_EMAIL = {**settings.BULK_EMAIL, "REDIS_KEY_PREFIX": prefix}
+        limiter = sending.get_rate_limiter()
+        assert limiter.key == f"{prefix}send_rate"
+        waits.append(limiter.reserve())
+    assert waits == [0.0, 0.0]
