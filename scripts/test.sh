@@ -11,6 +11,9 @@ export REDIS_TEST_URL=${REDIS_TEST_URL:-redis://127.0.0.1:6379/15}
 echo "== browser for the end-to-end tests"
 bash scripts/ensure_chromium.sh || true
 
+echo "== Postfix for the bounce tests (unpacked privately; no system service)"
+bash scripts/ensure_postfix.sh || true
+
 echo "== ruff"
 "$BIN/ruff" check .
 "$BIN/ruff" format --check .

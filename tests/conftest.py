@@ -51,6 +51,41 @@ def smtp_settings(smtp_sink, settings):
     sending.close_session()
 
 
+# --- A real, private Postfix that bounces (DSNs) into a Maildir (tests/postfix.py) ----------
+
+
+@pytest.fixture(scope="session")
+def postfix_server():
+    """One private Postfix for the session; skipped loudly when it cannot run (failed under
+    CI). Every test addresses its own VERP token, so they share it safely."""
+    from tests import postfix
+
+    server = None
+    try:
+        postfix.ensure_binaries()
+        server = postfix.PrivatePostfix()
+        server.start()
+    except postfix.PostfixUnavailable as why:
+        if server is not None:
+            server.remove()
+        message = f"a private Postfix cannot run here: {why}"
+        if os.environ.get("CI"):
+            pytest.fail(f"{message}\nCI requires it.", pytrace=False)
+        pytest.skip(f"SKIPPED LOUDLY: {message}")
+    yield server
+    server.stop()
+    server.remove()
+
+
+@pytest.fixture
+def postfix(postfix_server, request):
+    """The session's Postfix; its logs are printed after a test that failed."""
+    failed_before = request.session.testsfailed
+    yield postfix_server
+    if request.session.testsfailed > failed_before:
+        print(postfix_server.logs())
+
+
 # --- The real pipeline: celery workers on Redis, this test's PostgreSQL database, the sink ----
 
 
