@@ -65,8 +65,39 @@ def sanitize_html(markup: str) -> str:
     return _cleaner.clean(markup)
 
 
-def text_from_html(markup: str) -> str:
+# What html2text writes for Markdown and has no option to leave out (see text_from_html).
+MARKDOWN_LINK = re.compile(r"\[((?:\\.|[^\]\\])*)\]\(((?:\\.|[^)\\])*)\)")
+MARKDOWN_HEADING = re.compile(r"^#{1,6} ", re.MULTILINE)
+MARKDOWN_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!])")
+BLANK_LINES = re.compile(r"\n(?:[ \t\u00a0]*\n)+")
+
+
+def _plain_link(match: re.Match) -> str:
+    """``[text](url)`` as a person writes it in a plain-text email: "text (url)"."""
+    text, url = match.group(1).strip(), match.group(2).removeprefix("mailto:")
+    return url if text in ("", url) else f"{text} ({url})"
+
+
+def _plain_text(markdown: str) -> str:
+    text = MARKDOWN_LINK.sub(_plain_link, markdown)
+    text = MARKDOWN_HEADING.sub("", text)
+    text = MARKDOWN_ESCAPE.sub(r"\1", text)
+    return BLANK_LINES.sub("\n\n", text)
+
+
+def _converter() -> html2text.HTML2Text:
     converter = html2text.HTML2Text()
     converter.body_width = 0  # no hard wrapping: quoted-printable handles long lines
     converter.ignore_images = True
-    return converter.handle(markup).strip() + "\n"
+    converter.ignore_emphasis = True  # no ** or _ around bold and italic words
+    converter.unicode_snob = True  # "—" and "é" as they are, not "--" and "e"
+    converter.use_automatic_links = False  # a bare URL as itself, never "<url>"
+    converter.inline_links = True  # links where they are read, not as notes at the end
+    return converter
+
+
+def text_from_html(markup: str) -> str:
+    """The text/plain part: reads as a plain-text email, not as Markdown. html2text's
+    options drop emphasis and images; links, headings, its escapes and blank-line runs have
+    no option, so ``_plain_text`` rewrites what it made of them."""
+    return _plain_text(_converter().handle(markup)).strip() + "\n"
