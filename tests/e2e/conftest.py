@@ -72,3 +72,32 @@ def log_in(page, live_server, username: str, password: str) -> None:
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
     page.get_by_role("button", name="Sign out").wait_for()
+
+
+INK_SCRIPT = """async (url) => {
+  const image = new Image();
+  image.src = url;
+  await image.decode();
+  const canvas = new OffscreenCanvas(image.width, image.height);
+  const context = canvas.getContext("2d");
+  context.drawImage(image, 0, 0);
+  const pixels = context.getImageData(0, 0, image.width, image.height).data;
+  let dark = 0;
+  for (let i = 0; i < pixels.length; i += 4) {
+    if (pixels[i] + pixels[i + 1] + pixels[i + 2] < 300) dark++;
+  }
+  return dark;
+}"""
+
+
+def ink(browser, png: bytes) -> int:
+    """How many dark pixels a screenshot has: what a person sees, where the DOM can say a
+    frame has its text while the screen shows an empty page. Counted by Chromium itself, in a
+    blank page of its own (no image library in the suite)."""
+    import base64
+
+    page = browser.new_page()
+    try:
+        return page.evaluate(INK_SCRIPT, "data:image/png;base64," + base64.b64encode(png).decode())
+    finally:
+        page.close()

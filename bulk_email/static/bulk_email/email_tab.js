@@ -8,7 +8,7 @@ import * as compose from "./email_tab/compose.js";
 import * as history from "./email_tab/history.js";
 import * as progress from "./email_tab/progress.js";
 import * as scheduled from "./email_tab/scheduled.js";
-import { call, root, say, setRefresh, urls } from "./email_tab/shared.js";
+import { call, initViewer, root, say, setRefresh, urls } from "./email_tab/shared.js";
 
 async function refresh() {
   try {
@@ -23,6 +23,7 @@ async function refresh() {
 
 if (root) {
   setRefresh(refresh);
+  initViewer();
   compose.init();
   refresh();
 }

@@ -166,12 +166,9 @@ async function submit(event) {
   await busy(submitButton, async () => {
     const draft = readDraft();
     const body = { subject: draft.subject, message: draft.message, targets: draft.targets };
-    if (draft.later) {
-      body.send_at = sendAtIso();
-      if (!body.send_at) throw failure("", { errors: { send_at: "Choose the date and time to send at." } });
-    }
+    if (draft.later) body.send_at = sendAtIso();
+    const counted = await checkDraft(draft);
     if (editing) return saveEdit(body);
-    const counted = await call("POST", urls.count, { targets: draft.targets });
     if (!(await confirmSend(draft, body, counted))) return;
     const task = await call("POST", urls.emails, body);
     say(draft.later
@@ -181,6 +178,47 @@ async function submit(event) {
     if (!draft.later) track(task);
     await refresh();
   });
+}
+
+// --- Checking everything before asking anything -------------------------------------------------
+
+/** Every wrong field at once, before the confirm dialog: what the page can see, then what only
+ * the server knows (the preview checks subject and message, the count checks the groups). The
+ * count, when nothing is wrong. */
+async function checkDraft(draft) {
+  const [previewed, counted] = await Promise.allSettled([
+    call("POST", urls.preview, { subject: draft.subject, message: draft.message }),
+    call("POST", urls.count, { targets: draft.targets }),
+  ]);
+  const errors = Object.assign(serverErrors(previewed), serverErrors(counted), draftErrors(draft));
+  if (Object.keys(errors).length) throw failure("", { errors });
+  return counted.value;
+}
+
+function draftErrors(draft) {
+  const errors = {};
+  const length = Array.from(draft.subject.trim()).length;
+  const limit = config.subjectMaxLength;
+  if (!length) errors.subject = "Enter a subject.";
+  else if (length > limit) errors.subject = "The subject is " + length + " characters long; the limit is " + limit + ".";
+  if (isEmptyMessage(draft.message)) errors.message = "Write a message: it is empty.";
+  if (!draft.targets.length) errors.targets = "Choose at least one group to send to.";
+  if (draft.later && !sendAtIso()) errors.send_at = "Choose the date and time to send at.";
+  return errors;
+}
+
+/** No text and no picture. DOMParser makes an inert document: nothing in it loads or runs. */
+function isEmptyMessage(html) {
+  const body = new DOMParser().parseFromString(html, "text/html").body;
+  return !body.textContent.trim() && !body.querySelector("img");
+}
+
+/** A refused check's errors by field ({general: ...} when it names none). */
+function serverErrors(result) {
+  if (result.status === "fulfilled") return {};
+  const data = result.reason.data || {};
+  if (data.errors && Object.keys(data.errors).length) return { ...data.errors };
+  return { [data.field || "general"]: result.reason.message };
 }
 
 function confirmSend(draft, body, counted) {

@@ -1,42 +1,49 @@
 /* The "Pending and running sends" panel: a send started here, or found active when the page
- * loads, stays listed with its bar until the page is left; each is polled until it ends. */
+ * loads, is listed with its bar and polled until it ends; then its card moves to the history
+ * ("Sent emails", above the table that now lists it too) until the page is left. */
 import { call, el, isFinal, node, refresh, states, taskUrl } from "./shared.js";
 
 const POLL_MS = 1000;
-const tracked = new Map(); // task id -> latest summary, shown until the page is left
+const running = new Map(); // task id -> latest summary, while queued or running
+const finished = new Map(); // task id -> final summary, the sends that ended on this page
 let polling = false;
 
 export function track(task) {
-  tracked.set(task.task_id, task);
-  renderActive();
+  note(task);
+  renderRuns();
   if (!polling) poll();
 }
 
 /** Track the listed sends that are queued or running and not tracked yet. */
 export function adopt(tasks) {
   tasks.filter((t) => states.active.includes(t.state)).forEach((t) => {
-    if (!tracked.has(t.task_id)) track(t);
+    if (!running.has(t.task_id) && !finished.has(t.task_id)) track(t);
   });
+}
+
+/** Keep the latest summary of a send in the list its state belongs to. */
+function note(task) {
+  running.delete(task.task_id);
+  (isFinal(task) ? finished : running).set(task.task_id, task);
 }
 
 async function poll() {
   polling = true;
-  const running = Array.from(tracked.values()).filter((task) => !isFinal(task));
-  if (!running.length) {
+  if (!running.size) {
     polling = false;
     return;
   }
   let ended = false;
-  for (const task of running) {
+  for (const task of Array.from(running.values())) {
     try {
       const latest = await call("GET", taskUrl(task.task_id));
-      tracked.set(latest.task_id, latest);
+      note(latest);
       ended = ended || isFinal(latest);
     } catch (error) {
-      tracked.delete(task.task_id); // gone or no longer ours to see
+      running.delete(task.task_id); // gone or no longer ours to see
     }
   }
-  renderActive();
+  renderRuns();
   if (ended) await refresh();
   setTimeout(poll, POLL_MS);
 }
@@ -46,13 +53,15 @@ function countsText(task) {
     (task.total ? " of " + task.total : "");
 }
 
-function renderActive() {
-  const list = el("active");
-  list.replaceChildren(...Array.from(tracked.values(), activeItem));
-  el("active-empty").hidden = tracked.size > 0;
+function renderRuns() {
+  el("active").replaceChildren(...Array.from(running.values(), runItem));
+  el("active-empty").hidden = running.size > 0;
+  const ended = Array.from(finished.values()).reverse(); // the latest first
+  el("finished").replaceChildren(...ended.map(runItem));
+  el("finished").hidden = !ended.length;
 }
 
-function activeItem(task) {
+function runItem(task) {
   const item = node("li", { className: "bulk-email-run", "data-task-id": task.task_id, "data-state": task.state });
   const head = node("p");
   head.append(node("strong", { textContent: task.subject }), " — ",

@@ -104,7 +104,8 @@ export function confirmDialog(title, text, okLabel) {
   el("confirm-ok").textContent = okLabel;
   dialog.returnValue = "";
   dialog.showModal();
-  el("confirm-ok").focus();
+  el("confirm-cancel").focus(); // Enter or Space right away must not do the irreversible thing
+
   return new Promise((resolve) => {
     dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true });
   });
@@ -114,8 +115,25 @@ export function showMessage(title, note, preview) {
   el("viewer-title").textContent = title;
   el("viewer-note").textContent = note;
   el("viewer-subject").textContent = preview.subject;
-  el("viewer-frame").srcdoc = preview.html;
   el("viewer").showModal();
+  // Only now: a sandboxed frame given its srcdoc while the dialog is closed shows a blank
+  // page from the second opening on, although the HTML is there.
+  el("viewer-frame").srcdoc = preview.html;
+}
+
+/** The viewer's frame runs no script, so the keys typed in it never reach this page and
+ * Escape would not close the dialog while the frame has focus: focus goes back to the Close
+ * button whenever the frame takes it (clicks, links and the mouse wheel still work there). */
+export function initViewer() {
+  const dialog = el("viewer");
+  window.addEventListener("blur", () => {
+    if (dialog.open) setTimeout(focusViewerIfFrameHasFocus);
+  });
+  dialog.addEventListener("close", () => el("viewer-frame").removeAttribute("srcdoc"));
+}
+
+function focusViewerIfFrameHasFocus() {
+  if (document.activeElement === el("viewer-frame")) el("viewer-close").focus();
 }
 
 /** The View button of a scheduled or sent email: the stored email, rendered for the viewer. */
