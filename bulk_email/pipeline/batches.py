@@ -140,7 +140,7 @@ def deliver_batch(claim: Claim) -> None:
         return
     prepared = rendering.get_prepared_message(batch.task.email)
     try:
-        BatchSender(prepared, on_outcome=progress.record).send(to_send)
+        BatchSender(prepared, task_id=batch.task_id, on_outcome=progress.record).send(to_send)
     finally:
         progress.close()
 
