@@ -19,6 +19,7 @@ from tests.factories import (
     make_task,
     opt_out,
     run_fan_out,
+    suppress,
 )
 
 pytestmark = pytest.mark.django_db
@@ -187,6 +188,27 @@ def test_learners_who_opted_out_since_fan_out_are_skipped(
         learners[2].pk: "The account is no longer active.",
     }
     assert len(smtp_sink.messages) == 5
+
+
+def test_addresses_suppressed_since_fan_out_are_skipped_with_the_reason(
+    small_batches, smtp_settings, smtp_sink, course_with_learners
+):
+    course, instructor, learners = course_with_learners
+    task = make_task(course, instructor)
+    batch_ids = run_fan_out(task)
+    suppress(learners[0].email.upper())  # bounces name addresses in any case
+    suppress(learners[4].email, reason="complaint")
+    send_all(batch_ids)
+    assert received_addresses(smtp_sink) == sorted(
+        u.email for u in learners if u not in (learners[0], learners[4])
+    )
+    skipped = RecipientOutcome.objects.filter(status=RecipientOutcome.SKIPPED)
+    assert {o.user_id: o.detail for o in skipped} == {
+        learners[0].pk: "The address is suppressed (hard bounce).",
+        learners[4].pk: "The address is suppressed (spam complaint).",
+    }
+    task.refresh_from_db()
+    assert task.counts() == TaskCounts(total=7, sent=5, failed=0, skipped=2)
 
 
 def mailtos(message) -> list[str]:
