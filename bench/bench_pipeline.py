@@ -3,6 +3,7 @@ a peer (django-post-office) and the naive per-recipient path, on the same SMTP s
 
     python bench/bench_pipeline.py                 # make bench: 100,000 learners, 3 runs each
     python bench/bench_pipeline.py --smoke         # 1,000 learners, 1 run, no peer (make test)
+    python bench/bench_pipeline.py --verp          # also with FEEDBACK_DOMAIN set (VERP on)
 
 Steps: use (or start) PostgreSQL and Redis; seed a course; start Postfix's smtp-sink; then
 measure, each a median of --runs runs (min and max kept):
@@ -14,6 +15,9 @@ measure, each a median of --runs runs (min and max kept):
   message, peak RSS per worker process, CPU seconds per 1,000 messages, SQL per batch;
 - peer: django-post-office in its own virtualenv (bench/.venv-peer): ``send_many`` then
   ``send_queued_mail --processes N`` for the same number of messages;
+- with --verp, this project again with ``BULK_EMAIL["FEEDBACK_DOMAIN"]`` set for the worker:
+  every message's envelope sender and List-Unsubscribe mailto carry signed tokens (the
+  "VERP on" line), and the per-recipient CPU with and without them;
 - naive: Django template + premailer + html2text + EmailMultiAlternatives + smtplib per
   recipient, timed on 2,000 recipients and scaled to the project's count over N processes.
 
@@ -55,6 +59,7 @@ PARAGRAPH = (
     '<em>oscillations</em>. <a href="https://lms.example.com/courses/x/wiki">Read the wiki</a>'
     " and bring your questions to the forum.</p>"
 )
+FEEDBACK_DOMAIN = "feedback.bench.example"
 BODY = "<h1>Week news</h1>" + PARAGRAPH * 14 + "<p>The course ends on %%COURSE_END_DATE%%.</p>"
 
 
@@ -131,13 +136,17 @@ def measure_ceiling(port: int, total: int, processes: int) -> dict:
 # --- This project ---------------------------------------------------------------------------------
 
 
-def start_worker(database_url: str, port: int, processes: int, log: Path) -> subprocess.Popen:
+def start_worker(
+    database_url: str, port: int, processes: int, log: Path, *, verp: bool = False
+) -> subprocess.Popen:
     env = django_env(
         database_url,
         CELERY_BROKER_URL=REDIS_URL,
         EMAIL_HOST="127.0.0.1",
         EMAIL_PORT=str(port),
         EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
+        # Set or emptied explicitly: "VERP off" must not inherit it from the shell.
+        BULK_EMAIL_FEEDBACK_DOMAIN=FEEDBACK_DOMAIN if verp else "",
     )
     command = [sys.executable, "-m", "celery", "-A", "lms_stub", "worker", "--loglevel", "INFO"]
     command += ["--concurrency", str(processes), "-Q", "default,large", "-n", "bench@%h"]
@@ -201,8 +210,8 @@ def send_and_wait(course_id: str, sender) -> dict:
             "first_message_seconds": first, "task_id": task.pk}  # fmt: skip
 
 
-def measure_project(database_url, course_id, port, processes, log) -> dict:
-    worker = start_worker(database_url, port, processes, log)
+def measure_project(database_url, course_id, port, processes, log, *, verp=False) -> dict:
+    worker = start_worker(database_url, port, processes, log, verp=verp)
     try:
         pids = worker_processes(worker.pid)
         cpu_before = cpu_seconds(pids)
@@ -241,8 +250,9 @@ def sql_per_batch(course_id: str, port: int) -> dict:
 
 def per_recipient_cpu(course_id: str, count: int = 5000) -> dict:
     """CPU a recipient costs in this process, sockets to the SMTP server and celery apart:
-    personalising + the message's bytes, and the progress note in Redis (its system calls
-    included). Best of 3 passes over ``count`` of the course's learners."""
+    personalising + the message's bytes (VERP off, and on: FEEDBACK_DOMAIN set and a task),
+    the two signed feedback addresses alone, and the progress note in Redis (its system
+    calls included). Best of 3 passes over ``count`` of the course's learners."""
     from types import SimpleNamespace
 
     from bulk_email import progress, recipients, rendering
@@ -251,24 +261,49 @@ def per_recipient_cpu(course_id: str, count: int = 5000) -> dict:
     sender = sender_for(course_id)
     email = make_email(course_id, sender=sender, targets=["learners"], subject=SUBJECT,
                        html_message=BODY)  # fmt: skip
-    prepared = rendering.get_prepared_message(email)
+    prepared, verp_prepared = prepared_without_and_with_verp(email)
     audience = recipients.email_audience(email=email)
     people = next(recipients.recipient_pages(**audience, page_size=count))
     batch = SimpleNamespace(pk=0, seq=1, created=datetime.datetime.now(datetime.UTC))
     notes = progress.notes_for(batch=batch, token="bench", redis_url=REDIS_URL)
     notes.adopt()
 
-    def render_all():
+    def render_all(prepared=prepared, task_id=None):
         for person in people:
-            rendering.render_message(prepared, person).as_bytes()
+            rendering.render_message(prepared, person, task_id=task_id).as_bytes()
 
     def note_all():
         for cursor in range(1, len(people) + 1):
             notes.note(cursor)
 
-    render, note = (best_cpu_seconds(work) / len(people) * 1e6 for work in (render_all, note_all))
+    work = {"render_us": render_all, "note_us": note_all,
+            "verp_render_us": lambda: render_all(verp_prepared, task_id=123_456),
+            "tokens_us": lambda: feedback_addresses(people)}  # fmt: skip
+    found = {key: best_cpu_seconds(run) / len(people) * 1e6 for key, run in work.items()}
     notes.forget()
-    return {"render_us": render, "note_us": note, "recipients": len(people)}
+    return {**found, "recipients": len(people)}
+
+
+def prepared_without_and_with_verp(email) -> tuple:
+    """The email prepared twice: the settings snapshot keys the cache, so FEEDBACK_DOMAIN
+    set gives its own prepared message."""
+    from django.conf import settings
+    from django.test.utils import override_settings
+
+    from bulk_email import rendering
+
+    plain = rendering.get_prepared_message(email)
+    with override_settings(BULK_EMAIL={**settings.BULK_EMAIL, "FEEDBACK_DOMAIN": FEEDBACK_DOMAIN}):
+        return plain, rendering.get_prepared_message(email)
+
+
+def feedback_addresses(people) -> None:
+    """What VERP adds per recipient: its bounce and its unsubscribe address, signed."""
+    from bulk_email.tokens import BOUNCE, UNSUBSCRIBE, feedback_address
+
+    for person in people:
+        feedback_address(BOUNCE, person.user_id, 123_456, FEEDBACK_DOMAIN)
+        feedback_address(UNSUBSCRIBE, person.user_id, 123_456, FEEDBACK_DOMAIN)
 
 
 def best_cpu_seconds(work, passes: int = 3) -> float:
@@ -381,6 +416,14 @@ def table(report: dict) -> str:
         f"{figure(p, 'peak_rss_mb_per_worker', '{:.0f}')} | "
         f"{figure(p, 'cpu_seconds_per_1000', '{:.2f}')} |",
     ]
+    if report.get("project_verp"):
+        v = report["project_verp"]
+        lines.append(
+            f"| **bulk_email**, VERP on (FEEDBACK_DOMAIN set) | {figure(v, 'rate')} | "
+            f"{figure(v, 'seconds', '{:.1f}')} | {figure(v, 'first_message_seconds', '{:.2f}')} | "
+            f"{figure(v, 'peak_rss_mb_per_worker', '{:.0f}')} | "
+            f"{figure(v, 'cpu_seconds_per_1000', '{:.2f}')} |"
+        )
     if report.get("peer"):
         peer = report["peer"]
         lines.append(
@@ -406,6 +449,12 @@ def table(report: dict) -> str:
             f"bytes {cpu['render_us']:.0f} µs, progress note in Redis {cpu['note_us']:.0f} µs "
             f"(best of 3 over {cpu['recipients']:,} learners)."
         )
+        if "verp_render_us" in cpu:
+            lines.append(
+                f"With VERP (FEEDBACK_DOMAIN set): personalise + bytes {cpu['verp_render_us']:.1f} "
+                f"µs against {cpu['render_us']:.1f} µs, of which the two signed feedback "
+                f"addresses {cpu['tokens_us']:.1f} µs."
+            )
     if report.get("rss_by_size"):
         sizes = ", ".join(f"{k} learners: {v:.0f} MB" for k, v in report["rss_by_size"].items())
         lines.append(f"Worker peak RSS by course size: {sizes}.")
@@ -429,6 +478,8 @@ def ratios(report: dict) -> dict:
     if report.get("peer"):
         found["project/peer"] = project / report["peer"]["rate"]["median"]
     found["project/naive"] = project / report["naive"]["scaled_rate"]["median"]
+    if report.get("project_verp"):
+        found["VERP on/off"] = report["project_verp"]["rate"]["median"] / project
     return found
 
 
@@ -441,6 +492,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--rss-sizes", default="10000", help="extra course sizes for RSS")
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL))
     parser.add_argument("--no-peer", action="store_true")
+    parser.add_argument("--verp", action="store_true", help="also send with FEEDBACK_DOMAIN set")
     parser.add_argument("--no-readme", action="store_true")
     parser.add_argument("--smoke", action="store_true", help="1,000 learners, 1 run, no peer")
     parser.add_argument("--retable", type=Path, help="rebuild the table from a saved report")
@@ -469,6 +521,11 @@ def main(argv: list[str]) -> None:
         print("project:", flush=True)
         project = repeat(args.runs, lambda: measure_project(
             args.database_url, course_id, port, args.processes, log))  # fmt: skip
+        project_verp = None
+        if args.verp:
+            print("project, VERP on:", flush=True)
+            project_verp = repeat(args.runs, lambda: measure_project(
+                args.database_url, course_id, port, args.processes, log, verp=True))  # fmt: skip
         messages = int(project["messages"]["median"])
         print("ceiling:", flush=True)
         ceiling = repeat(args.runs, lambda: measure_ceiling(port, messages, args.processes))
@@ -500,6 +557,7 @@ def main(argv: list[str]) -> None:
         "processes": args.processes,
         "runs": args.runs,
         "project": project,
+        "project_verp": project_verp,
         "ceiling": ceiling,
         "naive": naive,
         "peer": peer,

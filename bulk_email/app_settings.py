@@ -60,8 +60,6 @@ DEFAULTS: dict[str, Any] = {
     # With Redis, a batch's row (the counts staff see) is brought up to date at least this
     # often while it sends; each message is noted in Redis in between.
     "PROGRESS_CHECKPOINT_SECONDS": 1.0,
-    # The mailto: of List-Unsubscribe. None: the From address; "" leaves the mailto out.
-    "UNSUBSCRIBE_MAILTO": None,
     # Postal address in the footer (CAN-SPAM) when the LMS gives none for the course.
     "POSTAL_ADDRESS": "",
     # Name of the CourseEmailTemplate used when an email names none; "" means the shipped one.

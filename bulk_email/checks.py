@@ -168,6 +168,23 @@ def check_dkim(**kwargs) -> list[checks.CheckMessage]:
 
 
 @for_bulk_email
+def check_feedback_domain(**kwargs) -> list[checks.CheckMessage]:
+    """Without FEEDBACK_DOMAIN nothing hears what comes back: bounces go to the From address
+    and nobody suppresses a dead address, which mailbox providers count against the sender."""
+    if app_settings.get("FEEDBACK_DOMAIN"):
+        return []
+    return [
+        checks.Warning(
+            'BULK_EMAIL["FEEDBACK_DOMAIN"] is not set: bounces, complaints and mailed '
+            "unsubscribes are not read, and List-Unsubscribe offers no mailto.",
+            hint="Give a domain whose mail reaches bulk_email's feedback reader; see "
+            "docs/feedback.md.",
+            id="bulk_email.W002",
+        )
+    ]
+
+
+@for_bulk_email
 def check_unknown_names(**kwargs) -> list[checks.CheckMessage]:
     return [
         checks.Warning(
@@ -185,6 +202,7 @@ def register() -> None:
         check_redis_key_prefix,
         check_site_url,
         check_dkim,
+        check_feedback_domain,
         check_unknown_names,
     ):
         checks.register(check, "bulk_email")

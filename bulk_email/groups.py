@@ -10,11 +10,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Lower, Trim
 
 from .exceptions import InvalidEmailError
 from .lms import get_lms
-from .models import Optout
+from .models import Optout, Suppression
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,7 @@ def group_members(
     after_id: int = 0,
 ) -> QuerySet:
     """The users one group reaches, with an id above ``after_id`` (unordered, no duplicates),
-    opt-outs removed where they apply.
+    opt-outs removed where they apply, suppressed addresses removed from every group.
 
     ``after_id`` is handed to the LMS too, which bounds its membership tables with it: that
     keeps a page deep into a large course as cheap as the first (see ``LMSBackend``)."""
@@ -144,7 +145,7 @@ def group_members(
     kind = _kinds[name]
     query = MemberQuery(course_id, sender_id, value, active_since, after_id)
     # The port's bound is an optimisation a backend may skip; this one is the rule.
-    members = kind.members(query).filter(pk__gt=after_id)
+    members = _not_suppressed(kind.members(query).filter(pk__gt=after_id))
     return _not_opted_out(members, course_id, after_id) if kind.opt_out_applies else members
 
 
@@ -154,6 +155,26 @@ def _not_opted_out(users: QuerySet, course_id: str, after_id: int) -> QuerySet:
         course_id=course_id, user_id=OuterRef("pk"), user_id__gt=after_id
     )
     return users.filter(~Exists(opted_out))
+
+
+def _suppressions_of_outer_user() -> QuerySet:
+    """The Suppression row of the outer query's user: its address is stored normalized
+    (``Suppression.normalize``), so the user's address is compared the same way, in SQL,
+    and each user costs one probe of the unique address index."""
+    email = get_user_model().get_email_field_name()
+    return Suppression.objects.filter(address=Lower(Trim(OuterRef(email))))
+
+
+def _not_suppressed(users: QuerySet) -> QuerySet:
+    # No exception, not even Myself: an address that bounced for good cannot receive a
+    # test copy either, and one whose owner complained must not get more mail.
+    return users.filter(~Exists(_suppressions_of_outer_user()))
+
+
+def with_suppression_reason(users: QuerySet) -> QuerySet:
+    """The users annotated with ``suppression``, their address's Suppression reason or None."""
+    reason = _suppressions_of_outer_user().values("reason")[:1]
+    return users.annotate(suppression=Subquery(reason))
 
 
 # --- The built-in kinds (the Open edX educator guide's groups; docs/recipients.md) -----------

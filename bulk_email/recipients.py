@@ -13,8 +13,9 @@ The rules (docs/recipients.md tells why where the issue was silent):
 - All Learners: active enrollments minus the course team minus opted-out.
 - Track X: active enrollments in mode X minus the course team minus opted-out.
 - Cohort Y: enrolled learners assigned to Y minus opted-out (team members in Y included).
-- Every group: activated accounts only. Every *learner* group: the last-login eligibility rule
-  of ``eligibility_cutoff``.
+- Every group: activated accounts only, suppressed addresses left out (Myself too: an address
+  that bounced for good cannot receive anything). Every *learner* group: the last-login
+  eligibility rule of ``eligibility_cutoff``.
 
 The group kinds, the groups a course offers and each group's members are in ``groups.py``, one
 registry which the Email tab shows, ``validate_target_keys`` checks against and resolution
@@ -39,7 +40,7 @@ from .groups import available_groups as available_groups
 from .groups import split_key as split_key
 from .groups import validate_target_keys as validate_target_keys
 from .lms import Recipient, get_lms
-from .models import CourseEmail, Optout
+from .models import CourseEmail, Optout, Suppression
 
 # ---------------------------------------------------------------------------------------------
 # Eligibility
@@ -300,3 +301,13 @@ def opted_out_ids(
         opted_out -= set(_users().filter(pk__in=spared).filter(pk__in=id_list(opted_out))
                          .values_list("pk", flat=True))  # fmt: skip
     return opted_out
+
+
+def suppressed_ids(*, user_ids: Iterable[int]) -> dict[int, str]:
+    """Which of ``user_ids`` have an address suppressed by now, with the reason's label (one
+    query), so a batch resolved earlier can drop them before sending. Their addresses as
+    they are now: a learner who changed a bounced address is mailed again."""
+    labels = dict(Suppression.REASON_CHOICES)
+    users = groups.with_suppression_reason(_users().filter(pk__in=id_list(user_ids)))
+    rows = users.filter(suppression__isnull=False).values_list("pk", "suppression")
+    return {pk: labels.get(reason, reason) for pk, reason in rows}

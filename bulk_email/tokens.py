@@ -119,12 +119,30 @@ def _address_signature(purpose: str, user_id: int, task_id: int, secret: str) ->
     value = f"{purpose}\n{user_id}\n{task_id}"
     digest = salted_hmac_digest(f"bulk_email.tokens.{purpose}", value, secret=secret,
                                 algorithm="sha256")  # fmt: skip
-    return base64.b32encode(digest[:ADDRESS_SIGNATURE_BYTES]).decode("ascii").lower()
+    return _base32_lower(digest[:ADDRESS_SIGNATURE_BYTES])
+
+
+_BASE32_DIGITS = "abcdefghijklmnopqrstuvwxyz234567"  # RFC 4648's alphabet, lower case
+# Every pair of base32 digits, by the 10 bits they encode.
+_BASE32_PAIRS = [first + second for first in _BASE32_DIGITS for second in _BASE32_DIGITS]
+
+
+def _base32_lower(ten_bytes: bytes) -> str:
+    """``base64.b32encode(ten_bytes).decode().lower()``, the same 16 characters at a third of
+    the cost (that one is pure Python): it runs twice per message sent with VERP."""
+    number, pairs = int.from_bytes(ten_bytes, "big"), _BASE32_PAIRS
+    return "".join([pairs[(number >> shift) & 1023] for shift in (70, 60, 50, 40, 30, 20, 10, 0)])
+
+
+@lru_cache(maxsize=64)
+def _task_part(task_id: int) -> str:
+    # The same for every message of a batch: worked out once.
+    return int_to_base36(task_id)
 
 
 def make_address_token(purpose: str, user_id: int, task_id: int) -> str:
     signature = _address_signature(purpose, user_id, task_id, settings.SECRET_KEY)
-    return f"{int_to_base36(user_id)}-{int_to_base36(task_id)}-{signature}"
+    return f"{int_to_base36(user_id)}-{_task_part(task_id)}-{signature}"
 
 
 def feedback_address(purpose: str, user_id: int, task_id: int, domain: str) -> str:

@@ -361,6 +361,8 @@ BULK_EMAIL = {
     "DKIM": dkim_from_env(),
     "SITE_URL": SITE_URL,
     "DEFAULT_FROM_EMAIL": DEFAULT_FROM_EMAIL,
+    # bounces+TOKEN@ and unsubscribe+TOKEN@ this domain (VERP, the mailto); unset: neither.
+    "FEEDBACK_DOMAIN": os.environ.get("BULK_EMAIL_FEEDBACK_DOMAIN") or None,
     **bulk_email_env_numbers(),
 }
 

@@ -14,6 +14,7 @@ from bulk_email.models import (
     CourseEmail,
     EmailTask,
     Optout,
+    Suppression,
     Target,
 )
 from lms_stub.models import (
@@ -75,6 +76,18 @@ def make_cohort(course: Course, name: str, *, members=(), is_default: bool = Fal
 
 def opt_out(user, course_id: str, *, how: str = Optout.DASHBOARD) -> Optout:
     return Optout.objects.create(user=user, course_id=course_id, how=how)
+
+
+def suppress(address: str, *, reason: str = Suppression.HARD_BOUNCE) -> Suppression:
+    """A suppressed address, stored as feedback stores it (``Suppression.normalize``)."""
+    now = timezone.now()
+    return Suppression.objects.create(
+        address=Suppression.normalize(address),
+        reason=reason,
+        source="dsn",
+        first_event=now,
+        last_event=now,
+    )
 
 
 def make_email(course_id: str, *, sender=None, targets=(), **fields) -> CourseEmail:

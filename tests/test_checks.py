@@ -3,7 +3,11 @@ from django.test import override_settings
 
 from bulk_email import checks
 
-VALID = {"LMS_BACKEND": "lms_stub.bulk_email_backend.StubLMSBackend", "SITE_URL": "http://x"}
+VALID = {
+    "LMS_BACKEND": "lms_stub.bulk_email_backend.StubLMSBackend",
+    "SITE_URL": "http://x",
+    "FEEDBACK_DOMAIN": "feedback.example.com",
+}
 
 
 def ids(messages) -> list[str]:
@@ -19,13 +23,18 @@ def run_all() -> list[str]:
         checks.check_redis_key_prefix,
         checks.check_site_url,
         checks.check_dkim,
+        checks.check_feedback_domain,
         checks.check_unknown_names,
     ):
         found += ids(check())
     return found
 
 
-def test_the_site_settings_pass_every_check():
+def test_the_site_settings_pass_every_check(settings):
+    """The demo site reads no feedback unless BULK_EMAIL_FEEDBACK_DOMAIN is set: that one
+    warning, and nothing with it set."""
+    assert run_all() == ["bulk_email.W002"]
+    settings.BULK_EMAIL = {**settings.BULK_EMAIL, "FEEDBACK_DOMAIN": "feedback.example.com"}
     assert run_all() == []
 
 
@@ -49,6 +58,9 @@ def test_the_site_settings_pass_every_check():
         ({"SITE_URL": "lms.example.com"}, "bulk_email.E007"),
         ({"DKIM": {"domain": "example.com"}}, "bulk_email.E008"),
         ({"EMAIL_PER_TASK": 5}, "bulk_email.W001"),
+        ({"UNSUBSCRIBE_MAILTO": "unsub@example.com"}, "bulk_email.W001"),  # removed setting
+        ({"FEEDBACK_DOMAIN": None}, "bulk_email.W002"),
+        ({"FEEDBACK_DOMAIN": ""}, "bulk_email.W002"),
     ],
 )
 def test_each_misconfiguration_is_reported_with_its_id(override, expected):
@@ -72,7 +84,11 @@ def test_checks_honour_app_configs(settings):
 
     settings.BULK_EMAIL = {"LMS_BACKEND": None, "NOT_A_SETTING": 1}
     others = [apps.get_app_config("auth")]
-    for check in (checks.check_lms_backend, checks.check_unknown_names):
+    for check in (
+        checks.check_lms_backend,
+        checks.check_unknown_names,
+        checks.check_feedback_domain,
+    ):
         assert check(app_configs=others) == []
         assert check(app_configs=[apps.get_app_config("bulk_email")])
         assert check(app_configs=None)

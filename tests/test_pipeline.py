@@ -12,12 +12,14 @@ from django.utils import timezone
 from bulk_email import pipeline
 from bulk_email.exceptions import SMTPConfigurationError, TransientSendError
 from bulk_email.models import Batch, EmailTask, RecipientOutcome, TaskCounts
+from bulk_email.tokens import BOUNCE, UNSUBSCRIBE, AddressToken, read_feedback_address
 from lms_stub.smtp_sink import Fault
 from tests import factories
 from tests.factories import (
     make_task,
     opt_out,
     run_fan_out,
+    suppress,
 )
 
 pytestmark = pytest.mark.django_db
@@ -186,6 +188,62 @@ def test_learners_who_opted_out_since_fan_out_are_skipped(
         learners[2].pk: "The account is no longer active.",
     }
     assert len(smtp_sink.messages) == 5
+
+
+def test_addresses_suppressed_since_fan_out_are_skipped_with_the_reason(
+    small_batches, smtp_settings, smtp_sink, course_with_learners
+):
+    course, instructor, learners = course_with_learners
+    task = make_task(course, instructor)
+    batch_ids = run_fan_out(task)
+    suppress(learners[0].email.upper())  # bounces name addresses in any case
+    suppress(learners[4].email, reason="complaint")
+    send_all(batch_ids)
+    assert received_addresses(smtp_sink) == sorted(
+        u.email for u in learners if u not in (learners[0], learners[4])
+    )
+    skipped = RecipientOutcome.objects.filter(status=RecipientOutcome.SKIPPED)
+    assert {o.user_id: o.detail for o in skipped} == {
+        learners[0].pk: "The address is suppressed (hard bounce).",
+        learners[4].pk: "The address is suppressed (spam complaint).",
+    }
+    task.refresh_from_db()
+    assert task.counts() == TaskCounts(total=7, sent=5, failed=0, skipped=2)
+
+
+def mailtos(message) -> list[str]:
+    header = str(message.parsed()["List-Unsubscribe"] or "")
+    return [part for part in header.replace(" ", "").strip("<>").split(">,<") if "mailto:" in part]
+
+
+def test_without_a_feedback_domain_no_message_carries_a_mailto_or_verp(
+    small_batches, smtp_settings, smtp_sink, course_with_learners
+):
+    course, instructor, _ = course_with_learners
+    send_all(run_fan_out(make_task(course, instructor)))
+    assert len(smtp_sink.messages) == 7
+    assert not any(b"mailto" in m.data for m in smtp_sink.messages)
+    from_header = {m.parsed()["From"].addresses[0].addr_spec for m in smtp_sink.messages}
+    assert {m.mail_from for m in smtp_sink.messages} == from_header
+
+
+def test_with_a_feedback_domain_each_message_names_its_user_and_task(
+    small_batches, smtp_settings, smtp_sink, course_with_learners
+):
+    smtp_settings.BULK_EMAIL = {**smtp_settings.BULK_EMAIL, "FEEDBACK_DOMAIN": "fb.example.com"}
+    course, instructor, learners = course_with_learners
+    task = make_task(course, instructor)
+    send_all(run_fan_out(task))
+    by_user = {u.email: u.pk for u in learners}
+    assert len(smtp_sink.messages) == 7
+    for message in smtp_sink.messages:
+        user_id = by_user[message.rcpt_tos[0]]
+        assert message.mail_from.endswith("@fb.example.com")
+        assert read_feedback_address(message.mail_from) == AddressToken(BOUNCE, user_id, task.pk)
+        [mailto] = mailtos(message)
+        address, _, query = mailto.removeprefix("mailto:").partition("?")
+        assert (address.endswith("@fb.example.com"), query) == (True, "subject=unsubscribe")
+        assert read_feedback_address(address) == AddressToken(UNSUBSCRIBE, user_id, task.pk)
 
 
 def test_a_refused_recipient_fails_with_its_code_and_the_rest_are_sent(

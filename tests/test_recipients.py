@@ -36,6 +36,7 @@ from tests.factories import (
     make_user,
     opt_out,
     recipient_rows,
+    suppress,
 )
 
 pytestmark = pytest.mark.django_db
@@ -63,6 +64,7 @@ MEMBERS = [
     ("staff_absent", dict(roles=[STAFF_ROLE], last_login=months_ago(24)), {"staff"}),
     ("staff_inactive", dict(roles=[STAFF_ROLE], is_active=False), set()),
     ("staff_opted_out", dict(roles=[STAFF_ROLE], opted_out=True), set()),
+    ("staff_suppressed", dict(roles=[STAFF_ROLE], suppressed=True), set()),
     ("beta", dict(roles=[CourseAccessRole.BETA_TESTER], mode="audit"),
      {"learners", "track:audit"}),
     ("community_ta", dict(roles=[CourseAccessRole.COMMUNITY_TA], mode="verified",
@@ -77,6 +79,7 @@ MEMBERS = [
     ("no_cohort", dict(mode="audit"), {"learners", "track:audit"}),
     ("inactive_account", dict(mode="audit", cohorts=["Blue"], is_active=False), set()),
     ("opted_out", dict(mode="audit", cohorts=["Default Group"], opted_out=True), set()),
+    ("suppressed", dict(mode="verified", cohorts=["Blue", "Red"], suppressed=True), set()),
     ("opted_out_elsewhere", dict(mode="audit", opted_out_of_other=True),
      {"learners", "track:audit"}),
     ("unenrolled", dict(mode="audit", enrollment_active=False, cohorts=["Blue"]), set()),
@@ -165,6 +168,10 @@ def make_member(label: str, spec: dict, course, other):
         )
     if spec.get("opted_out"):
         opt_out(user, course.id)
+    if spec.get("suppressed"):  # the account's address in another case than the suppression's
+        user.email = user.email.upper()
+        user.save(update_fields=["email"])
+        suppress(user.email)
     if spec.get("opted_out_of_other"):
         opt_out(user, other.id)
     if spec.get("other_course"):
@@ -345,6 +352,15 @@ def test_id_pages_are_the_same_recipients_one_query_a_page(world, groups, first_
     assert [len(page) for page in pages[:-1]] == sizes[: len(pages) - 1]
     assert len(queries) == len(pages) + 1  # one a page, and one that finds nothing left
     assert "JOIN" not in queries[0]["sql"].upper().split(" FROM ")[1].split(" WHERE ")[0]
+
+
+def test_a_suppressed_sender_gets_no_test_copy_either(world):
+    """An address that bounced for good cannot receive anything (docs/recipients.md)."""
+    assert world.resolve("myself") == [world.sender_id]
+    suppress(world.users["sender"].email)
+    assert world.resolve("myself") == []
+    others = [pk for pk in world.expected("staff") if pk != world.sender_id]
+    assert world.resolve("myself", "staff") == others
 
 
 def test_pages_hold_recipients(world):
@@ -572,3 +588,13 @@ def test_combinations_cover_every_pair_of_groups(world):
     # Exhaustive pairs are cheap on a world this size: one more guard against a bad union.
     for pair in itertools.combinations(SINGLE_GROUPS, 2):
         assert world.resolve(*pair) == world.expected(*pair), pair
+
+
+def test_suppressed_ids_names_the_reason_in_one_query(world, django_assert_num_queries):
+    from bulk_email.recipients import suppressed_ids
+
+    user_ids = [user.pk for user in world.users.values()]
+    with django_assert_num_queries(1):
+        found = suppressed_ids(user_ids=user_ids)
+    suppressed = {world.users["suppressed"].pk, world.users["staff_suppressed"].pk}
+    assert found == dict.fromkeys(suppressed, "Hard bounce")

@@ -137,3 +137,13 @@ def test_feedback_addresses_survive_a_key_rotation(settings):
     settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
     settings.SECRET_KEY = "a-new-key-" + "x" * 50
     assert read_feedback_address(address).user_id == 5
+
+
+def test_the_address_signature_is_rfc4648_base32_in_lower_case():
+    import base64
+    import os
+
+    from bulk_email.tokens import _base32_lower
+
+    for raw in [bytes(10), b"\xff" * 10, *(os.urandom(10) for _ in range(200))]:
+        assert _base32_lower(raw) == base64.b32encode(raw).decode("ascii").lower()

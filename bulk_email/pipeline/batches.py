@@ -140,7 +140,7 @@ def deliver_batch(claim: Claim) -> None:
         return
     prepared = rendering.get_prepared_message(batch.task.email)
     try:
-        BatchSender(prepared, on_outcome=progress.record).send(to_send)
+        BatchSender(prepared, task_id=batch.task_id, on_outcome=progress.record).send(to_send)
     finally:
         progress.close()
 
@@ -164,6 +164,8 @@ def load_recipients(user_ids: list[int]) -> dict[int, Recipient]:
 
 
 def skip_reasons(batch: Batch, people: dict, user_ids: list[int]) -> dict[int, str]:
+    """Why each recipient who must not be mailed any more is skipped (changes since fan-out:
+    opt-outs, deactivations, suppressions; one query each)."""
     email = batch.task.email
     opted_out = recipients.opted_out_ids(
         **recipients.email_audience(email=email), user_ids=user_ids
@@ -172,6 +174,8 @@ def skip_reasons(batch: Batch, people: dict, user_ids: list[int]) -> dict[int, s
     for user_id in user_ids:
         if user_id not in people:
             reasons.setdefault(user_id, "The account is no longer active.")
+    for user_id, why in recipients.suppressed_ids(user_ids=user_ids).items():
+        reasons.setdefault(user_id, f"The address is suppressed ({why.lower()}).")
     return reasons
 
 

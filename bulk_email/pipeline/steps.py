@@ -3,7 +3,7 @@
 ``finish`` records the results still in flight. Override a step in a subclass to change it;
 ``deliver`` is the transport's own (``open_transport`` picks the transport).
 
-``BatchSender(prepared, on_outcome=...).send(recipients)`` returns one ``Outcome`` per
+``BatchSender(prepared, task_id=..., on_outcome=...).send(recipients)`` returns one ``Outcome`` per
 recipient, in recipient order, and passes each to ``on_outcome`` as soon as it is known (a
 message's when the next one is sent, or at the end). A recipient that cannot be rendered
 (an address that is not one) or that the server refuses fails alone (PERMANENT). Anything
@@ -44,9 +44,16 @@ class BatchSender:
     """Sends one prepared email to a batch of recipients, one step at a time."""
 
     def __init__(
-        self, prepared: PreparedMessage, *, on_outcome: Callable[[Outcome], None] | None = None
+        self,
+        prepared: PreparedMessage,
+        *,
+        task_id: int | None = None,
+        on_outcome: Callable[[Outcome], None] | None = None,
     ):
         self.prepared = prepared
+        # The send's task: the prepared message is the email's, shared by every send of it,
+        # while the feedback addresses (VERP, mailto) name the task; given per batch.
+        self.task_id = task_id
         self.on_outcome = on_outcome
         self.outcomes: list[Outcome] = []
         self.limiter = None
@@ -90,7 +97,7 @@ class BatchSender:
     # --- The steps, in order ---------------------------------------------------------------
 
     def render(self, recipient: Recipient) -> RenderedMessage:
-        return render_message(self.prepared, recipient)
+        return render_message(self.prepared, recipient, task_id=self.task_id)
 
     def rate_limit(self) -> None:
         if self.limiter is not None:

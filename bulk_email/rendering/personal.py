@@ -3,6 +3,13 @@
 This runs once per message sent, so it does as little as it can: the name, user id and
 unsubscribe token go into the slots ``prepare`` left, and ``RenderedMessage.as_bytes()``
 joins pre-encoded pieces; only what differs per recipient is encoded. No database access.
+
+With ``FEEDBACK_DOMAIN`` set and the send's task known, each message also carries its own
+signed feedback addresses (tokens.py): the envelope sender ``bounces+TOKEN@`` (VERP: a
+bounce names the user and task it is about) and the List-Unsubscribe mailto
+``unsubscribe+TOKEN@``. Without them (no domain, or a preview, which has no task) the
+envelope sender is the From address and List-Unsubscribe has the https URL alone: no mailto
+is advertised unless something reads it.
 """
 
 import html
@@ -15,7 +22,7 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 
 from ..lms import Recipient
-from ..tokens import make_token, salted_hmac_digest
+from ..tokens import BOUNCE, UNSUBSCRIBE, feedback_address, make_token, salted_hmac_digest
 from .dkim import dkim_sign
 from .headers import (
     CRLF,
@@ -58,6 +65,7 @@ class RenderedMessage:
     message_id: str
     subject: str
     list_unsubscribe: str
+    envelope_from: str  # SMTP MAIL FROM: the VERP address, else the From address
     values: dict[str, str]  # slot -> value, raw (text part, subject)
     html_values: dict[str, str]  # slot -> value, HTML-escaped
     date: str = field(default_factory=date_header_now)
@@ -69,6 +77,10 @@ class RenderedMessage:
     @property
     def html(self) -> str:
         return self.prepared.html.fill(self.html_values)
+
+    @property
+    def from_addr(self) -> str:
+        return self.prepared.from_addr
 
     @property
     def needs_smtputf8(self) -> bool:
@@ -137,24 +149,46 @@ class RenderedMessage:
         return message
 
 
-def render_message(prepared: PreparedMessage, recipient: Recipient) -> RenderedMessage:
-    """One recipient's message from the prepared one: only the personal parts are filled in."""
+def render_message(
+    prepared: PreparedMessage, recipient: Recipient, *, task_id: int | None = None
+) -> RenderedMessage:
+    """One recipient's message from the prepared one: only the personal parts are filled in.
+    ``task_id`` is the send's (the pipeline knows it per batch); None for a preview."""
     token = make_token(recipient.user_id, prepared.course_id)
     name = one_line(recipient.full_name)
     raw = {USER_FULLNAME: name, USER_ID: str(recipient.user_id), UNSUBSCRIBE_TOKEN: token}
     escaped = {**raw, USER_FULLNAME: html.escape(name)}
     to_addr = idna_address(recipient.email)
     refuse_header_injection(to=to_addr)
+    mailto = unsubscribe_mailto(prepared, recipient.user_id, task_id)
     return RenderedMessage(
         prepared=prepared,
         recipient=recipient,
         to_addr=to_addr,
         message_id=make_message_id(prepared, recipient),
         subject=prepared.subject.fill(raw),
-        list_unsubscribe=list_unsubscribe(prepared, token),
+        list_unsubscribe=list_unsubscribe(prepared, token, mailto),
+        envelope_from=envelope_sender(prepared, recipient.user_id, task_id),
         values=raw,
         html_values=escaped,
     )
+
+
+def envelope_sender(prepared: PreparedMessage, user_id: int, task_id: int | None) -> str:
+    """VERP: ``bounces+TOKEN@FEEDBACK_DOMAIN``, so a bounce says whose message it was by the
+    address it comes back to, signed, never by trusting its text. Else the From address."""
+    if task_id is None or not prepared.feedback_domain:
+        return prepared.from_addr
+    return feedback_address(BOUNCE, user_id, task_id, prepared.feedback_domain)
+
+
+def unsubscribe_mailto(prepared: PreparedMessage, user_id: int, task_id: int | None) -> str:
+    """``mailto:unsubscribe+TOKEN@FEEDBACK_DOMAIN?subject=unsubscribe``; "" without a domain
+    or a task: an address nothing reads must not be advertised."""
+    if task_id is None or not prepared.feedback_domain:
+        return ""
+    address = feedback_address(UNSUBSCRIBE, user_id, task_id, prepared.feedback_domain)
+    return f"mailto:{address}?subject=unsubscribe"
 
 
 def make_message_id(prepared: PreparedMessage, recipient: Recipient) -> str:
@@ -172,10 +206,8 @@ def make_message_id(prepared: PreparedMessage, recipient: Recipient) -> str:
     return f"<{unique}.{prepared.email_id or 0}.{recipient.user_id}@{prepared.message_id_domain}>"
 
 
-def list_unsubscribe(prepared: PreparedMessage, token: str) -> str:
-    """RFC 8058 one-click https URL first, then a mailto (RFC 2369), folded between them."""
+def list_unsubscribe(prepared: PreparedMessage, token: str, mailto: str) -> str:
+    """RFC 8058 one-click https URL first, then the mailto (RFC 2369) when there is one,
+    folded between them."""
     one_click = f"<{prepared.one_click_url.replace(UNSUBSCRIBE_TOKEN, token)}>"
-    if not prepared.unsubscribe_mailto:
-        return one_click
-    mailto = f"<mailto:{prepared.unsubscribe_mailto}?subject=unsubscribe%20{token}>"
-    return f"{one_click},{CRLF} {mailto}"
+    return f"{one_click},{CRLF} <{mailto}>" if mailto else one_click

@@ -73,7 +73,7 @@ class PreparedMessage:
     text: SplitText
     html: SplitText
     one_click_url: str
-    unsubscribe_mailto: str
+    feedback_domain: str | None  # FEEDBACK_DOMAIN in IDNA; None: no VERP, no mailto
     message_id_domain: str
     # "Subject: ...\r\n" when the subject is the same for everyone, else b"".
     fixed_subject_header: bytes
@@ -170,9 +170,13 @@ def from_address(email: EmailFields) -> str:
     return email.from_addr or app_settings.get("DEFAULT_FROM_EMAIL")
 
 
-def unsubscribe_mailto(from_addr: str) -> str:
-    configured = app_settings.get("UNSUBSCRIBE_MAILTO")
-    return from_addr if configured is None else configured
+def feedback_domain() -> str | None:
+    """FEEDBACK_DOMAIN as it goes into addresses (IDNA), checked once per email."""
+    domain = app_settings.get("FEEDBACK_DOMAIN")
+    if not domain:
+        return None
+    refuse_header_injection(feedback_domain=domain)
+    return idna_address(f"bounces@{domain.strip()}").rpartition("@")[2]
 
 
 def list_id(course: CourseInfo, domain: str) -> str:
@@ -210,7 +214,7 @@ def prepare_message(
         text=SplitText.of(with_crlf(render_text_part(email, course, template, context))),
         html=SplitText.of(with_crlf(render_html_part(email, course, template, context))),
         one_click_url=_url_with_token_slot("one_click"),
-        unsubscribe_mailto=unsubscribe_mailto(sender),
+        feedback_domain=feedback_domain(),
         message_id_domain=domain,
         fixed_subject_header=f"Subject: {fixed_subject}{CRLF}".encode() if fixed_subject else b"",
         fixed_headers=fixed_header_block(from_header, list_id(course, domain), boundary).encode(),

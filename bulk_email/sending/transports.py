@@ -10,6 +10,9 @@ types that refuse one recipient, for classification (never their names: their ty
   process's SMTP session (session.py), which survives across batches.
 - ``BackendTransport`` (any other ``EMAIL_BACKEND``: an ESP's API through django-anymail,
   locmem in tests...): Django's EmailBackend contract, one open connection per batch.
+
+The envelope sender (MAIL FROM, the Return-Path at the receiving end) is the message's
+``envelope_from``: its VERP address when FEEDBACK_DOMAIN is set, else the From address.
 """
 
 import smtplib
@@ -27,21 +30,19 @@ from .session import Content, Result, get_session
 DJANGO_SMTP_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
 
 
-class Sender(Protocol):
-    @property
-    def from_addr(self) -> str: ...
-
-
 class Message(Content, Protocol):
     """What a transport sends: one recipient's message, rendered (rendering's
     RenderedMessage is one), its bytes as the session sends them (``Content``) or a Django
     EmailMessage. Sending needs nothing else of rendering."""
 
     @property
-    def prepared(self) -> Sender: ...
+    def to_addr(self) -> str: ...
 
     @property
-    def to_addr(self) -> str: ...
+    def from_addr(self) -> str: ...
+
+    @property
+    def envelope_from(self) -> str: ...
 
     @property
     def needs_smtputf8(self) -> bool: ...
@@ -93,9 +94,8 @@ class SMTPTransport(Transport):
             if not offered:
                 reason = f"{message.to_addr} needs SMTPUTF8, which the mail server does not offer."
                 return [*results, (message, NeedsSMTPUTF8(reason))]
-        from_addr = message.prepared.from_addr
         return results + self.session.submit(
-            message, from_addr, message.to_addr, message, smtputf8=smtputf8
+            message, message.envelope_from, message.to_addr, message, smtputf8=smtputf8
         )
 
     def flush(self) -> list[Result]:
@@ -118,11 +118,27 @@ class BackendTransport(Transport):
 
     def deliver(self, message: Message) -> list[Result]:
         try:
-            if not self.connection.send_messages([message.as_email_message(self.connection)]):
+            if not self.connection.send_messages([self.email_message(message)]):
                 raise smtplib.SMTPDataError(554, b"The email backend did not send the message.")
         except Exception as error:  # every failure is classified, none escapes unsorted
             return [(message, error)]
         return [(message, None)]
+
+    def email_message(self, message: Message) -> EmailMessage:
+        """The Django EmailMessage, its envelope sender set when it is not the From address:
+        anymail takes it as ``envelope_sender`` (ESPs without a custom envelope sender, e.g.
+        Postmark or SendGrid, refuse it with AnymailUnsupportedFeature: leave FEEDBACK_DOMAIN
+        unset there and use the ESP's webhooks); Django's own backends use ``from_email`` as
+        MAIL FROM, so it becomes the VERP address and the From header is given explicitly."""
+        email = message.as_email_message(self.connection)
+        envelope_from = message.envelope_from
+        if envelope_from == message.from_addr:
+            return email
+        if isinstance(self.connection, anymail_backends()):
+            email.envelope_sender = envelope_from
+        else:
+            email.extra_headers["From"], email.from_email = email.from_email, envelope_from
+        return email
 
     def finish(self) -> None:
         self.connection.close()
@@ -140,6 +156,16 @@ def anymail_recipient_errors() -> tuple[type[BaseException], ...]:
     except ImportError:
         return ()
     return (AnymailRecipientsRefused, AnymailInvalidAddress)
+
+
+@cache
+def anymail_backends() -> tuple[type, ...]:
+    """django-anymail's backend base class (empty without anymail installed)."""
+    try:
+        from anymail.backends.base import AnymailBaseBackend
+    except ImportError:
+        return ()
+    return (AnymailBaseBackend,)
 
 
 def get_transport() -> Transport:

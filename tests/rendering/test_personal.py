@@ -1,10 +1,12 @@
 import re
 
+import pytest
+
 from bulk_email.rendering import Recipient, render_message
 from bulk_email.rendering import personal as rendering
-from bulk_email.tokens import read_token
+from bulk_email.tokens import BOUNCE, UNSUBSCRIBE, AddressToken, read_feedback_address, read_token
 from tests.messages import UNICODE_COURSE, EmailData, prepare
-from tests.rendering.mail import LEARNER, rendered_mail
+from tests.rendering.mail import LEARNER, parse, rendered_mail
 
 
 def test_the_subject_is_personal_and_round_trips_unicode():
@@ -29,21 +31,57 @@ def test_the_date_header_on_the_wire_has_a_numeric_utc_zone():
     )
 
 
-def test_list_unsubscribe_has_the_one_click_url_and_a_mailto(settings):
+FEEDBACK = "feedback.lms.example.com"
+TASK_ID = 4321
+
+
+@pytest.fixture
+def feedback_domain(settings):
+    settings.BULK_EMAIL = {**settings.BULK_EMAIL, "FEEDBACK_DOMAIN": FEEDBACK}
+
+
+def test_list_unsubscribe_has_the_one_click_url_and_a_signed_mailto(settings, feedback_domain):
     settings.BULK_EMAIL = {**settings.BULK_EMAIL, "SITE_URL": "https://lms.example.com"}
-    message = rendered_mail()
-    urls = re.findall(r"<([^>]+)>", str(message["List-Unsubscribe"]))
-    assert urls[0].startswith("https://lms.example.com/email/one-click/")
-    assert urls[1].startswith("mailto:no-reply@lms.example.com?subject=unsubscribe")
-    token = urls[0].rstrip("/").rsplit("/", 1)[1]
+    raw = render_message(prepare(), LEARNER, task_id=TASK_ID).as_bytes()
+    folded = re.search(rb"^List-Unsubscribe: <(https://[^>]+)>,\r\n <(mailto:[^>]+)>\r$", raw,
+                       re.MULTILINE)  # fmt: skip
+    one_click, mailto = (part.decode() for part in folded.groups())
+    assert one_click.startswith("https://lms.example.com/email/one-click/")
+    token = one_click.rstrip("/").rsplit("/", 1)[1]
     assert read_token(token, course_id=UNICODE_COURSE.course_id).user_id == LEARNER.user_id
+    address, _, query = mailto.removeprefix("mailto:").partition("?")
+    assert query == "subject=unsubscribe"
+    assert address.startswith("unsubscribe+") and address.endswith(f"@{FEEDBACK}")
+    assert read_feedback_address(address) == AddressToken(UNSUBSCRIBE, LEARNER.user_id, TASK_ID)
+    urls = re.findall(r"<([^>]+)>", str(parse(raw)["List-Unsubscribe"]))
+    assert urls == [one_click, mailto]  # a mail client reads both back
 
 
-def test_the_mailto_can_be_set_or_left_out(settings):
-    settings.BULK_EMAIL = {**settings.BULK_EMAIL, "UNSUBSCRIBE_MAILTO": "unsub@lists.example"}
-    assert "mailto:unsub@lists.example?" in str(rendered_mail()["List-Unsubscribe"])
-    settings.BULK_EMAIL = {**settings.BULK_EMAIL, "UNSUBSCRIBE_MAILTO": ""}
-    assert "mailto" not in str(rendered_mail()["List-Unsubscribe"])
+def test_the_envelope_sender_is_a_signed_verp_address(feedback_domain):
+    message = render_message(prepare(), LEARNER, task_id=TASK_ID)
+    assert message.envelope_from.startswith("bounces+")
+    expected = AddressToken(BOUNCE, LEARNER.user_id, TASK_ID)
+    assert read_feedback_address(message.envelope_from) == expected
+    assert message.from_addr == "no-reply@lms.example.com"  # the From header is unchanged
+
+
+def test_without_a_feedback_domain_there_is_no_mailto_and_no_verp():
+    message = render_message(prepare(), LEARNER, task_id=TASK_ID)
+    assert b"mailto" not in message.as_bytes()
+    assert message.envelope_from == message.from_addr == "no-reply@lms.example.com"
+
+
+def test_a_preview_has_no_task_so_no_feedback_addresses(feedback_domain):
+    message = render_message(prepare(), LEARNER)
+    assert b"mailto" not in message.as_bytes() and FEEDBACK.encode() not in message.as_bytes()
+    assert message.envelope_from == message.from_addr
+
+
+def test_an_international_feedback_domain_goes_out_in_idna(settings):
+    settings.BULK_EMAIL = {**settings.BULK_EMAIL, "FEEDBACK_DOMAIN": "rückmeldung.example"}
+    message = render_message(prepare(), LEARNER, task_id=TASK_ID)
+    assert message.envelope_from.endswith("@xn--rckmeldung-9db.example")
+    assert message.as_bytes().split(b"\r\n\r\n", 1)[0].isascii()
 
 
 def test_message_ids_are_unique_per_unsaved_message():

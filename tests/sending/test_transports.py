@@ -2,6 +2,7 @@
 Django's contract; which one a setting picks; the errors each transport knows."""
 
 import email
+import email.utils
 from email import policy
 
 import pytest
@@ -159,3 +160,60 @@ def test_a_permanent_error_registered_by_a_transport_fails_that_recipient_alone(
     with pytest.raises(TransientSendError) as caught:
         send_batch(prepared, learners(3))
     assert [o.status for o in caught.value.outcomes] == [SENT]
+
+
+# --- The envelope sender (VERP) ------------------------------------------------------------
+
+TASK_ID = 77
+
+
+@pytest.fixture
+def verp_prepared(settings):
+    from tests.messages import prepare
+
+    settings.BULK_EMAIL = {**settings.BULK_EMAIL, "FEEDBACK_DOMAIN": "feedback.example.com"}
+    return prepare()
+
+
+def verp_owner(address: str) -> tuple[str, int, int]:
+    from bulk_email.tokens import read_feedback_address
+
+    token = read_feedback_address(address)
+    return token.purpose, token.user_id, token.task_id
+
+
+def test_the_smtp_envelope_sender_is_each_recipients_verp_address(
+    smtp_settings, smtp_sink, verp_prepared
+):
+    BatchSender(verp_prepared, task_id=TASK_ID).send(learners(2))
+    received = sorted(smtp_sink.wait_for(2), key=lambda m: m.rcpt_tos)
+    assert [verp_owner(m.mail_from) for m in received] == [
+        ("bounces", 1, TASK_ID),
+        ("bounces", 2, TASK_ID),
+    ]
+    assert all(m.parsed()["From"].addresses[0].addr_spec == "no-reply@lms.example.com"
+               for m in received)  # fmt: skip
+
+
+def test_djangos_backends_take_the_verp_address_as_from_email(settings, verp_prepared):
+    """Django's SMTP backend uses ``from_email`` as MAIL FROM; the From header stays."""
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    BatchSender(verp_prepared, task_id=TASK_ID).send(learners(1))
+    sent = mail.outbox[0]
+    assert verp_owner(sent.from_email) == ("bounces", 1, TASK_ID)
+    assert email.utils.parseaddr(sent.message()["From"])[1] == "no-reply@lms.example.com"
+
+
+def test_anymail_backends_get_the_verp_address_as_envelope_sender(settings, verp_prepared):
+    settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
+    BatchSender(verp_prepared, task_id=TASK_ID).send(learners(1))
+    params = mail.outbox[0].anymail_test_params
+    assert verp_owner(params["envelope_sender"]) == ("bounces", 1, TASK_ID)
+    assert mail.outbox[0].from_email.endswith("<no-reply@lms.example.com>")
+
+
+def test_without_verp_a_backend_message_is_left_as_it_was(settings, prepared):
+    settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
+    BatchSender(prepared, task_id=TASK_ID).send(learners(1))
+    assert "envelope_sender" not in mail.outbox[0].anymail_test_params
+    assert "From" not in mail.outbox[0].extra_headers
