@@ -366,3 +366,17 @@ def test_hostile_addresses_and_names_never_reach_the_smtp_server_raw(
     assert long_name.parsed()["To"].addresses[0].display_name.startswith("Ann Ann")
     task.refresh_from_db()
     assert task.counts() == TaskCounts(total=7, sent=6, failed=1, skipped=0)
+
+
+def test_a_stored_message_that_sanitizing_refuses_fails_the_task_with_the_reason(
+    small_batches, smtp_settings, smtp_sink, course_with_learners
+):
+    course, instructor, _ = course_with_learners
+    task = make_task(course, instructor)
+    deep = "<div>" * 500 + "x" + "</div>" * 500  # stored around validation (admin, shell)
+    type(task.email).objects.filter(pk=task.email_id).update(html_message=deep)
+    batch_id = run_fan_out(task)[0]
+    assert pipeline.send_batch(batch_id=batch_id) is None
+    task.refresh_from_db()
+    assert task.state == EmailTask.FAILURE and "nests its elements" in task.error
+    assert smtp_sink.messages == []
