@@ -44,6 +44,12 @@ DEFAULTS: dict[str, Any] = {
     "MAX_SCHEDULE_DAYS": 365,
     # Largest composed HTML accepted, in characters (mail clients clip far below this).
     "MAX_HTML_LENGTH": 1_000_000,
+    # Deepest nesting of elements accepted in the composed HTML: the sanitizer's cost grows
+    # with the square of the depth, and no email layout needs more than a few dozen.
+    "MAX_HTML_NESTING": 100,
+    # Most elements (tags) accepted in it: the text part's conversion takes ~80 us a tag, so
+    # a megabyte of tiny tags took 10 s; 5,000 is a long newsletter.
+    "MAX_HTML_ELEMENTS": 5000,
     # A batch (or fan-out) whose worker shows no progress for this long is taken over.
     "BATCH_LEASE_SECONDS": 120,
     # A batch still Pending this long after it was enqueued is enqueued again: its message was

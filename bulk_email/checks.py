@@ -71,6 +71,7 @@ def check_numbers(**kwargs) -> list[checks.CheckMessage]:
         "LARGE_SEND_THRESHOLD",
         "BATCH_LEASE_SECONDS",
         "PENDING_REQUEUE_SECONDS",
+        "MAX_HTML_ELEMENTS",
     ):
         if not _is_positive_int(app_settings.get(name)):
             errors.append(
@@ -119,6 +120,25 @@ def check_schedule_horizon(**kwargs) -> list[checks.CheckMessage]:
             f"{MAX_SCHEDULE_DAYS_LIMIT}.",
             hint="How far ahead staff may schedule a send (365 by default).",
             id="bulk_email.E010",
+        )
+    ]
+
+
+# Beyond this the sanitizer's quadratic cost in the depth is seconds per message again.
+MAX_HTML_NESTING_LIMIT = 1000
+
+
+@for_bulk_email
+def check_html_nesting(**kwargs) -> list[checks.CheckMessage]:
+    nesting = app_settings.get("MAX_HTML_NESTING")
+    if _is_positive_int(nesting) and nesting <= MAX_HTML_NESTING_LIMIT:
+        return []
+    return [
+        checks.Error(
+            f'BULK_EMAIL["MAX_HTML_NESTING"] must be a whole number from 1 to '
+            f"{MAX_HTML_NESTING_LIMIT}.",
+            hint="How deeply a message's elements may nest (100 by default).",
+            id="bulk_email.E012",
         )
     ]
 
@@ -199,6 +219,7 @@ def register() -> None:
         check_lms_backend,
         check_numbers,
         check_schedule_horizon,
+        check_html_nesting,
         check_redis_key_prefix,
         check_site_url,
         check_dkim,

@@ -4,10 +4,12 @@ dashboard's Email Settings endpoint, which needs the learner's session. Views on
 ``api``; refusals go through http.py's one mapping."""
 
 import json
+import time
 from dataclasses import asdict
 
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -114,6 +116,7 @@ def unsubscribe_page(
         "settings_url": api.email_settings_url(course_id=subject.course_id),
         "for_someone_else": signed_in_as_someone_else(request, subject),
         "viewer_username": request.user.get_username(),
+        "may_resubscribe": may_resubscribe(request, subject),
     }
     return render(request, "bulk_email/unsubscribe.html", context, status=status)
 
@@ -124,6 +127,40 @@ def signed_in_as_someone_else(request, subject: api.UnsubscribeRequest) -> bool:
     return request.user.is_authenticated and request.user.pk != subject.user_id
 
 
+# --- Resubscribing from a link is an undo --------------------------------------------------------
+# Anyone holding a link (an old message, a forwarded one) could otherwise undo an opt-out made
+# on the dashboard. So Resubscribe is offered to the link's owner signed in, or as an undo in
+# the browser session that just unsubscribed with that link; anyone else is sent to sign in.
+
+UNDO_SESSION_KEY = "bulk_email_unsubscribed_by_link"
+UNDO_SECONDS = 3600
+UNDO_KEPT = 20  # the session remembers this many recent unsubscribes, no more
+
+
+def undo_key(subject: api.UnsubscribeRequest) -> str:
+    return f"{subject.user_id}:{subject.course_id}"
+
+
+def remember_unsubscribe(request, subject: api.UnsubscribeRequest) -> None:
+    undo = dict(request.session.get(UNDO_SESSION_KEY, {}))
+    undo[undo_key(subject)] = time.time()
+    newest = sorted(undo.items(), key=lambda item: item[1])[-UNDO_KEPT:]
+    request.session[UNDO_SESSION_KEY] = dict(newest)
+
+
+def forget_unsubscribe(request, subject: api.UnsubscribeRequest) -> None:
+    undo = dict(request.session.get(UNDO_SESSION_KEY, {}))
+    if undo.pop(undo_key(subject), None) is not None:
+        request.session[UNDO_SESSION_KEY] = undo
+
+
+def may_resubscribe(request, subject: api.UnsubscribeRequest) -> bool:
+    if request.user.is_authenticated and request.user.pk == subject.user_id:
+        return True
+    unsubscribed_at = request.session.get(UNDO_SESSION_KEY, {}).get(undo_key(subject))
+    return unsubscribed_at is not None and time.time() - unsubscribed_at < UNDO_SECONDS
+
+
 def current_state(subject: api.UnsubscribeRequest) -> str:
     return "unsubscribed" if subject.opted_out else "confirm"
 
@@ -131,9 +168,13 @@ def current_state(subject: api.UnsubscribeRequest) -> str:
 def apply_choice(request, subject: api.UnsubscribeRequest) -> str:
     """Carry out the posted button; the page state to show next."""
     if request.POST.get("action") == "resubscribe":
+        if not may_resubscribe(request, subject):
+            raise PermissionDenied("Sign in to receive this course's email again.")
         api.opt_in(user_id=subject.user_id, course_id=subject.course_id)
+        forget_unsubscribe(request, subject)
         return "resubscribed"
     api.opt_out(user_id=subject.user_id, course_id=subject.course_id, how=Optout.LINK)
+    remember_unsubscribe(request, subject)
     return "unsubscribed"
 
 
@@ -149,7 +190,10 @@ def unsubscribe(request, token: str) -> HttpResponse:
     if request.method == "POST":
         if request.POST.get("action") not in UNSUBSCRIBE_ACTIONS:  # not one of our buttons
             return unsubscribe_page(request, subject, current_state(subject), status=400)
-        return unsubscribe_page(request, subject, apply_choice(request, subject))
+        try:
+            return unsubscribe_page(request, subject, apply_choice(request, subject))
+        except PermissionDenied:  # a Resubscribe not offered to this viewer: nothing changes
+            return unsubscribe_page(request, subject, current_state(subject), status=403)
     return unsubscribe_page(request, subject, current_state(subject))
 
 

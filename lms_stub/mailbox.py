@@ -3,6 +3,7 @@ with Python's email package for the Mailbox pages."""
 
 import datetime
 import email
+import re
 from dataclasses import dataclass
 from email import policy
 from email.utils import parsedate_to_datetime
@@ -10,6 +11,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 NAME_CHARACTERS = set("0123456789.-")
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -52,20 +54,45 @@ def parse(folder: Path, name: str) -> email.message.EmailMessage | None:
     return email.message_from_bytes(path.read_bytes(), policy=policy.default)
 
 
+# What the Mailbox shows of one header at most: a 5,000-character name is still one line.
+MAX_HEADER_SHOWN = 500
+
+
+def shown(value: str) -> str:
+    """A header value as one short line: decoded words may hold CR, LF or anything."""
+    line = " ".join(CONTROL_CHARACTERS.sub(" ", value).split())
+    return line if len(line) <= MAX_HEADER_SHOWN else line[: MAX_HEADER_SHOWN - 1] + "…"
+
+
+def header_text(message: email.message.EmailMessage, name: str) -> str:
+    """The header decoded, or as it came when the email package cannot parse it (an encoded
+    word that decodes to CR/LF raises ValueError): any message must show, not answer 500."""
+    raw = next((value for key, value in message.raw_items() if key.lower() == name.lower()), "")
+    return decoded_or_raw(name, raw) if raw else ""
+
+
+def decoded_or_raw(name: str, raw: str) -> str:
+    try:
+        return shown(str(policy.default.header_factory(name, raw)))
+    except Exception:  # the email package's parsers raise many kinds on hostile input
+        return shown(raw)
+
+
 def summarize(name: str, message: email.message.EmailMessage) -> Summary:
     return Summary(
         name=name,
         date=message_date(message),
-        sender=str(message.get("From", "")),
-        to=str(message.get("To", "")),
-        subject=str(message.get("Subject", "")),
+        sender=header_text(message, "From"),
+        to=header_text(message, "To"),
+        subject=header_text(message, "Subject"),
     )
 
 
 def message_date(message: email.message.EmailMessage) -> datetime.datetime | None:
     try:
-        return parsedate_to_datetime(str(message["Date"])) if message["Date"] else None
-    except (TypeError, ValueError):
+        date = header_text(message, "Date")
+        return parsedate_to_datetime(date) if date else None
+    except (TypeError, ValueError, IndexError):
         return None
 
 
@@ -85,7 +112,7 @@ def read_message(folder: Path, name: str) -> Message | None:
         return None
     return Message(
         summary=summarize(name, message),
-        headers=[(key, str(value)) for key, value in message.items()],
+        headers=[(key, decoded_or_raw(key, value)) for key, value in message.raw_items()],
         text=body(message, "plain"),
         html=with_links_in_new_tabs(body(message, "html")),
         links=links_in(body(message, "html")),
@@ -93,8 +120,12 @@ def read_message(folder: Path, name: str) -> Message | None:
 
 
 def body(message: email.message.EmailMessage, subtype: str) -> str:
-    part = message.get_body(preferencelist=(subtype,))
-    return part.get_content() if part is not None and part.get_content_subtype() == subtype else ""
+    try:
+        part = message.get_body(preferencelist=(subtype,))
+        wanted = part is not None and part.get_content_subtype() == subtype
+        return part.get_content() if wanted else ""
+    except Exception:  # a malformed part shows as missing, the rest of the message still shows
+        return ""
 
 
 class LinkCollector(HTMLParser):

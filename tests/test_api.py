@@ -1,7 +1,9 @@
 """The services staff actions go through: every refusal, and what a send leaves behind."""
 
 import datetime
+import time
 
+import html2text
 import pytest
 from django.core.exceptions import PermissionDenied
 from django.utils import timezone
@@ -324,3 +326,42 @@ def test_task_report_rows_follow_the_columns(course, instructor):
     (row,) = api.task_report_rows(access=staff(course.id, instructor))
     assert len(row) == len(api.REPORT_COLUMNS)
     assert row[0] == task.pk and row[3] == "Success" and row[4] == 9
+
+
+def test_preview_refuses_deep_nesting_on_the_message_quickly(course, instructor):
+    hostile = "<div>" * 90_000 + "x" + "</div>" * 90_000  # 990,001 characters: under the size
+    started = time.perf_counter()
+    with pytest.raises(InvalidEmailError) as caught:
+        api.preview_email(access=staff(course.id, instructor), subject="Hi", html=hostile)
+    assert caught.value.errors == {"message": str(caught.value)}
+    assert "nests" in str(caught.value) and time.perf_counter() - started < 1
+
+
+def test_preview_sanitizes_and_converts_to_text_once(course, instructor, monkeypatch):
+    from bulk_email.rendering import sanitize
+
+    calls = {"clean": 0, "text": 0}
+    cleaner, handle = sanitize._cleaner, html2text.HTML2Text.handle
+
+    class CountingCleaner:
+        def clean(self, markup):
+            calls["clean"] += 1
+            return cleaner.clean(markup)
+
+    def counting_handle(self, markup):
+        calls["text"] += 1
+        return handle(self, markup)
+
+    monkeypatch.setattr(sanitize, "_cleaner", CountingCleaner())
+    monkeypatch.setattr(html2text.HTML2Text, "handle", counting_handle)
+    api.preview_email(access=staff(course.id, instructor), subject="Hi", html="<p>once</p>")
+    assert calls == {"clean": 1, "text": 1}
+
+
+def test_preview_refuses_more_elements_than_the_limit(course, instructor, settings):
+    settings.BULK_EMAIL = {**settings.BULK_EMAIL, "MAX_HTML_ELEMENTS": 50}
+    access = staff(course.id, instructor)
+    assert "x" in api.preview_email(access=access, subject="Hi", html="<b>x</b>" * 50).text
+    with pytest.raises(InvalidEmailError) as caught:
+        api.preview_email(access=access, subject="Hi", html="<b>x</b>" * 51)
+    assert caught.value.field == "message" and "50 elements" in str(caught.value)

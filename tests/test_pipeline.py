@@ -2,6 +2,7 @@
 claims, per-recipient progress, resume after a crash, skips, failures, the dispatcher.
 (tests/integration/test_send_pipeline.py runs the same through real celery workers.)"""
 
+import base64
 import datetime
 
 import pytest
@@ -13,6 +14,7 @@ from bulk_email import pipeline
 from bulk_email.exceptions import SMTPConfigurationError, TransientSendError
 from bulk_email.models import Batch, EmailTask, RecipientOutcome, TaskCounts
 from bulk_email.tokens import BOUNCE, UNSUBSCRIBE, AddressToken, read_feedback_address
+from lms_stub.models import UserProfile
 from lms_stub.smtp_sink import Fault
 from tests import factories
 from tests.factories import (
@@ -391,3 +393,48 @@ def test_a_refused_connection_after_messages_went_through_is_an_outage_not_a_fai
     task.refresh_from_db()
     assert task.state == EmailTask.PROGRESS and task.retries == 1
     assert Batch.objects.get(pk=second).state == Batch.PENDING
+
+
+def b_word(text: str) -> str:
+    return f"=?utf-8?b?{base64.b64encode(text.encode()).decode()}?="
+
+
+def test_hostile_addresses_and_names_never_reach_the_smtp_server_raw(
+    small_batches, smtp_settings, smtp_sink, course_with_learners
+):
+    course, instructor, learners = course_with_learners
+    hostile = "evil@example.com> NOTIFY=SUCCESS ORCPT=rfc822;evil@example.com"
+    type(learners[1]).objects.filter(pk=learners[1].pk).update(email=hostile)
+    names = {learners[2].pk: b_word("\r\nBcc: x@y"), learners[3].pk: "Ann " * 1250}
+    for user_id, name in names.items():
+        UserProfile.objects.filter(user_id=user_id).update(name=name)
+    task = make_task(course, instructor)
+    send_all(run_fan_out(task))
+    failed = RecipientOutcome.objects.get(task=task)
+    assert (failed.user_id, failed.status) == (learners[1].pk, "failed")
+    assert "not an email address" in failed.detail
+    assert not any("evil" in address for address in received_addresses(smtp_sink))
+    received = {m.rcpt_tos[0]: m for m in smtp_sink.messages}
+    assert len(received) == 6
+    encoded = received[learners[2].email]
+    assert encoded.parsed()["Bcc"] is None and b"\r\nBcc:" not in encoded.data
+    assert encoded.parsed()["To"].addresses[0].display_name == names[learners[2].pk]
+    long_name = received[learners[3].email]
+    assert max(len(line) for line in long_name.data.split(b"\r\n")) <= 998
+    assert long_name.parsed()["To"].addresses[0].display_name.startswith("Ann Ann")
+    task.refresh_from_db()
+    assert task.counts() == TaskCounts(total=7, sent=6, failed=1, skipped=0)
+
+
+def test_a_stored_message_that_sanitizing_refuses_fails_the_task_with_the_reason(
+    small_batches, smtp_settings, smtp_sink, course_with_learners
+):
+    course, instructor, _ = course_with_learners
+    task = make_task(course, instructor)
+    deep = "<div>" * 500 + "x" + "</div>" * 500  # stored around validation (admin, shell)
+    type(task.email).objects.filter(pk=task.email_id).update(html_message=deep)
+    batch_id = run_fan_out(task)[0]
+    assert pipeline.send_batch(batch_id=batch_id) is None
+    task.refresh_from_db()
+    assert task.state == EmailTask.FAILURE and "nests its elements" in task.error
+    assert smtp_sink.messages == []

@@ -1,13 +1,14 @@
 """The footer's unsubscribe page and RFC 8058 one-click unsubscribe, without logging in."""
 
 import re
+import time
 
 import pytest
 from django.contrib.sessions.models import Session
 from django.test import Client
 from django.urls import reverse
 
-from bulk_email import api
+from bulk_email import api, views
 from bulk_email.models import CourseEmail, Optout
 from bulk_email.rendering import Recipient, get_prepared_message
 from bulk_email.tokens import make_token
@@ -73,7 +74,46 @@ def test_resubscribe_removes_the_opt_out(client, token, learner, course):
 
 def test_an_opted_out_learner_sees_the_resubscribe_button(client, token, learner, course):
     api.opt_out(user_id=learner.pk, course_id=course.id, how=Optout.DASHBOARD)
+    client.force_login(learner)  # signed in as the link's owner: not just anyone with the link
     assert b">Resubscribe</button>" in client.get(unsubscribe_url(token)).content
+
+
+def test_a_dashboard_opt_out_is_not_undone_by_anyone_holding_the_link(
+    client, token, learner, course
+):
+    api.opt_out(user_id=learner.pk, course_id=course.id, how=Optout.DASHBOARD)
+    page = client.get(unsubscribe_url(token)).content.decode()
+    assert ">Resubscribe</button>" not in page and "sign in</a>" in page
+    assert api.email_settings_url(course_id=course.id) in page
+    response = client.post(unsubscribe_url(token), {"action": "resubscribe"})
+    assert response.status_code == 403 and b">Resubscribe</button>" not in response.content
+    assert optout_of(learner, course).how == Optout.DASHBOARD
+
+
+def test_a_forwarded_link_cannot_undo_the_owners_unsubscribe(token, learner, course):
+    owner, forwarded_to = Client(), Client()
+    owner.post(unsubscribe_url(token), {"action": "unsubscribe"})
+    response = forwarded_to.post(unsubscribe_url(token), {"action": "resubscribe"})
+    assert response.status_code == 403 and optout_of(learner, course) is not None
+    assert b">Resubscribe</button>" in owner.get(unsubscribe_url(token)).content
+    owner.post(unsubscribe_url(token), {"action": "resubscribe"})
+    assert optout_of(learner, course) is None
+
+
+def test_someone_else_signed_in_cannot_resubscribe_the_owner(client, token, learner, course):
+    api.opt_out(user_id=learner.pk, course_id=course.id, how=Optout.DASHBOARD)
+    client.force_login(factories.make_user())
+    assert b">Resubscribe</button>" not in client.get(unsubscribe_url(token)).content
+    assert client.post(unsubscribe_url(token), {"action": "resubscribe"}).status_code == 403
+    assert optout_of(learner, course) is not None
+
+
+def test_the_undo_lasts_an_hour(client, token, learner, course, monkeypatch):
+    client.post(unsubscribe_url(token), {"action": "unsubscribe"})
+    later = time.time() + views.UNDO_SECONDS + 1
+    monkeypatch.setattr(views.time, "time", lambda: later)
+    assert b">Resubscribe</button>" not in client.get(unsubscribe_url(token)).content
+    assert client.post(unsubscribe_url(token), {"action": "resubscribe"}).status_code == 403
 
 
 def test_the_unsubscribe_form_needs_its_csrf_token(token, learner, course):

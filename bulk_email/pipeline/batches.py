@@ -24,7 +24,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from .. import app_settings, progress, recipients, rendering
-from ..exceptions import SMTPConfigurationError, TransientSendError
+from ..exceptions import InvalidEmailError, SMTPConfigurationError, TransientSendError
 from ..lms import Recipient, get_lms
 from ..models import Batch, EmailTask, RecipientOutcome
 from ..progress import ClaimLost
@@ -112,6 +112,9 @@ def send_batch(*, batch_id: int) -> str | None:
         return None
     except TaskStopped:
         logger.info("The task of batch %s was revoked or failed; stopping.", batch_id)
+        return None
+    except InvalidEmailError as error:  # a stored message refused when prepared (too deep...)
+        fail_task(task_id=claim.batch.task_id, reason=f"The message cannot be sent: {error}")
         return None
     except SMTPConfigurationError as error:
         if not reached_anyone(claim.batch.task_id):

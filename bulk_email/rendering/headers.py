@@ -51,8 +51,12 @@ def encoded_words(value: str) -> str:
 ATEXT_WORD = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]*\Z")  # RFC 5322 atext
 
 
+# A longer word is encoded: encoded words can be folded, a plain word cannot.
+LONGEST_PLAIN_WORD = 66
+
+
 def _stays_plain(word: str, *, phrase: bool) -> bool:
-    if "=?" in word or not word.isascii():
+    if "=?" in word or not word.isascii() or len(word) > LONGEST_PLAIN_WORD:
         return False
     return bool(ATEXT_WORD.match(word)) if phrase else True
 
@@ -93,22 +97,72 @@ def encode_header_value(value: str, *, phrase: bool = False, start: int = 10) ->
     return _fold(pieces, start)
 
 
+# RFC 5321's limits: 64 octets of local part, 254 of address (256 with the angle brackets).
+MAX_LOCAL_PART = 64
+MAX_ADDRESS = 254
+# A dot-atom, or a quoted string without backslashes; non-ASCII allowed (SMTPUTF8). No space,
+# control character, "<", ">", "," or "@" outside the quotes: any of them lets an address
+# end the envelope's <...> early and add parameters (NOTIFY=, ORCPT=) or another recipient.
+ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~\x80-\U0010ffff-]+"
+QUOTED = r'"[!#-\[\]-~\x80-\U0010ffff]*"'  # printable ASCII but space, '"' and "\"
+LOCAL_PART = re.compile(rf"(?:{ATOM}(?:\.{ATOM})*|{QUOTED})\Z")
+DOMAIN_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)\Z")
+
+
+def _not_an_address(address: str, why: str) -> InvalidEmailError:
+    shown = one_line(address)[:100]
+    return InvalidEmailError(f"{shown!r} is not an email address ({why}).", field="to")
+
+
+def _ascii_domain(domain: str, address: str) -> str:
+    try:
+        ascii_domain = domain if domain.isascii() else domain.encode("idna").decode("ascii")
+    except UnicodeError as error:
+        raise _not_an_address(address, "its domain cannot be encoded") from error
+    if not all(DOMAIN_LABEL.match(label) for label in ascii_domain.split(".")):
+        raise _not_an_address(address, "its domain is not a host name")
+    return ascii_domain
+
+
 def idna_address(address: str) -> str:
-    """The address with its domain in IDNA (ASCII); the local part is left as it is."""
+    """The address with its domain in IDNA (ASCII), after a strict check: it goes into the
+    envelope (MAIL FROM, RCPT TO) as it is, so anything that could end ``<...>`` early or add a
+    parameter is refused with InvalidEmailError(field="to"), never sent."""
     local, at, domain = address.rpartition("@")
     if not at or not local or not domain:
-        raise InvalidEmailError(f"{address!r} is not an email address.", field="to")
-    if not domain.isascii():
-        domain = domain.encode("idna").decode("ascii")
-    return f"{local}@{domain}"
+        raise _not_an_address(address, "no local part and domain")
+    if not LOCAL_PART.match(local):
+        raise _not_an_address(address, "a space, control or special character outside quotes")
+    if len(local.encode()) > MAX_LOCAL_PART:
+        raise _not_an_address(address, f"more than {MAX_LOCAL_PART} characters before the @")
+    checked = f"{local}@{_ascii_domain(domain, address)}"
+    if len(checked.encode()) > MAX_ADDRESS:
+        raise _not_an_address(address, f"longer than {MAX_ADDRESS} characters")
+    return checked
 
 
 PHRASE_SPECIALS = re.compile(r'[][\\()<>@,:;".]')
+# Longer display names are cut (with an ellipsis): a name is not worth a header line longer
+# than SMTP allows (a 5,000-character one was refused with "Line too long").
+MAX_DISPLAY_NAME = 100
 
 
 def quote_phrase(name: str) -> str:
     """An ASCII display name as RFC 5322 wants it: quoted when it has special characters."""
     return f'"{quote(name)}"' if PHRASE_SPECIALS.search(name) else name
+
+
+def display_phrase(display_name: str, *, start: int) -> str:
+    """The display name as it goes on the wire. RFC 2047 encoded when it is not ASCII, when it
+    looks like an encoded word itself ("=?": mail readers would decode it, into CR/LF and
+    headers too) or when it would not fit on the line (encoded words fold); else quoted."""
+    if len(display_name) > MAX_DISPLAY_NAME:
+        display_name = display_name[: MAX_DISPLAY_NAME - 1] + "…"
+    if display_name.isascii() and "=?" not in display_name:
+        phrase = quote_phrase(display_name)
+        if start + len(phrase) <= 76:
+            return phrase
+    return encode_header_value(display_name, phrase=True, start=start)
 
 
 def plain_address(display_name: str, address: str) -> str:
@@ -123,10 +177,7 @@ def encode_address(display_name: str, address: str, *, start: int = 6) -> str:
     display_name = one_line(display_name)
     if not display_name:
         return f"<{address}>"
-    if display_name.isascii():
-        phrase = quote_phrase(display_name)
-    else:
-        phrase = encode_header_value(display_name, phrase=True, start=start)
+    phrase = display_phrase(display_name, start=start)
     last_line = phrase.rsplit(CRLF, 1)[-1]
     width = len(last_line) + (start if CRLF not in phrase else 0)
     separator = " " if width + len(address) + 3 <= 78 else CRLF + " "

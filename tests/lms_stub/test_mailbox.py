@@ -1,5 +1,6 @@
 """The development Mailbox shows what the local SMTP sink saved, and only in development."""
 
+import base64
 import smtplib
 from email.message import EmailMessage
 from email.utils import formatdate
@@ -90,3 +91,32 @@ def test_the_list_is_paged_and_says_how_many_in_all(client, maildir, settings):
     assert "Message 3" in first and "Message 2" in first and "Message 1" not in first
     second = client.get(reverse("mailbox"), {"page": 2}).content.decode()
     assert "Message 1" in second and "Message 3" not in second and "Page 2 of 2" in second
+
+
+def deliver_raw(maildir, head: str) -> None:
+    raw = f"From: a@example.com\r\n{head}\r\nSubject: Hi\r\n\r\nHello\r\n".encode()
+    with SMTPSink(maildir=maildir) as sink, smtplib.SMTP("127.0.0.1", sink.port) as client:
+        client.sendmail("a@example.com", ["z@example.com"], raw)
+
+
+CRLF_BCC = base64.b64encode(b"\r\nBcc: x@y").decode()
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        f"To: =?utf-8?b?{CRLF_BCC}?= <z@example.com>",  # decodes to CR/LF and a header
+        f"To: z@example.com\r\nX-Note: =?utf-8?b?{CRLF_BCC}?=",
+        "To: =?utf-8?b?!!broken?= <z@example.com>",
+        "To: =?utf-8?q?=ZZ?= <z@example.com>",
+        "To: " + "\r\n ".join(["Ann Ann Ann"] * 450) + " <z@example.com>",  # 5,400 characters
+        "To: <<<@@@>>>\r\nDate: not a date",
+    ],
+)
+def test_any_message_shows_in_the_list_and_on_its_page(client, maildir, head):
+    deliver_raw(maildir, head)
+    assert client.get(reverse("mailbox")).status_code == 200
+    name = mailbox.message_names(maildir, limit=1)[0]
+    page = client.get(reverse("mailbox_message", args=[name]))
+    assert page.status_code == 200 and "Hello" in page.content.decode()
+    assert client.get(reverse("mailbox_message_html", args=[name])).status_code == 200

@@ -1,3 +1,5 @@
+import base64
+
 import pytest
 
 from bulk_email.exceptions import InvalidEmailError
@@ -77,3 +79,72 @@ def test_unicode_names_and_subjects_round_trip_through_the_headers(name):
     # Every line within RFC 5322's 78 columns except List-Unsubscribe's (URLs cannot fold).
     long_lines = [line for line in head.split(b"\r\n") if len(line) > 78]
     assert all(line.startswith((b"List-Unsubscribe: <http", b" <mailto:")) for line in long_lines)
+
+
+def b_word(text: str) -> str:
+    return f"=?utf-8?b?{base64.b64encode(text.encode()).decode()}?="
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        b_word("\r\nBcc: victim@example.com"),  # decodes to CR/LF and a header
+        "Eve " + b_word("\r\nBcc: victim@example.com") + " Smith",
+        "=?utf-8?b?!!not-base64?=",  # a broken encoded word
+        "=?x-unknown?q?=ZZ?=",
+    ],
+)
+def test_a_name_that_looks_like_an_encoded_word_is_shown_as_typed(name):
+    email = EmailData(subject="Hi %%USER_FULLNAME%%")
+    raw = render_message(prepare(email), Recipient(3, "x@example.com", name)).as_bytes()
+    message = parse(raw)
+    assert message["Bcc"] is None and b"\r\nBcc:" not in raw
+    assert message["To"].addresses[0].display_name.replace(" ", "") == name.replace(" ", "")
+    assert message["Subject"] == f"Hi {name}"
+    assert name.encode() not in raw  # never emitted raw, where a reader would decode it
+
+
+@pytest.mark.parametrize("name", ["x" * 5000, "Ann " * 1250, "Ann, " * 1000])
+def test_a_very_long_name_is_cut_and_folded(name):
+    email = EmailData(subject="Hi %%USER_FULLNAME%%")
+    raw = render_message(prepare(email), Recipient(3, "x@example.com", name)).as_bytes()
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    long_lines = [line for line in head.split(b"\r\n") if len(line) > 78]
+    assert all(line.startswith((b"List-Unsubscribe: <http", b" <mailto:")) for line in long_lines)
+    shown = parse(raw)["To"].addresses[0].display_name
+    assert shown.endswith("…") and len(shown.replace(" ", "")) <= 100
+    assert name.replace(" ", "").startswith(shown.replace(" ", "")[:50])
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "a@example.com> NOTIFY=SUCCESS ORCPT=rfc822;a@example.com",
+        "a@example.com>",
+        "<a@example.com",
+        "a b@example.com",
+        "a,b@example.com",
+        "a@b@example.com",
+        "a\x00b@example.com",
+        "a\tb@example.com",
+        "a@exa mple.com",
+        "a@example.com\r\nRCPT TO:<b@example.com",
+        '"a"b@example.com',
+        "x" * 65 + "@example.com",
+        "a@" + ".".join(["b" * 60] * 5),  # 307 characters
+        "a@-example.com",
+        "a@",
+    ],
+)
+def test_an_address_that_could_break_the_envelope_is_refused(address):
+    with pytest.raises(InvalidEmailError) as caught:
+        render_message(prepare(), Recipient(1, address))
+    assert caught.value.field == "to" and "not an email address" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["a.b+tag@example.com", '"a@b"@example.com', "jöse@example.com", "x" * 64 + "@example.com"],
+)
+def test_unusual_but_valid_addresses_are_kept(address):
+    assert render_message(prepare(), Recipient(1, address)).to_addr == address
