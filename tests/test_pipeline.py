@@ -13,6 +13,7 @@ from django.utils import timezone
 from bulk_email import pipeline
 from bulk_email.exceptions import SMTPConfigurationError, TransientSendError
 from bulk_email.models import Batch, EmailTask, RecipientOutcome, TaskCounts
+from bulk_email.rendering.headers import MAX_DISPLAY_NAME
 from bulk_email.tokens import BOUNCE, UNSUBSCRIBE, AddressToken, read_feedback_address
 from lms_stub.models import UserProfile
 from lms_stub.smtp_sink import Fault
@@ -405,7 +406,8 @@ def test_hostile_addresses_and_names_never_reach_the_smtp_server_raw(
     course, instructor, learners = course_with_learners
     hostile = "evil@example.com> NOTIFY=SUCCESS ORCPT=rfc822;evil@example.com"
     type(learners[1]).objects.filter(pk=learners[1].pk).update(email=hostile)
-    names = {learners[2].pk: b_word("\r\nBcc: x@y"), learners[3].pk: "Ann " * 1250}
+    long_name = "Ann " * 63  # the profile's column holds 255 characters
+    names = {learners[2].pk: b_word("\r\nBcc: x@y"), learners[3].pk: long_name}
     for user_id, name in names.items():
         UserProfile.objects.filter(user_id=user_id).update(name=name)
     task = make_task(course, instructor)
@@ -419,9 +421,10 @@ def test_hostile_addresses_and_names_never_reach_the_smtp_server_raw(
     encoded = received[learners[2].email]
     assert encoded.parsed()["Bcc"] is None and b"\r\nBcc:" not in encoded.data
     assert encoded.parsed()["To"].addresses[0].display_name == names[learners[2].pk]
-    long_name = received[learners[3].email]
-    assert max(len(line) for line in long_name.data.split(b"\r\n")) <= 998
-    assert long_name.parsed()["To"].addresses[0].display_name.startswith("Ann Ann")
+    long_named = received[learners[3].email]
+    assert max(len(line) for line in long_named.data.split(b"\r\n")) <= 998
+    shown_name = long_named.parsed()["To"].addresses[0].display_name
+    assert shown_name.startswith("Ann Ann") and len(shown_name) <= MAX_DISPLAY_NAME
     task.refresh_from_db()
     assert task.counts() == TaskCounts(total=7, sent=6, failed=1, skipped=0)
 
