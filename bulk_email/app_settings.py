@@ -25,8 +25,12 @@ DEFAULTS: dict[str, Any] = {
     "EMAILS_PER_TASK": 500,
     # Learners who have not logged in for this many months are not mailed; None turns it off.
     "LAST_LOGIN_ELIGIBILITY_MONTHS": 18,
-    # Sends with more recipients than this go to the "large" queue, the rest to the default.
+    # Sends with more recipients than this go to LARGE_QUEUE, the rest to QUEUE.
     "LARGE_SEND_THRESHOLD": 2000,
+    # The celery queues of every bulk_email task (Open edX's BULK_EMAIL_ROUTING_KEY_SMALL_JOBS
+    # and BULK_EMAIL_ROUTING_KEY): start workers that read both, e.g. -Q default,large.
+    "QUEUE": "default",
+    "LARGE_QUEUE": "large",
     # Reconnect after this many messages on one SMTP session (Amazon SES closes near 350).
     "MAX_MESSAGES_PER_CONNECTION": 300,
     # Messages per second across all workers on all machines; None means unlimited.

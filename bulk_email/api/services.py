@@ -69,7 +69,7 @@ def queue_for(email: CourseEmail) -> str:
     threshold = app_settings.get("LARGE_SEND_THRESHOLD")
     audience = recipients.email_audience(email=email)
     count = recipients.count_recipients(**audience, at_most=threshold + 1)
-    return "large" if count > threshold else "default"
+    return app_settings.get("LARGE_QUEUE" if count > threshold else "QUEUE")
 
 
 def enqueue_fan_out_on_commit(task: EmailTask) -> None:
@@ -142,7 +142,7 @@ def resend_to_failed(*, access: CourseAccess, task: EmailTask) -> EmailTask:
         raise InvalidEmailError("No recipient of this send failed.", field="state")
     with transaction.atomic():
         resend = EmailTask.objects.create(
-            email=task.email, requester=access.user, resend_of=task, queue="default"
+            email=task.email, requester=access.user, resend_of=task, queue=app_settings.get("QUEUE")
         )
         enqueue_fan_out_on_commit(resend)
     return resend
