@@ -6,6 +6,7 @@ from .models import (
     CourseAuthorization,
     CourseEmail,
     CourseEmailTemplate,
+    DisabledCourse,
     EmailTask,
     Optout,
     RecipientOutcome,
@@ -28,6 +29,12 @@ class BulkEmailFlagAdmin(admin.ModelAdmin):
 class CourseAuthorizationAdmin(admin.ModelAdmin):
     list_display = ["course_id", "email_enabled"]
     list_filter = ["email_enabled"]
+    search_fields = ["course_id"]
+
+
+@admin.register(DisabledCourse)
+class DisabledCourseAdmin(admin.ModelAdmin):
+    list_display = ["course_id", "reason", "created"]
     search_fields = ["course_id"]
 
 

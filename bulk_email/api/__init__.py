@@ -2,7 +2,14 @@
 checked once at the edge), ``services`` (commands that change something), ``selectors``
 (queries) and ``validation`` (what staff typed)."""
 
-from .access import CourseAccess, can_send, learner_access, staff_access
+from .access import (
+    CourseAccess,
+    can_send,
+    course_email_enabled,
+    learner_access,
+    send_refusal,
+    staff_access,
+)
 from .selectors import (
     REPORT_COLUMNS,
     EmailSetting,
@@ -50,6 +57,7 @@ __all__ = [
     "TaskSummary",
     "UnsubscribeRequest",
     "can_send",
+    "course_email_enabled",
     "edit_scheduled",
     "email_of_task",
     "email_setting",
@@ -70,6 +78,7 @@ __all__ = [
     "resend_to_failed",
     "revoke",
     "send_email",
+    "send_refusal",
     "set_receive_email",
     "staff_access",
     "task_report_rows",

@@ -7,6 +7,7 @@ from .courses import (
     CourseAuthorization,
     CourseEmail,
     CourseEmailTemplate,
+    DisabledCourse,
     Target,
     validate_has_one_body_slot,
 )
@@ -21,6 +22,7 @@ __all__ = [
     "CourseAuthorization",
     "CourseEmail",
     "CourseEmailTemplate",
+    "DisabledCourse",
     "EmailTask",
     "EmailTaskQuerySet",
     "FeedbackEvent",
