@@ -7,7 +7,7 @@ import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from .. import app_settings, recipients, rendering
+from .. import app_settings, recipients, rendering, signals
 from ..exceptions import InvalidEmailError
 from ..models import CourseEmail, EmailTask, Optout, Target
 from .access import CourseAccess
@@ -53,6 +53,9 @@ def send_email(
         )
         if not clean.send_at:
             enqueue_fan_out_on_commit(task)
+        signals.announce_on_commit(
+            signals.email_created, CourseEmail, email=email, task=task, user=access.user
+        )
     return task
 
 
@@ -178,15 +181,12 @@ def fail_stuck_tasks(*, older_than: datetime.timedelta, dry_run: bool = False) -
 def opt_out(*, user_id: int, course_id: str, how: str) -> Optout:
     """Record that the user receives no more bulk email of the course; idempotent (the first
     opt-out, and how it was made, is kept)."""
-    optout, _ = Optout.objects.get_or_create(
-        user_id=user_id, course_id=course_id, defaults={"how": how}
-    )
-    return optout
+    return Optout.objects.opt_out(user_id=user_id, course_id=course_id, how=how)
 
 
 def opt_in(*, user_id: int, course_id: str) -> None:
     """Undo an opt-out: the user receives the course's bulk email again."""
-    Optout.objects.filter(user_id=user_id, course_id=course_id).delete()
+    Optout.objects.opt_in(user_id=user_id, course_id=course_id)
 
 
 def set_receive_email(*, access: CourseAccess, receive: bool) -> EmailSetting:
