@@ -195,10 +195,32 @@ def preview(request, access):
 
 @course_endpoint("POST")
 def emails(request, access):
-    """Send now, or schedule with ``send_at``; a test to oneself is targets ["myself"]."""
+    """Send now, or schedule with ``send_at``; a test to oneself is targets ["myself"]. With
+    an idempotency key seen before (same user, same course): 200 and the task it made."""
     body = json_body(request)
-    task = api.send_email(access=access, send_at=send_at_field(body), **email_fields(body))
-    return JsonResponse(task_json(api.task_summary(access=access, task=task)), status=201)
+    submitted = api.submit_email(
+        access=access,
+        send_at=send_at_field(body),
+        idempotency_key=idempotency_key_field(request, body),
+        **email_fields(body),
+    )
+    summary = api.task_summary(access=access, task=submitted.task)
+    return JsonResponse(task_json(summary), status=200 if submitted.replayed else 201)
+
+
+def idempotency_key_field(request: HttpRequest, body: dict) -> str | None:
+    """The send's idempotency key: the ``Idempotency-Key`` header (the common convention
+    for HTTP APIs) or the body's ``idempotency_key``; both may be given if they agree."""
+    header = request.headers.get("Idempotency-Key")
+    field = body.get("idempotency_key")
+    if field is not None and not isinstance(field, str):
+        raise BadRequestError("idempotency_key must be a string.", field="idempotency_key")
+    if header and field and header != field:
+        raise BadRequestError(
+            "The Idempotency-Key header and the idempotency_key field differ: give one.",
+            field="idempotency_key",
+        )
+    return header or field or None
 
 
 TASKS_LIMIT_MAX = 1000

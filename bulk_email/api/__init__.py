@@ -29,6 +29,7 @@ from .selectors import (
 )
 from .services import (
     STUCK_REASON,
+    Submitted,
     edit_scheduled,
     fail_stuck_tasks,
     opt_in,
@@ -37,6 +38,7 @@ from .services import (
     revoke,
     send_email,
     set_receive_email,
+    submit_email,
 )
 
 __all__ = [
@@ -46,6 +48,7 @@ __all__ = [
     "EmailSetting",
     "Preview",
     "ScheduledEmail",
+    "Submitted",
     "TaskStatus",
     "TaskSummary",
     "UnsubscribeRequest",
@@ -72,6 +75,7 @@ __all__ = [
     "send_email",
     "set_receive_email",
     "staff_access",
+    "submit_email",
     "task_report_rows",
     "task_status",
     "task_summary",

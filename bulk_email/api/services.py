@@ -3,8 +3,9 @@ Keyword-only, typed, named for what they do; staff actions take the ``CourseAcce
 caller checked once. Each refusal is a distinct BulkEmailError whose message can be shown."""
 
 import datetime
+from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from .. import app_settings, recipients, rendering
@@ -12,7 +13,7 @@ from ..exceptions import InvalidEmailError
 from ..models import CourseEmail, EmailTask, Optout, Target
 from .access import CourseAccess
 from .selectors import EmailSetting
-from .validation import clean_email
+from .validation import clean_email, clean_idempotency_key
 
 # --- Sending ------------------------------------------------------------------------------------
 
@@ -29,30 +30,90 @@ def send_email(
 ) -> EmailTask:
     """Save the email with its targets and a task: Scheduled when ``send_at`` is given,
     else Queuing, then Pending once the fan-out is enqueued after the commit."""
+    fields = {"subject": subject, "html": html, "targets": targets, "send_at": send_at}
+    return submit_email(
+        access=access, template_name=template_name, from_addr=from_addr, **fields
+    ).task
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """What a send request led to: its task, and whether an earlier request with the same
+    idempotency key had made it already (then nothing new was saved or sent)."""
+
+    task: EmailTask
+    replayed: bool
+
+
+def submit_email(
+    *,
+    access: CourseAccess,
+    subject: str,
+    html: str,
+    targets: list[str],
+    send_at: datetime.datetime | None = None,
+    template_name: str = "",
+    from_addr: str = "",
+    idempotency_key: str | None = None,
+) -> Submitted:
+    """``send_email`` that sends at most once per ``idempotency_key`` (per course and
+    sender): the same key again answers the task the first request made, even when the
+    copies arrive at the same moment (the database's unique constraint decides)."""
+    key = clean_idempotency_key(idempotency_key)
+    earlier = key and task_of_idempotency_key(access, key)
+    if earlier:
+        return Submitted(task=earlier, replayed=True)
     clean = clean_email(
         course_id=access.course_id, subject=subject, html=html, targets=targets, send_at=send_at
     )
     if from_addr:
         rendering.refuse_header_injection(from_addr=from_addr)
-    with transaction.atomic():
-        email = CourseEmail.objects.create(
-            course_id=access.course_id,
-            sender=access.user,
-            subject=clean.subject,
-            html_message=clean.html,
-            template_name=template_name,
-            from_addr=from_addr,
+    try:
+        with transaction.atomic():
+            task = save_send(access, clean, template_name, from_addr, key)
+    except IntegrityError:
+        # A copy of this request committed first, between the lookup and the insert.
+        earlier = key and task_of_idempotency_key(access, key)
+        if not earlier:
+            raise
+        return Submitted(task=earlier, replayed=True)
+    return Submitted(task=task, replayed=False)
+
+
+def task_of_idempotency_key(access: CourseAccess, key: str) -> EmailTask | None:
+    """The first task (not a resend) of the email sent with ``key`` by this user here."""
+    return (
+        EmailTask.objects.filter(
+            email__course_id=access.course_id,
+            email__sender=access.user,
+            email__idempotency_key=key,
+            resend_of__isnull=True,
         )
-        save_targets(email, clean.target_keys)
-        task = EmailTask.objects.create(
-            email=email,
-            requester=access.user,
-            state=EmailTask.SCHEDULED if clean.send_at else EmailTask.QUEUING,
-            send_at=clean.send_at,
-            queue=queue_for(email),
-        )
-        if not clean.send_at:
-            enqueue_fan_out_on_commit(task)
+        .order_by("pk")
+        .first()
+    )
+
+
+def save_send(access, clean, template_name: str, from_addr: str, key: str | None) -> EmailTask:
+    email = CourseEmail.objects.create(
+        course_id=access.course_id,
+        sender=access.user,
+        subject=clean.subject,
+        html_message=clean.html,
+        template_name=template_name,
+        from_addr=from_addr,
+        idempotency_key=key,
+    )
+    save_targets(email, clean.target_keys)
+    task = EmailTask.objects.create(
+        email=email,
+        requester=access.user,
+        state=EmailTask.SCHEDULED if clean.send_at else EmailTask.QUEUING,
+        send_at=clean.send_at,
+        queue=queue_for(email),
+    )
+    if not clean.send_at:
+        enqueue_fan_out_on_commit(task)
     return task
 
 
