@@ -263,10 +263,12 @@ def task(request, access, task_id):
 
 @course_endpoint("GET")
 def task_email(request, access, task_id):
-    """The stored email of a send (for Edit) and how it reads (for View, sandboxed)."""
+    """The stored email of a send (for Edit), how it reads (for View, sandboxed) and its
+    audit trail (who created, edited, revoked or resent it, when, what changed)."""
     found = api.get_task(access=access, task_id=task_id)
     stored = api.email_of_task(access=access, task=found)
     shown = api.preview_sent_email(access=access, task=found)
+    trail = api.audit_trail(access=access, task=found)
     return JsonResponse(
         {
             "task_id": stored.task_id,
@@ -275,6 +277,7 @@ def task_email(request, access, task_id):
             "targets": stored.target_keys,
             "send_at": stored.send_at,
             "preview": preview_json(shown),
+            "audit": [dataclasses.asdict(entry) for entry in trail],
         }
     )
 

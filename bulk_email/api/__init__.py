@@ -5,12 +5,14 @@ checked once at the edge), ``services`` (commands that change something), ``sele
 from .access import CourseAccess, can_send, learner_access, staff_access
 from .selectors import (
     REPORT_COLUMNS,
+    AuditEntry,
     EmailSetting,
     Preview,
     ScheduledEmail,
     TaskStatus,
     TaskSummary,
     UnsubscribeRequest,
+    audit_trail,
     email_of_task,
     email_setting,
     email_settings_url,
@@ -44,6 +46,7 @@ from .services import (
 __all__ = [
     "REPORT_COLUMNS",
     "STUCK_REASON",
+    "AuditEntry",
     "CourseAccess",
     "EmailSetting",
     "Preview",
@@ -52,6 +55,7 @@ __all__ = [
     "TaskStatus",
     "TaskSummary",
     "UnsubscribeRequest",
+    "audit_trail",
     "can_send",
     "edit_scheduled",
     "email_of_task",

@@ -3,6 +3,7 @@ Keyword-only, typed, named for what they do; staff actions take the ``CourseAcce
 caller checked once. Each refusal is a distinct BulkEmailError whose message can be shown."""
 
 import datetime
+import hashlib
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
@@ -10,7 +11,7 @@ from django.utils import timezone
 
 from .. import app_settings, recipients, rendering
 from ..exceptions import InvalidEmailError
-from ..models import CourseEmail, EmailTask, Optout, Target
+from ..models import CourseEmail, EmailTask, Optout, SendAuditEntry, Target
 from .access import CourseAccess
 from .selectors import EmailSetting
 from .validation import clean_email, clean_idempotency_key
@@ -112,6 +113,8 @@ def save_send(access, clean, template_name: str, from_addr: str, key: str | None
         send_at=clean.send_at,
         queue=queue_for(email),
     )
+    action = SendAuditEntry.SCHEDULED if clean.send_at else SendAuditEntry.CREATED
+    audit(task, access.user, action, snapshot(email, clean.target_keys, clean.send_at))
     if not clean.send_at:
         enqueue_fan_out_on_commit(task)
     return task
@@ -169,11 +172,14 @@ def edit_scheduled(
                 field="state",
             )
         email = task.email
+        before = snapshot(email, stored_target_keys(email), task.send_at)
         email.subject, email.html_message = clean.subject, clean.html
         email.save(update_fields=["subject", "html_message", "modified"])
         save_targets(email, clean.target_keys)
         task.send_at, task.queue = clean.send_at, queue_for(email)
         task.save(update_fields=["send_at", "queue"])
+        after = snapshot(email, clean.target_keys, clean.send_at)
+        audit(task, access.user, SendAuditEntry.EDITED, changed(before, after))
     return task
 
 
@@ -182,9 +188,14 @@ def revoke(*, access: CourseAccess, task: EmailTask) -> EmailTask:
     in hand stop within about a second (``pipeline.STOP_CHECK_SECONDS``) and the others are
     not sent."""
     access.owns(task)
-    revoked = EmailTask.objects.filter(pk=task.pk).transition(
-        to=EmailTask.REVOKED, finished_at=timezone.now()
-    )
+    with transaction.atomic():
+        was = EmailTask.objects.select_for_update().values_list("state", flat=True).get(pk=task.pk)
+        revoked = EmailTask.objects.filter(pk=task.pk).transition(
+            to=EmailTask.REVOKED, finished_at=timezone.now()
+        )
+        if revoked:
+            changes = {"state": [was, EmailTask.REVOKED]}
+            audit(task, access.user, SendAuditEntry.REVOKED, changes)
     task.refresh_from_db()
     if not revoked:
         raise InvalidEmailError(
@@ -205,8 +216,36 @@ def resend_to_failed(*, access: CourseAccess, task: EmailTask) -> EmailTask:
         resend = EmailTask.objects.create(
             email=task.email, requester=access.user, resend_of=task, queue="default"
         )
+        audit(resend, access.user, SendAuditEntry.RESENT, {"resend_of": task.pk})
         enqueue_fan_out_on_commit(resend)
     return resend
+
+
+# --- The audit trail ---------------------------------------------------------------------------
+
+
+def audit(task: EmailTask, actor, action: str, changes: dict) -> SendAuditEntry:
+    """Record a change to ``task``; called inside the change's own transaction."""
+    return SendAuditEntry.objects.create(task=task, actor=actor, action=action, changes=changes)
+
+
+def snapshot(email: CourseEmail, target_keys: list[str], send_at) -> dict:
+    """What an audit entry compares: the body by its hash (the email row keeps the text)."""
+    return {
+        "subject": email.subject,
+        "targets": sorted(target_keys),
+        "send_at": send_at.isoformat() if send_at else None,
+        "body_sha256": hashlib.sha256(email.html_message.encode()).hexdigest(),
+    }
+
+
+def changed(before: dict, after: dict) -> dict:
+    """Each field whose value differs, as [before, after]."""
+    return {name: [before[name], after[name]] for name in after if before[name] != after[name]}
+
+
+def stored_target_keys(email: CourseEmail) -> list[str]:
+    return [target.key for target in email.targets.all()]
 
 
 # --- Operators ------------------------------------------------------------------------------
