@@ -12,12 +12,14 @@ from .access import (
 )
 from .selectors import (
     REPORT_COLUMNS,
+    AuditEntry,
     EmailSetting,
     Preview,
     ScheduledEmail,
     TaskStatus,
     TaskSummary,
     UnsubscribeRequest,
+    audit_trail,
     email_of_task,
     email_setting,
     email_settings_url,
@@ -36,6 +38,7 @@ from .selectors import (
 )
 from .services import (
     STUCK_REASON,
+    Submitted,
     edit_scheduled,
     fail_stuck_tasks,
     opt_in,
@@ -44,18 +47,22 @@ from .services import (
     revoke,
     send_email,
     set_receive_email,
+    submit_email,
 )
 
 __all__ = [
     "REPORT_COLUMNS",
     "STUCK_REASON",
+    "AuditEntry",
     "CourseAccess",
     "EmailSetting",
     "Preview",
     "ScheduledEmail",
+    "Submitted",
     "TaskStatus",
     "TaskSummary",
     "UnsubscribeRequest",
+    "audit_trail",
     "can_send",
     "course_email_enabled",
     "edit_scheduled",
@@ -81,6 +88,7 @@ __all__ = [
     "send_refusal",
     "set_receive_email",
     "staff_access",
+    "submit_email",
     "task_report_rows",
     "task_status",
     "task_summary",
