@@ -10,6 +10,7 @@ from .access import (
     send_refusal,
     staff_access,
 )
+from .retirement import Retirement, retire_user
 from .selectors import (
     REPORT_COLUMNS,
     AuditEntry,
@@ -57,6 +58,7 @@ __all__ = [
     "CourseAccess",
     "EmailSetting",
     "Preview",
+    "Retirement",
     "ScheduledEmail",
     "Submitted",
     "TaskStatus",
@@ -83,6 +85,7 @@ __all__ = [
     "read_unsubscribe_token",
     "recent_tasks",
     "resend_to_failed",
+    "retire_user",
     "revoke",
     "send_email",
     "send_refusal",

@@ -37,11 +37,13 @@ class Optout(models.Model):
     LINK = "link"
     ONE_CLICK = "one_click"
     ADMIN = "admin"
+    RETIRED = "retired"
     HOW_CHOICES = [
         (DASHBOARD, "Learner dashboard"),
         (LINK, "Unsubscribe link"),
         (ONE_CLICK, "One-click unsubscribe (RFC 8058)"),
         (ADMIN, "Admin"),
+        (RETIRED, "Account retired"),
     ]
 
     user = models.ForeignKey(
