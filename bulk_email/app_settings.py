@@ -85,6 +85,9 @@ DEFAULTS: dict[str, Any] = {
     # reviews an account at 5 % bounces and 0.1 % complaints).
     "BOUNCE_RATE_WARNING": 0.05,
     "COMPLAINT_RATE_WARNING": 0.001,
+    # The Email tab reloads its history this often (seconds), so that the bounces and
+    # complaints that arrive after a send ends show up without reloading the page.
+    "HISTORY_REFRESH_SECONDS": 30,
     # Larger feedback messages are refused unread (counted as ignored).
     "MAX_FEEDBACK_MESSAGE_BYTES": 10 * 1024 * 1024,
 }

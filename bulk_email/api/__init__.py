@@ -3,6 +3,14 @@ checked once at the edge), ``services`` (commands that change something), ``sele
 (queries) and ``validation`` (what staff typed)."""
 
 from .access import CourseAccess, can_send, learner_access, staff_access
+from .delivery import (
+    DELIVERY_COLUMNS,
+    DeliveryPage,
+    DeliveryRow,
+    delivery_csv_row,
+    delivery_page,
+    delivery_rows,
+)
 from .selectors import (
     REPORT_COLUMNS,
     EmailSetting,
@@ -40,9 +48,12 @@ from .services import (
 )
 
 __all__ = [
+    "DELIVERY_COLUMNS",
     "REPORT_COLUMNS",
     "STUCK_REASON",
     "CourseAccess",
+    "DeliveryPage",
+    "DeliveryRow",
     "EmailSetting",
     "Preview",
     "ScheduledEmail",
@@ -50,6 +61,9 @@ __all__ = [
     "TaskSummary",
     "UnsubscribeRequest",
     "can_send",
+    "delivery_csv_row",
+    "delivery_page",
+    "delivery_rows",
     "edit_scheduled",
     "email_of_task",
     "email_setting",
