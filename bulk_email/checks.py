@@ -74,6 +74,7 @@ def check_numbers(**kwargs) -> list[checks.CheckMessage]:
         "BATCH_LEASE_SECONDS",
         "PENDING_REQUEUE_SECONDS",
         "MAX_HTML_ELEMENTS",
+        "ADDRESS_TEST_LIMIT_PER_HOUR",
     ):
         if not _is_positive_int(app_settings.get(name)):
             errors.append(
