@@ -14,10 +14,12 @@ from .models import (
     CourseAuthorization,
     CourseEmail,
     CourseEmailTemplate,
+    DisabledCourse,
     EmailTask,
     FeedbackEvent,
     Optout,
     RecipientOutcome,
+    SendAuditEntry,
     Suppression,
     Target,
 )
@@ -38,6 +40,12 @@ class BulkEmailFlagAdmin(admin.ModelAdmin):
 class CourseAuthorizationAdmin(admin.ModelAdmin):
     list_display = ["course_id", "email_enabled"]
     list_filter = ["email_enabled"]
+    search_fields = ["course_id"]
+
+
+@admin.register(DisabledCourse)
+class DisabledCourseAdmin(admin.ModelAdmin):
+    list_display = ["course_id", "reason", "created"]
     search_fields = ["course_id"]
 
 
@@ -198,6 +206,29 @@ class FeedbackEventAdmin(admin.ModelAdmin):
     list_filter = ["kind", "source"]
     search_fields = ["address", "course_id"]
     date_hierarchy = "received"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SendAuditEntry)
+class SendAuditEntryAdmin(admin.ModelAdmin):
+    """Read-only: the trail is written by the services with each change, never by hand."""
+
+    list_display = ["task", "subject", "action", "actor", "at", "changes"]
+    list_filter = ["action"]
+    search_fields = ["task__email__subject", "task__email__course_id", "actor__username"]
+    list_select_related = ["task__email", "actor"]
+
+    @admin.display(description="subject")
+    def subject(self, entry: SendAuditEntry) -> str:
+        return entry.task.email.subject
 
     def has_add_permission(self, request):
         return False

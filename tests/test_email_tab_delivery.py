@@ -161,5 +161,5 @@ def test_a_send_has_its_feedback_counts_rates_and_warnings(staff_client, course,
 def test_the_history_csv_has_the_feedback_columns(staff_client, course, task):
     table = csv_table(staff_client.get(f"/email/courses/{course.id}/api/report.csv"))
     header, row = table
-    assert header[-4:] == ["bounced", "complained", "bounce rate (%)", "complaint rate (%)"]
-    assert row[-4:] == ["1", "1", "5.0", "5.0"]
+    columns = ["bounced", "complained", "bounce rate (%)", "complaint rate (%)"]
+    assert [row[header.index(name)] for name in columns] == ["1", "1", "5.0", "5.0"]

@@ -2,7 +2,14 @@
 checked once at the edge), ``services`` (commands that change something), ``selectors``
 (queries) and ``validation`` (what staff typed)."""
 
-from .access import CourseAccess, can_send, learner_access, staff_access
+from .access import (
+    CourseAccess,
+    can_send,
+    course_email_enabled,
+    learner_access,
+    send_refusal,
+    staff_access,
+)
 from .delivery import (
     DELIVERY_COLUMNS,
     DeliveryPage,
@@ -11,14 +18,17 @@ from .delivery import (
     delivery_page,
     delivery_rows,
 )
+from .retirement import Retirement, retire_user
 from .selectors import (
     REPORT_COLUMNS,
+    AuditEntry,
     EmailSetting,
     Preview,
     ScheduledEmail,
     TaskStatus,
     TaskSummary,
     UnsubscribeRequest,
+    audit_trail,
     email_of_task,
     email_setting,
     email_settings_url,
@@ -37,6 +47,7 @@ from .selectors import (
 )
 from .services import (
     STUCK_REASON,
+    Submitted,
     edit_scheduled,
     fail_stuck_tasks,
     opt_in,
@@ -45,6 +56,7 @@ from .services import (
     revoke,
     send_email,
     set_receive_email,
+    submit_email,
 )
 from .suppressions import (
     AddressSuppression,
@@ -60,18 +72,23 @@ __all__ = [
     "REPORT_COLUMNS",
     "STUCK_REASON",
     "AddressSuppression",
+    "AuditEntry",
     "CourseAccess",
     "DeliveryPage",
     "DeliveryRow",
     "EmailSetting",
     "Preview",
+    "Retirement",
     "ScheduledEmail",
+    "Submitted",
     "TaskStatus",
     "TaskSummary",
     "UnsubscribeRequest",
     "address_suppression",
+    "audit_trail",
     "can_send",
     "clear_tested_address",
+    "course_email_enabled",
     "delivery_csv_row",
     "delivery_page",
     "delivery_rows",
@@ -95,11 +112,14 @@ __all__ = [
     "recent_tasks",
     "remove_suppressions",
     "resend_to_failed",
+    "retire_user",
     "revoke",
     "send_address_test",
     "send_email",
+    "send_refusal",
     "set_receive_email",
     "staff_access",
+    "submit_email",
     "task_report_rows",
     "task_status",
     "task_summary",

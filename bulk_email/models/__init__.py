@@ -1,12 +1,14 @@
 """bulk_email's tables. Courses are string keys and users are AUTH_USER_MODEL foreign keys:
 no foreign key into any LMS, so these migrations stand on their own."""
 
+from .audit import SendAuditEntry
 from .courses import (
     MESSAGE_BODY_SLOT,
     BulkEmailFlag,
     CourseAuthorization,
     CourseEmail,
     CourseEmailTemplate,
+    DisabledCourse,
     Target,
     validate_has_one_body_slot,
 )
@@ -21,11 +23,13 @@ __all__ = [
     "CourseAuthorization",
     "CourseEmail",
     "CourseEmailTemplate",
+    "DisabledCourse",
     "EmailTask",
     "EmailTaskQuerySet",
     "FeedbackEvent",
     "Optout",
     "RecipientOutcome",
+    "SendAuditEntry",
     "StateQuerySet",
     "StatefulModel",
     "Suppression",

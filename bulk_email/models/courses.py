@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models import Exists, Subquery
 
 
 class BulkEmailFlag(models.Model):
@@ -36,12 +37,50 @@ class BulkEmailFlag(models.Model):
     @classmethod
     def feature_enabled(cls, course_id: str) -> bool:
         """Whether course staff of ``course_id`` may send bulk email."""
-        flag = cls.objects.filter(pk=1).first()
+        return not cls.disabled_reason(course_id)
+
+    @classmethod
+    def disabled_reason(cls, course_id: str) -> str:
+        """Why ``course_id`` may not send bulk email, for its staff; "" when it may. Open
+        edX's order: the site's flag, then a course turned off (even when every course may
+        send), then the per-course authorization the flag may require."""
+        disabled = DisabledCourse.objects.filter(course_id=course_id)
+        authorized = CourseAuthorization.objects.filter(course_id=course_id, email_enabled=True)
+        flag = (  # one query: the tab's every request asks
+            cls.objects.filter(pk=1)
+            .annotate(
+                course_disabled=Exists(disabled),
+                disabled_because=Subquery(disabled.values("reason")[:1]),
+                course_authorized=Exists(authorized),
+            )
+            .first()
+        )
         if flag is None or not flag.enabled:
-            return False
-        if not flag.require_course_email_auth:
-            return True
-        return CourseAuthorization.objects.filter(course_id=course_id, email_enabled=True).exists()
+            return "Bulk email is turned off for this site (the bulk email flag in the admin)."
+        if flag.course_disabled:
+            return DisabledCourse(reason=flag.disabled_because).explanation()
+        if flag.require_course_email_auth and not flag.course_authorized:
+            return "This course is not authorized to send bulk email (course authorizations)."
+        return ""
+
+
+class DisabledCourse(models.Model):
+    """Bulk email turned off for one course, whatever the flag says (Open edX's model of the
+    same name): its Email tab disappears, the API refuses with the reason, and a send that
+    has not started yet fails with it."""
+
+    course_id = models.CharField(max_length=255, unique=True)
+    reason = models.CharField(
+        max_length=255, blank=True, help_text="Shown to the course's staff in place of the tab."
+    )
+    created = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.course_id}: bulk email turned off"
+
+    def explanation(self) -> str:
+        because = f": {self.reason}" if self.reason else "."
+        return f"Bulk email is turned off for this course{because}"
 
 
 class CourseAuthorization(models.Model):
@@ -73,6 +112,9 @@ class CourseEmailTemplate(models.Model):
         return self.name
 
 
+IDEMPOTENCY_KEY_MAX_LENGTH = 64
+
+
 class CourseEmail(models.Model):
     """What the instructor composed: one row per email, whatever how many times it is sent."""
 
@@ -89,11 +131,24 @@ class CourseEmail(models.Model):
     from_addr = models.CharField(
         max_length=255, blank=True, help_text="Overrides the default From address."
     )
+    # The key the Email tab makes once per compose: the same request again (a double click,
+    # a retry after a lost answer) finds this email instead of sending a second one. The
+    # constraint, not a lookup, is what holds when the copies arrive together. NULL (the
+    # command line, scripts without a key) never collides, where "" would.
+    idempotency_key = models.CharField(  # noqa: DJ001
+        max_length=IDEMPOTENCY_KEY_MAX_LENGTH, null=True, blank=True
+    )
     created = models.DateTimeField(auto_now_add=True)
     modified = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-created"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["course_id", "sender", "idempotency_key"],
+                name="unique_email_per_idempotency_key",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.course_id}: {self.subject}"

@@ -16,7 +16,7 @@ export function render(tasks) {
   fill("report", tasks.map((t) => row([
     t.task_id, t.requester, localTime(t.created), t.state_label, duration(t.duration_seconds),
     t.total, t.sent, t.failed, t.skipped, t.bounced, t.complained,
-    rate(t.bounce_rate), rate(t.complaint_rate),
+    rate(t.bounce_rate), rate(t.complaint_rate), changes(t),
   ])));
 }
 
@@ -31,7 +31,9 @@ export function rate(value) {
 function result(task) {
   const box = node("div", { className: "bulk-email-result" });
   let text = task.sent + " sent, " + task.failed + " failed, " + task.skipped + " skipped";
-  if (task.state !== states.names.SUCCESS) text += " (" + task.state_label + ")";
+  if (task.state !== states.names.SUCCESS) {
+    text += " (" + task.state_label + (task.revoked_by ? " by " + task.revoked_by : "") + ")";
+  }
   box.append(node("span", { textContent: text }));
   box.append(node("span", { className: "bulk-email-feedback", textContent:
     task.bounced + " bounced" + ratePart(task.bounce_rate) + ", " +
@@ -50,6 +52,14 @@ function warning(kind, value, threshold) {
     "High " + kind + " rate: " + rate(value) + ", above " + rate(threshold) +
     (kind === "bounce" ? ". Check the list's addresses before sending again."
       : ". Recipients mark this mail as spam: mailbox providers may block the site.") });
+}
+
+/** Who changed the send after its requester, from its audit trail: the last edit, the revocation. */
+export function changes(task) {
+  const done = [];
+  if (task.edited_by) done.push("Edited by " + task.edited_by + ", " + localTime(task.edited_at));
+  if (task.revoked_by) done.push("Revoked by " + task.revoked_by + ", " + localTime(task.revoked_at));
+  return done.join("; ");
 }
 
 /** Ended, and not a scheduled email deleted before its time. */
