@@ -19,6 +19,7 @@ from tests.factories import finished_task, make_user, record_feedback, record_ou
 pytestmark = pytest.mark.django_db(transaction=True)
 TAB = f"/courses/{DEMO_COURSE_ID}/instructor/?tab=email"
 SUBJECT = "Semaine 3 : le mouvement circulaire"
+HOSTILE_NAME = '<img src=x onerror="document.title=1">Zoë'  # a name is a stranger's text
 
 
 @pytest.fixture
@@ -44,8 +45,8 @@ def a_send_that_bounced(*, sent=200, bounced=12, complained=1, failed=2, skipped
     for _ in range(bounced):
         record_feedback(task, next(people))
     for _ in range(complained):
-        record_feedback(task, next(people), kind=FeedbackEvent.COMPLAINT, status_code="",
-                        diagnostic="", source="arf")  # fmt: skip
+        record_feedback(task, make_user(name=HOSTILE_NAME), kind=FeedbackEvent.COMPLAINT,
+                        status_code="", diagnostic=HOSTILE_NAME, source="arf")  # fmt: skip
     return task, people
 
 
@@ -106,6 +107,9 @@ def test_the_delivery_report_pages_filters_and_downloads(live_server, page, scre
     page.get_by_label("Show").select_option("complained")
     expect(rows).to_have_count(1)
     expect(rows.first).to_contain_text("Marked as spam.")
+    expect(rows.first).to_contain_text(HOSTILE_NAME)  # shown as text, never as markup
+    expect(dialog.locator("img")).to_have_count(0)
+    assert page.title() != "1"
     with page.expect_download() as download_info:
         page.get_by_role("link", name="Download as CSV").click()
     table = list(csv.reader(io.StringIO(Path(download_info.value.path()).read_text("utf-8"))))
