@@ -71,7 +71,8 @@ def remove_suppressions(
 def log_removals(rows: list[Suppression], *, removed_by: AbstractBaseUser, reason: str) -> None:
     message = REMOVED_MESSAGE.format(reason=reason)
     for row in rows:
-        logger.info("%s (%s) by user %s", message, row.address, removed_by.pk)
+        # The row's id, not the address: logs outlive a learner's retirement.
+        logger.info("%s (suppression %s) by user %s", message, row.pk, removed_by.pk)
     if not apps.is_installed("django.contrib.admin"):
         return  # the log lines above are then the only record
     from django.contrib.admin.models import DELETION, LogEntry
@@ -85,17 +86,30 @@ def log_removals(rows: list[Suppression], *, removed_by: AbstractBaseUser, reaso
     )
 
 
+def removal_log_entries(address: str):
+    """The admin log's entries of an address's removals (their object_repr names it)."""
+    from django.contrib.admin.models import LogEntry
+
+    return LogEntry.objects.filter(
+        content_type=ContentType.objects.get_for_model(Suppression),
+        object_repr__startswith=Suppression.normalize(address) + " (",
+    )
+
+
+def anonymize_removal_log(*, address: str) -> int:
+    """Retirement: the log keeps that a removal happened, and why, but no longer whose
+    address it was; the entries changed."""
+    if not address or not apps.is_installed("django.contrib.admin"):
+        return 0
+    return removal_log_entries(address).update(object_repr="(a retired learner's address)")
+
+
 def removal_log(*, address: str) -> list[str]:
     """What the admin log says of an address's removals, newest first (for tests and the
     admin's history)."""
     if not apps.is_installed("django.contrib.admin"):
         return []
-    from django.contrib.admin.models import LogEntry
-
-    entries = LogEntry.objects.filter(
-        content_type=ContentType.objects.get_for_model(Suppression),
-        object_repr__startswith=Suppression.normalize(address) + " (",
-    ).order_by("-action_time", "-pk")
+    entries = removal_log_entries(address).order_by("-action_time", "-pk")
     return [entry.change_message for entry in entries]
 
 
