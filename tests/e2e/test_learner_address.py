@@ -37,6 +37,10 @@ def test_the_learner_clears_a_bounce_after_a_test_message(
     expect(notice).to_contain_text("Course email is not reaching you")
     expect(notice).to_contain_text("552 5.2.2 <learner>: mailbox full, try later")
     screenshot("learner-address-bounced", full_page=False)
+    page.set_viewport_size({"width": 360, "height": 740})  # a narrow phone: nothing overflows
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    screenshot("learner-address-bounced-360", full_page=False)
+    page.set_viewport_size({"width": 1200, "height": 900})
 
     notice.get_by_role("button", name="Send me a test message").click()
     expect(page.locator(".messages")).to_contain_text(f"We sent a test message to {address}")
