@@ -21,7 +21,18 @@ LAYERS = [
     ["pipeline", "progress"],
     ["api"],
     ["tasks"],
-    ["views", "email_tab", "http", "forms", "admin", "checks", "urls", "apps", "management"],
+    [
+        "views",
+        "email_tab",
+        "http",
+        "forms",
+        "admin",
+        "checks",
+        "urls",
+        "apps",
+        "management",
+        "converters",
+    ],
 ]
 LAYER_OF = {name: level for level, names in enumerate(LAYERS) for name in names}
 ALLOWED_UPWARD = {("api.services", "tasks")}

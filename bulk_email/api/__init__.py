@@ -18,6 +18,7 @@ from .delivery import (
     delivery_page,
     delivery_rows,
 )
+from .retention import Purge, purge_sends
 from .retirement import Retirement, retire_user
 from .selectors import (
     REPORT_COLUMNS,
@@ -78,6 +79,7 @@ __all__ = [
     "DeliveryRow",
     "EmailSetting",
     "Preview",
+    "Purge",
     "Retirement",
     "ScheduledEmail",
     "Submitted",
@@ -107,6 +109,7 @@ __all__ = [
     "opted_out_course_ids",
     "preview_email",
     "preview_sent_email",
+    "purge_sends",
     "read_address_test",
     "read_unsubscribe_token",
     "recent_tasks",
