@@ -88,6 +88,12 @@ DEFAULTS: dict[str, Any] = {
     # reviews an account at 5 % bounces and 0.1 % complaints).
     "BOUNCE_RATE_WARNING": 0.05,
     "COMPLAINT_RATE_WARNING": 0.001,
+    # The Email tab reloads its history this often (seconds), so that the bounces and
+    # complaints that arrive after a send ends show up without reloading the page.
+    "HISTORY_REFRESH_SECONDS": 30,
+    # A learner whose address bounced may send a test message to it this many times an hour
+    # (counted in Django's cache: use a shared one, e.g. Redis, when the site runs many processes).
+    "ADDRESS_TEST_LIMIT_PER_HOUR": 3,
     # Larger feedback messages are refused unread (counted as ignored).
     "MAX_FEEDBACK_MESSAGE_BYTES": 10 * 1024 * 1024,
 }
