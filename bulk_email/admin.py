@@ -10,6 +10,7 @@ from .models import (
     EmailTask,
     Optout,
     RecipientOutcome,
+    SendAuditEntry,
     Target,
 )
 
@@ -90,3 +91,26 @@ class OptoutAdmin(admin.ModelAdmin):
     raw_id_fields = ["user"]
     # An opt-out added here is recorded as made by an admin (the field's default).
     readonly_fields = ["how", "created"]
+
+
+@admin.register(SendAuditEntry)
+class SendAuditEntryAdmin(admin.ModelAdmin):
+    """Read-only: the trail is written by the services with each change, never by hand."""
+
+    list_display = ["task", "subject", "action", "actor", "at", "changes"]
+    list_filter = ["action"]
+    search_fields = ["task__email__subject", "task__email__course_id", "actor__username"]
+    list_select_related = ["task__email", "actor"]
+
+    @admin.display(description="subject")
+    def subject(self, entry: SendAuditEntry) -> str:
+        return entry.task.email.subject
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -195,10 +195,32 @@ def preview(request, access):
 
 @course_endpoint("POST")
 def emails(request, access):
-    """Send now, or schedule with ``send_at``; a test to oneself is targets ["myself"]."""
+    """Send now, or schedule with ``send_at``; a test to oneself is targets ["myself"]. With
+    an idempotency key seen before (same user, same course): 200 and the task it made."""
     body = json_body(request)
-    task = api.send_email(access=access, send_at=send_at_field(body), **email_fields(body))
-    return JsonResponse(task_json(api.task_summary(access=access, task=task)), status=201)
+    submitted = api.submit_email(
+        access=access,
+        send_at=send_at_field(body),
+        idempotency_key=idempotency_key_field(request, body),
+        **email_fields(body),
+    )
+    summary = api.task_summary(access=access, task=submitted.task)
+    return JsonResponse(task_json(summary), status=200 if submitted.replayed else 201)
+
+
+def idempotency_key_field(request: HttpRequest, body: dict) -> str | None:
+    """The send's idempotency key: the ``Idempotency-Key`` header (the common convention
+    for HTTP APIs) or the body's ``idempotency_key``; both may be given if they agree."""
+    header = request.headers.get("Idempotency-Key")
+    field = body.get("idempotency_key")
+    if field is not None and not isinstance(field, str):
+        raise BadRequestError("idempotency_key must be a string.", field="idempotency_key")
+    if header and field and header != field:
+        raise BadRequestError(
+            "The Idempotency-Key header and the idempotency_key field differ: give one.",
+            field="idempotency_key",
+        )
+    return header or field or None
 
 
 TASKS_LIMIT_MAX = 1000
@@ -241,10 +263,12 @@ def task(request, access, task_id):
 
 @course_endpoint("GET")
 def task_email(request, access, task_id):
-    """The stored email of a send (for Edit) and how it reads (for View, sandboxed)."""
+    """The stored email of a send (for Edit), how it reads (for View, sandboxed) and its
+    audit trail (who created, edited, revoked or resent it, when, what changed)."""
     found = api.get_task(access=access, task_id=task_id)
     stored = api.email_of_task(access=access, task=found)
     shown = api.preview_sent_email(access=access, task=found)
+    trail = api.audit_trail(access=access, task=found)
     return JsonResponse(
         {
             "task_id": stored.task_id,
@@ -253,6 +277,7 @@ def task_email(request, access, task_id):
             "targets": stored.target_keys,
             "send_at": stored.send_at,
             "preview": preview_json(shown),
+            "audit": [dataclasses.asdict(entry) for entry in trail],
         }
     )
 

@@ -10,7 +10,7 @@ from django.utils.http import urlencode
 from bulk_email.lms import Cohort as CohortInfo
 from bulk_email.lms import CourseInfo, LMSBackend, Track
 
-from .models import Cohort, Course, CourseAccessRole, CourseMode
+from .models import Cohort, Course, CourseAccessRole, CourseEnrollment, CourseMode
 
 
 class StubLMSBackend(LMSBackend):
@@ -78,3 +78,8 @@ class StubLMSBackend(LMSBackend):
     def email_settings_url(self, course_id: str) -> str:
         # The dashboard opens that course's Email Settings dialog (lms_stub.views).
         return reverse("dashboard") + "?" + urlencode({"email_settings": course_id})
+
+    def user_course_ids(self, user_id: int) -> list[str]:
+        enrolled = CourseEnrollment.objects.filter(user_id=user_id).values_list("course_id")
+        roles = CourseAccessRole.objects.filter(user_id=user_id).values_list("course_id")
+        return sorted({course_id for (course_id,) in enrolled.union(roles)})

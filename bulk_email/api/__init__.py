@@ -10,14 +10,17 @@ from .access import (
     send_refusal,
     staff_access,
 )
+from .retirement import Retirement, retire_user
 from .selectors import (
     REPORT_COLUMNS,
+    AuditEntry,
     EmailSetting,
     Preview,
     ScheduledEmail,
     TaskStatus,
     TaskSummary,
     UnsubscribeRequest,
+    audit_trail,
     email_of_task,
     email_setting,
     email_settings_url,
@@ -36,6 +39,7 @@ from .selectors import (
 )
 from .services import (
     STUCK_REASON,
+    Submitted,
     edit_scheduled,
     fail_stuck_tasks,
     opt_in,
@@ -44,18 +48,23 @@ from .services import (
     revoke,
     send_email,
     set_receive_email,
+    submit_email,
 )
 
 __all__ = [
     "REPORT_COLUMNS",
     "STUCK_REASON",
+    "AuditEntry",
     "CourseAccess",
     "EmailSetting",
     "Preview",
+    "Retirement",
     "ScheduledEmail",
+    "Submitted",
     "TaskStatus",
     "TaskSummary",
     "UnsubscribeRequest",
+    "audit_trail",
     "can_send",
     "course_email_enabled",
     "edit_scheduled",
@@ -76,11 +85,13 @@ __all__ = [
     "read_unsubscribe_token",
     "recent_tasks",
     "resend_to_failed",
+    "retire_user",
     "revoke",
     "send_email",
     "send_refusal",
     "set_receive_email",
     "staff_access",
+    "submit_email",
     "task_report_rows",
     "task_status",
     "task_summary",

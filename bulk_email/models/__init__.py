@@ -1,6 +1,7 @@
 """bulk_email's tables. Courses are string keys and users are AUTH_USER_MODEL foreign keys:
 no foreign key into any LMS, so these migrations stand on their own."""
 
+from .audit import SendAuditEntry
 from .courses import (
     MESSAGE_BODY_SLOT,
     BulkEmailFlag,
@@ -28,6 +29,7 @@ __all__ = [
     "FeedbackEvent",
     "Optout",
     "RecipientOutcome",
+    "SendAuditEntry",
     "StateQuerySet",
     "StatefulModel",
     "Suppression",

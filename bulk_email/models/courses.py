@@ -112,6 +112,9 @@ class CourseEmailTemplate(models.Model):
         return self.name
 
 
+IDEMPOTENCY_KEY_MAX_LENGTH = 64
+
+
 class CourseEmail(models.Model):
     """What the instructor composed: one row per email, whatever how many times it is sent."""
 
@@ -128,11 +131,24 @@ class CourseEmail(models.Model):
     from_addr = models.CharField(
         max_length=255, blank=True, help_text="Overrides the default From address."
     )
+    # The key the Email tab makes once per compose: the same request again (a double click,
+    # a retry after a lost answer) finds this email instead of sending a second one. The
+    # constraint, not a lookup, is what holds when the copies arrive together. NULL (the
+    # command line, scripts without a key) never collides, where "" would.
+    idempotency_key = models.CharField(  # noqa: DJ001
+        max_length=IDEMPOTENCY_KEY_MAX_LENGTH, null=True, blank=True
+    )
     created = models.DateTimeField(auto_now_add=True)
     modified = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-created"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["course_id", "sender", "idempotency_key"],
+                name="unique_email_per_idempotency_key",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.course_id}: {self.subject}"

@@ -13,8 +13,16 @@ export function render(tasks) {
   ])));
   fill("report", tasks.map((t) => row([
     t.task_id, t.requester, localTime(t.created), t.state_label, duration(t.duration_seconds),
-    t.total, t.sent, t.failed, t.skipped,
+    t.total, t.sent, t.failed, t.skipped, changes(t),
   ])));
+}
+
+/** Who changed the send after its requester, from its audit trail: the last edit, the revocation. */
+export function changes(task) {
+  const done = [];
+  if (task.edited_by) done.push("Edited by " + task.edited_by + ", " + localTime(task.edited_at));
+  if (task.revoked_by) done.push("Revoked by " + task.revoked_by + ", " + localTime(task.revoked_at));
+  return done.join("; ");
 }
 
 /** Ended, and not a scheduled email deleted before its time. */
@@ -24,7 +32,9 @@ function wasSent(task) {
 
 function result(task) {
   const text = task.sent + " sent, " + task.failed + " failed";
-  return task.state === states.names.SUCCESS ? text : text + " (" + task.state_label + ")";
+  if (task.state === states.names.SUCCESS) return text;
+  const by = task.revoked_by ? " by " + task.revoked_by : "";
+  return text + " (" + task.state_label + by + ")";
 }
 
 async function resend(task) {

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('bulk_email', '0005_feedback'),
+        ('bulk_email', '0007_send_audit_entry'),
     ]
 
     operations = [
