@@ -85,6 +85,9 @@ DEFAULTS: dict[str, Any] = {
     # reviews an account at 5 % bounces and 0.1 % complaints).
     "BOUNCE_RATE_WARNING": 0.05,
     "COMPLAINT_RATE_WARNING": 0.001,
+    # Hear ESP webhooks (bounces, complaints, unsubscribes) through django-anymail's signals;
+    # needs bulk_email[anymail], anymail's URLs and its WEBHOOK_SECRET (docs/feedback.md).
+    "ESP_WEBHOOKS": False,
     # Larger feedback messages are refused unread (counted as ignored).
     "MAX_FEEDBACK_MESSAGE_BYTES": 10 * 1024 * 1024,
 }

@@ -2,7 +2,7 @@
 
     app_settings, exceptions, signals  <  lms, models, tokens  <  recipients, groups, rendering,
     sending, feedback  <  pipeline, progress  <  api (services, selectors)  <  tasks  <  views,
-    email_tab, http, forms, admin, checks, urls, commands
+    email_tab, http, forms, admin, checks, urls, webhooks, commands
 
 Modules of one layer may import each other. The one upward reference allowed: a service
 enqueues a task after the commit, importing it inside the function."""
@@ -21,7 +21,18 @@ LAYERS = [
     ["pipeline", "progress"],
     ["api"],
     ["tasks"],
-    ["views", "email_tab", "http", "forms", "admin", "checks", "urls", "apps", "management"],
+    [
+        "views",
+        "email_tab",
+        "http",
+        "forms",
+        "admin",
+        "checks",
+        "urls",
+        "apps",
+        "management",
+        "webhooks",
+    ],
 ]
 LAYER_OF = {name: level for level, names in enumerate(LAYERS) for name in names}
 ALLOWED_UPWARD = {("api.services", "tasks")}
