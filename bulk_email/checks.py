@@ -1,6 +1,6 @@
 """System checks for a misconfigured deployment, reported by ``manage.py check`` and at start."""
 
-import importlib.util
+import importlib
 import re
 from collections.abc import Callable
 from functools import wraps
@@ -218,7 +218,7 @@ def check_esp_webhooks(**kwargs) -> list[checks.CheckMessage]:
     warns, and lets such posts in)."""
     if not app_settings.get("ESP_WEBHOOKS"):
         return []
-    if importlib.util.find_spec("anymail") is None:
+    if not _anymail_installed():
         return [
             checks.Error(
                 'BULK_EMAIL["ESP_WEBHOOKS"] is on, but django-anymail is not installed.',
@@ -227,6 +227,14 @@ def check_esp_webhooks(**kwargs) -> list[checks.CheckMessage]:
             )
         ]
     return _webhook_secret_errors() + _anymail_url_warnings()
+
+
+def _anymail_installed() -> bool:
+    try:
+        importlib.import_module("anymail.signals")
+    except ImportError:
+        return False
+    return True
 
 
 def _webhook_secret_errors() -> list[checks.CheckMessage]:
