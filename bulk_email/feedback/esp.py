@@ -28,12 +28,13 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 
+from ..sending import ESP_METADATA_KEY
 from ..tokens import read_message_id
 from .messages import ProcessResult, _latest_task_of, process_message
 from .record import COMPLAINT, HARD_BOUNCE, SOFT_BOUNCE, UNSUBSCRIBE, FeedbackItem, record_feedback
 
 # The anymail metadata key that carries a message's signed Message-ID back in ESP events.
-METADATA_KEY = "bulk_email_message_id"
+METADATA_KEY = ESP_METADATA_KEY
 
 # anymail's EventType and RejectReason values (strings; anymail.signals defines them).
 BOUNCED, DEFERRED, COMPLAINED = "bounced", "deferred", "complained"
