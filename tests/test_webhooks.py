@@ -645,3 +645,64 @@ def test_without_anymail_installed_connect_says_so(monkeypatch):
 
     monkeypatch.setitem(sys.modules, "anymail.signals", None)
     assert webhooks.connect() is False
+
+
+# --- Malformed posts from someone holding the secret -------------------------------------
+
+SNS_HEADERS = {"HTTP_X_AMZ_SNS_MESSAGE_ID": "x", "HTTP_X_AMZ_SNS_MESSAGE_TYPE": "Notification"}
+
+
+def sns_body(message: str) -> str:
+    return json.dumps({"Type": "Notification", "MessageId": "x", "Message": message})
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize(
+    ("esp", "body", "headers"),
+    [
+        ("sendgrid", "not json", {}),
+        ("sendgrid", '{"an": "object, not a list"}', {}),
+        ("sendgrid", '[{"event": "bounce"}]', {}),  # no address
+        ("postmark", "[]", {}),
+        ("postmark", '{"RecordType": "Bounce"}', {}),  # no address
+        ("postmark", '{"RecordType": "Bounce", "Email": "<b>x</b>"}', {}),
+        ("amazon_ses", sns_body("garbage"), SNS_HEADERS),
+        ("amazon_ses", sns_body('{"notificationType": "Bounce", "bounce": {}}'), SNS_HEADERS),
+    ],
+)
+def test_a_malformed_post_changes_nothing_and_shows_no_trace(ann, task, esp, body, headers):
+    """anymail refuses what it cannot parse with a 500 (the ESP will retry) and passes on
+    events without an address; neither writes a row, and no traceback leaves the site."""
+    client = Client(raise_request_exception=False)
+    response = client.post(
+        URL.format(esp=esp, kind="tracking"),
+        data=body,
+        content_type="application/json",
+        **basic_auth(),
+        **headers,
+    )
+    assert response.status_code in (200, 500)
+    assert b"Traceback" not in response.content
+    nothing_written()
+
+
+# --- Over real HTTP, as an ESP posts ------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_esp_posting_with_the_secret_in_its_url_over_http(live_server, ann, task):
+    """The URL form every ESP is given, https://USER:PASSWORD@host/..., through a real HTTP
+    server and client (requests sends the URL's credentials as basic auth)."""
+    import requests
+
+    host = live_server.url.removeprefix("http://")
+    url = f"http://{WEBHOOK_SECRET}@{host}" + URL.format(esp="postmark", kind="tracking")
+    metadata = {"bulk_email_message_id": our_message_id(task, ann)}
+    response = requests.post(url, json=postmark_bounce(ann.email, metadata=metadata), timeout=10)
+    assert response.status_code == 200
+    assert FeedbackEvent.objects.get().task_id == task.pk
+    assert counts(task) == (1, 0)
+    stranger = f"http://esp-user:guess@{host}" + URL.format(esp="postmark", kind="tracking")
+    refused = requests.post(stranger, json=postmark_bounce("bob@example.com"), timeout=10)
+    assert refused.status_code == 400
+    assert not Suppression.objects.filter(address="bob@example.com").exists()
