@@ -706,3 +706,30 @@ def test_an_esp_posting_with_the_secret_in_its_url_over_http(live_server, ann, t
     refused = requests.post(stranger, json=postmark_bounce("bob@example.com"), timeout=10)
     assert refused.status_code == 400
     assert not Suppression.objects.filter(address="bob@example.com").exists()
+
+
+def test_a_mailgun_inbound_mail_to_the_mailto_opts_out_of_that_course(ann, task):
+    """A Mailgun route forward()ing mail for FEEDBACK_DOMAIN to the inbound_mime URL."""
+    address = feedback_address(UNSUBSCRIBE, ann.pk, task.pk, FEEDBACK_DOMAIN)
+    timestamp, token = "1534110422", "a" * 50
+    signature = hmac.new(
+        MAILGUN_SIGNING_KEY.encode(), f"{timestamp}{token}".encode(), hashlib.sha256
+    ).hexdigest()
+    form = {
+        "recipient": address,
+        "sender": "ann@example.com",
+        "body-mime": mail_to(address).decode(),
+        "timestamp": timestamp,
+        "token": token,
+        "signature": signature,
+    }
+    response = Client().post("/webhooks/anymail/mailgun/inbound_mime/", data=form, **basic_auth())
+    assert response.status_code == 200
+    assert list(Optout.objects.values_list("user_id", "course_id", "how")) == [
+        (ann.pk, task.email.course_id, "mailto")
+    ]
+    assert FeedbackEvent.objects.get().source == "mailgun_inbound"
+    form["signature"] = "0" * 64
+    forged = Client().post("/webhooks/anymail/mailgun/inbound_mime/", data=form, **basic_auth())
+    assert forged.status_code == 400
+    assert FeedbackEvent.objects.count() == 1
