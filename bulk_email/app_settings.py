@@ -81,6 +81,9 @@ DEFAULTS: dict[str, Any] = {
     # Temporary failures (4.x.x) of one address within SOFT_BOUNCE_DAYS that suppress it.
     "SOFT_BOUNCE_LIMIT": 3,
     "SOFT_BOUNCE_DAYS": 7,
+    # Finished sends older than this many days are folded by the purge_sends beat task
+    # (recipient lists and failed/skipped rows deleted, counts kept); None keeps everything.
+    "RETENTION_DAYS": None,
     # A send's bounce and complaint rates above these are shown with a warning (Amazon SES
     # reviews an account at 5 % bounces and 0.1 % complaints).
     "BOUNCE_RATE_WARNING": 0.05,

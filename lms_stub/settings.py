@@ -316,7 +316,9 @@ CELERY_BEAT_SCHEDULE = {
     "bulk-email-dispatch": {
         "task": "bulk_email.tasks.dispatch",
         "schedule": float(os.environ.get("DISPATCH_SECONDS", "5")),
-    }
+    },
+    # Retention: does nothing unless BULK_EMAIL["RETENTION_DAYS"] is set.
+    "bulk-email-purge": {"task": "bulk_email.tasks.purge_sends", "schedule": 24 * 3600.0},
 }
 
 # --- bulk_email -------------------------------------------------------------------------------
@@ -332,6 +334,7 @@ BULK_EMAIL_ENV_NUMBERS = (
     "MAX_SEND_RATE",
     "LARGE_SEND_THRESHOLD",
     "MAX_MESSAGES_PER_CONNECTION",
+    "RETENTION_DAYS",
 )
 
 

@@ -10,6 +10,7 @@ from .access import (
     send_refusal,
     staff_access,
 )
+from .retention import Purge, purge_sends
 from .retirement import Retirement, retire_user
 from .selectors import (
     REPORT_COLUMNS,
@@ -58,6 +59,7 @@ __all__ = [
     "CourseAccess",
     "EmailSetting",
     "Preview",
+    "Purge",
     "Retirement",
     "ScheduledEmail",
     "Submitted",
@@ -82,6 +84,7 @@ __all__ = [
     "opted_out_course_ids",
     "preview_email",
     "preview_sent_email",
+    "purge_sends",
     "read_unsubscribe_token",
     "recent_tasks",
     "resend_to_failed",

@@ -117,6 +117,8 @@ class EmailTask(StatefulModel):
     # it ends, one F() increment each (feedback.py).
     bounced = models.PositiveIntegerField(default=0)
     complained = models.PositiveIntegerField(default=0)
+    # Retention (api/retention.py) folded its batches into one and deleted its outcomes.
+    purged_at = models.DateTimeField(null=True, blank=True)
 
     objects = EmailTaskQuerySet.as_manager()
 

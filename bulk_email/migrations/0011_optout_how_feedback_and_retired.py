@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('bulk_email', '0006_optout_feedback_hows'),
-        ('bulk_email', '0009_optout_how_retired'),
+        ('bulk_email', '0010_email_task_purged_at'),
     ]
 
     operations = [
