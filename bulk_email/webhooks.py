@@ -35,7 +35,7 @@ def on_tracking(sender, event, esp_name, **kwargs) -> None:
         return
     outcome = record_tracking_event(event, esp_name)
     if outcome is not None:
-        log.info("%s %s event for %s: %s", esp_name, event.event_type, event.recipient, outcome)
+        log.info("%s %s event: %s", esp_name, event.event_type, outcome)
 
 
 def on_inbound(sender, event, esp_name, **kwargs) -> None:
