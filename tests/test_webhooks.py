@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import sys
+from email.utils import parseaddr
 
 import pytest
 from django.test import Client
@@ -733,3 +734,46 @@ def test_a_mailgun_inbound_mail_to_the_mailto_opts_out_of_that_course(ann, task)
     forged = Client().post("/webhooks/anymail/mailgun/inbound_mime/", data=form, **basic_auth())
     assert forged.status_code == 400
     assert FeedbackEvent.objects.count() == 1
+
+
+# --- The whole loop -------------------------------------------------------------------------
+
+
+def address(message) -> str:
+    return parseaddr(message.to[0])[1]
+
+
+def test_the_loop_a_send_through_an_esp_its_webhooks_and_the_next_send(settings):
+    """A send through anymail's (test) backend, the ESP's bounce and complaint posts carrying
+    the metadata each message went out with, the counts on that send, and a next send that
+    leaves both addresses out."""
+    from django.core import mail
+
+    from bulk_email import pipeline
+    from tests.factories import course_with_learners, run_fan_out
+
+    settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
+    course, instructor, learners = course_with_learners(3)
+    first = make_task(course, instructor)
+    for batch_id in run_fan_out(first):
+        pipeline.send_batch(batch_id=batch_id)
+    sent = {address(m): m.anymail_test_params["metadata"] for m in mail.outbox}
+    assert set(sent) == {learner.email for learner in learners}
+
+    bounced, complainer = learners[1], learners[2]
+    post_postmark(postmark_bounce(bounced.email, metadata=sent[bounced.email]))
+    complaint = {
+        **postmark_bounce(complainer.email, metadata=sent[complainer.email]),
+        "RecordType": "SpamComplaint",
+        "Type": "SpamComplaint",
+        "ID": 901542551,
+    }
+    post_postmark(complaint)
+    assert counts(first) == (1, 1)
+    assert list(Optout.objects.values_list("user_id", "course_id")) == [(complainer.pk, course.id)]
+
+    mail.outbox.clear()
+    second = make_task(course, instructor)
+    for batch_id in run_fan_out(second):
+        pipeline.send_batch(batch_id=batch_id)
+    assert [address(m) for m in mail.outbox] == [learners[0].email]
