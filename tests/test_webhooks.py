@@ -777,3 +777,39 @@ def test_the_loop_a_send_through_an_esp_its_webhooks_and_the_next_send(settings)
     for batch_id in run_fan_out(second):
         pipeline.send_batch(batch_id=batch_id)
     assert [address(m) for m in mail.outbox] == [learners[0].email]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_notification_posted_eight_times_at_once_is_recorded_once(live_server, ann, task):
+    """SNS retries overlap: eight simultaneous posts of one bounce, through a real threaded
+    HTTP server, end as one event, one suppression and one count."""
+    import threading
+
+    import requests
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("concurrent writers need PostgreSQL (SQLite serialises the whole file)")
+    host = live_server.url.removeprefix("http://")
+    url = f"http://{WEBHOOK_SECRET}@{host}" + URL.format(esp="amazon_ses", kind="tracking")
+    message = {
+        "Type": "Notification",
+        "MessageId": "sns-1",
+        "Message": json.dumps(ses_bounce(ann.email, our_message_id(task, ann))),
+    }
+    headers = {"x-amz-sns-message-id": "sns-1", "x-amz-sns-message-type": "Notification"}
+    statuses, barrier = [], threading.Barrier(8)
+
+    def post():
+        barrier.wait()
+        statuses.append(requests.post(url, data=json.dumps(message), headers=headers, timeout=30))
+
+    threads = [threading.Thread(target=post) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [r.status_code for r in statuses] == [200] * 8
+    assert FeedbackEvent.objects.count() == 1
+    assert Suppression.objects.get().count == 1
+    assert counts(task) == (1, 0)
