@@ -10,7 +10,8 @@ from django.core import checks
 from django.urls import NoReverseMatch, reverse
 from django.utils.module_loading import import_string
 
-from . import app_settings
+from . import app_settings, rendering
+from .exceptions import EmailTemplateError
 from .lms import LMSBackend
 
 
@@ -328,6 +329,18 @@ def _beat_queue_warning(entry: str, queue, queues: list) -> checks.CheckMessage:
 
 
 @for_bulk_email
+def check_email_template_files(**kwargs) -> list[checks.CheckMessage]:
+    """The template files (a project may override them) need their body slot, as database
+    templates do: without it every message would go out without its body."""
+    try:
+        rendering.file_template()
+    except EmailTemplateError as problem:
+        hint = "Put {{message_body}} once in each file, e.g. <div>{{message_body}}</div>."
+        return [checks.Error(str(problem), hint=hint, id="bulk_email.E015")]
+    return []
+
+
+@for_bulk_email
 def check_unknown_names(**kwargs) -> list[checks.CheckMessage]:
     return [
         checks.Warning(
@@ -349,6 +362,7 @@ def register() -> None:
         check_queues,
         check_feedback_domain,
         check_esp_webhooks,
+        check_email_template_files,
         check_unknown_names,
     ):
         checks.register(check, "bulk_email")

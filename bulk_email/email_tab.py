@@ -21,7 +21,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.urls import path, reverse
 
-from . import api, app_settings, recipients
+from . import api, app_settings, converters, recipients  # noqa: F401  (converters: course_key)
 from .exceptions import BadRequestError, BulkEmailError
 from .forms import ComposeForm
 from .http import json_endpoint, json_error, json_refusal
@@ -324,7 +324,7 @@ def report_csv(request, access):
     return response
 
 
-COURSE = "courses/<str:course_id>/api/"
+COURSE = "courses/<course_key:course_id>/api/"
 TASK = COURSE + "tasks/<int:task_id>/"
 
 urlpatterns = [

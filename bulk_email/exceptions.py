@@ -31,6 +31,13 @@ class BulkEmailImproperlyInstalled(BulkEmailConfigurationError, ImportError):
         self.extra = extra
 
 
+class EmailTemplateError(BulkEmailConfigurationError):
+    """The email template (a CourseEmailTemplate or the file an operator overrode) does not
+    have exactly one message body slot: sending would drop or repeat the message."""
+
+    code = "email_template"
+
+
 class BulkEmailDisabledError(BulkEmailError, PermissionDenied):
     """The feature flag or the course authorization says no."""
 

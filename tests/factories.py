@@ -49,7 +49,8 @@ def make_course(course_id: str | None = None, *, tracks=("audit",), **fields) ->
     number = next(_numbers)
     course_id = course_id or f"course-v1:TestX+T{number}+2026"
     fields.setdefault("display_name", f"Test course {number}")
-    fields.setdefault("org", course_id.split(":", 1)[1].split("+")[0])
+    # New-style "course-v1:Org+Course+Run" or Open edX's old-style "Org/Course/Run".
+    fields.setdefault("org", course_id.split(":", 1)[-1].replace("/", "+").split("+")[0])
     fields.setdefault("postal_address", "1 Test Street, Testville")
     course = Course.objects.create(id=course_id, **fields)
     for slug in tracks:

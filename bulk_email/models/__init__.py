@@ -3,6 +3,7 @@ no foreign key into any LMS, so these migrations stand on their own."""
 
 from .audit import SendAuditEntry
 from .courses import (
+    BODY_SLOT,
     MESSAGE_BODY_SLOT,
     BulkEmailFlag,
     CourseAuthorization,
@@ -10,6 +11,7 @@ from .courses import (
     CourseEmailTemplate,
     DisabledCourse,
     Target,
+    body_slot_problem,
     validate_has_one_body_slot,
 )
 from .feedback import FeedbackEvent, Optout, Suppression
@@ -17,6 +19,7 @@ from .sends import Batch, EmailTask, EmailTaskQuerySet, RecipientOutcome, TaskCo
 from .states import StatefulModel, StateQuerySet
 
 __all__ = [
+    "BODY_SLOT",
     "MESSAGE_BODY_SLOT",
     "Batch",
     "BulkEmailFlag",
@@ -35,5 +38,6 @@ __all__ = [
     "Suppression",
     "Target",
     "TaskCounts",
+    "body_slot_problem",
     "validate_has_one_body_slot",
 ]

@@ -1,5 +1,7 @@
 """The feature switch, course authorization, templates, and what staff composed."""
 
+import re
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -94,11 +96,23 @@ class CourseAuthorization(models.Model):
 
 
 MESSAGE_BODY_SLOT = "{{message_body}}"
+# Django's own spelling, "{{ message_body }}", is the same slot: a template an operator wrote
+# as a Django template must not drop the message silently.
+BODY_SLOT = re.compile(r"\{\{\s*message_body\s*\}\}")
+
+
+def body_slot_problem(template: str) -> str:
+    """Why ``template`` cannot wrap a message ("" when it has exactly one body slot)."""
+    slots = len(BODY_SLOT.findall(template))
+    if slots == 1:
+        return ""
+    found = "none" if not slots else f"{slots}"
+    return f"The template must contain {MESSAGE_BODY_SLOT} exactly once (found {found})."
 
 
 def validate_has_one_body_slot(template: str) -> None:
-    if template.count(MESSAGE_BODY_SLOT) != 1:
-        raise ValidationError(f"The template must contain {MESSAGE_BODY_SLOT} exactly once.")
+    if problem := body_slot_problem(template):
+        raise ValidationError(problem)
 
 
 class CourseEmailTemplate(models.Model):

@@ -21,9 +21,9 @@ from django.template.loader import get_template, render_to_string
 from django.urls import NoReverseMatch, reverse
 
 from .. import app_settings
-from ..exceptions import BulkEmailConfigurationError, UnknownCourseError
+from ..exceptions import BulkEmailConfigurationError, EmailTemplateError, UnknownCourseError
 from ..lms import CourseInfo, get_lms
-from ..models import MESSAGE_BODY_SLOT, CourseEmailTemplate
+from ..models import BODY_SLOT, CourseEmailTemplate, body_slot_problem
 from .dkim import DkimKey, dkim_key
 from .headers import (
     CRLF,
@@ -100,7 +100,7 @@ def fill_course_keywords(text: str, course: CourseInfo, *, escape: bool) -> str:
 
 
 def wrap(template: str, body: str) -> str:
-    before, _, after = template.partition(MESSAGE_BODY_SLOT)
+    before, after = BODY_SLOT.split(template, maxsplit=1)
     return before + body + after
 
 
@@ -236,13 +236,33 @@ def load_template(name: str) -> EmailTemplate:
     name = name or app_settings.get("DEFAULT_TEMPLATE_NAME")
     row = CourseEmailTemplate.objects.filter(name=name).first() if name else None
     if row is not None:
-        return EmailTemplate(html=row.html_template, plain=row.plain_template)
+        template = EmailTemplate(html=row.html_template, plain=row.plain_template)
+        return checked_template(template, f"the CourseEmailTemplate {name!r}")
     if name:
         logger.warning("No CourseEmailTemplate named %r: using the default template.", name)
-    return EmailTemplate(
-        html=get_template("bulk_email/email_template.html").template.source,
-        plain=get_template("bulk_email/email_template.txt").template.source,
-    )
+    return file_template()
+
+
+def file_template() -> EmailTemplate:
+    """The template files, the project's override if it has one (checks.py checks them)."""
+    html = get_template(FILE_TEMPLATES["html"]).template.source
+    plain = get_template(FILE_TEMPLATES["plain"]).template.source
+    return checked_template(EmailTemplate(html=html, plain=plain), "the email template files")
+
+
+FILE_TEMPLATES = {
+    "html": "bulk_email/email_template.html",
+    "plain": "bulk_email/email_template.txt",
+}
+
+
+def checked_template(template: EmailTemplate, where: str) -> EmailTemplate:
+    """EmailTemplateError unless both parts have exactly one body slot: a row saved around
+    the admin's validation, or a file override, would otherwise drop the message."""
+    for part, source in (("HTML", template.html), ("plain text", template.plain)):
+        if problem := body_slot_problem(source):
+            raise EmailTemplateError(f"The {part} part of {where}: {problem}")
+    return template
 
 
 def get_prepared_message(email: Any) -> PreparedMessage:
