@@ -416,6 +416,24 @@ def test_a_sendgrid_drop_of_a_bounced_address_suppresses_it(ann, task):
     assert Suppression.objects.get().reason == "hard_bounce"
 
 
+def test_a_sendgrid_block_is_about_the_message_and_suppresses_nobody(ann, task):
+    """SendGrid's Blocks are "an issue with the message itself rather than an issue with
+    the recipient's address": recorded as ignored, the address kept."""
+    blocked = sendgrid_event(
+        "bounce",
+        ann.email,
+        our_message_id(task, ann),
+        "blk-1",
+        status="5.7.1",
+        reason="550 5.7.1 Message rejected due to local policy",
+        type="blocked",
+    )
+    post_sendgrid([blocked])
+    assert list(FeedbackEvent.objects.values_list("kind", flat=True)) == ["ignored"]
+    assert not Suppression.objects.exists()
+    assert counts(task) == (0, 0)
+
+
 def test_one_sendgrid_post_of_several_events(ann, task):
     bob = make_user("bob", email="bob@example.com")
     events = [

@@ -4,6 +4,8 @@ Postmark ...) become FeedbackItems for ``record_feedback``.
 What each event does:
   * bounced -> a hard bounce, or a soft one when the ESP says it was temporary (SES
     ``bounceType`` Transient or Undetermined, Postmark ``SoftBounce``, a 4.x.x status);
+    a block of the message or sender (SendGrid's "blocked", Mailgun's "espblock") changes
+    nothing, and Mailgun's refusals of addresses that complained or unsubscribed are those;
   * deferred -> a soft bounce (Mailgun's temporary failures, SendGrid's deferrals);
   * complained -> a complaint;
   * unsubscribed -> an unsubscribe (the ESP's own link or list-unsubscribe handling);
@@ -31,7 +33,15 @@ from collections.abc import Iterable, Mapping
 from ..sending import ESP_METADATA_KEY
 from ..tokens import read_message_id
 from .messages import ProcessResult, _latest_task_of, process_message
-from .record import COMPLAINT, HARD_BOUNCE, SOFT_BOUNCE, UNSUBSCRIBE, FeedbackItem, record_feedback
+from .record import (
+    COMPLAINT,
+    HARD_BOUNCE,
+    IGNORED,
+    SOFT_BOUNCE,
+    UNSUBSCRIBE,
+    FeedbackItem,
+    record_feedback,
+)
 
 # The anymail metadata key that carries a message's signed Message-ID back in ESP events.
 METADATA_KEY = ESP_METADATA_KEY
@@ -46,6 +56,17 @@ REJECTED_KINDS = {
     "unsubscribed": UNSUBSCRIBE,
 }
 EVENT_KINDS = {DEFERRED: SOFT_BOUNCE, COMPLAINED: COMPLAINT, UNSUBSCRIBED: UNSUBSCRIBE}
+# A "bounced" event that is about the message or the sender, not the address, or that
+# reports an earlier state of the address (the ESP refused to send to it).
+# SendGrid: a bounce of type "blocked" (its Blocks: "an issue with the message itself rather
+# than with the recipient's address"; SendGrid itself does not suppress them).
+SENDGRID_BOUNCE_TYPE_KINDS = {"blocked": IGNORED}
+# Mailgun: a permanent failure's reason; "suppress-bounce" is a hard bounce as it stands.
+MAILGUN_REASON_KINDS = {
+    "suppress-complaint": COMPLAINT,
+    "suppress-unsubscribe": UNSUBSCRIBE,
+    "espblock": IGNORED,
+}
 # SES bounceType values that are not final (SES: "Undetermined" = it could not tell).
 SES_TEMPORARY_BOUNCE_TYPES = frozenset({"Transient", "Undetermined"})
 POSTMARK_TEMPORARY_BOUNCE_TYPES = frozenset({"SoftBounce", "Transient", "DnsError"})
@@ -113,10 +134,21 @@ def event_kind(event) -> str | None:
     """The feedback kind of an event, or None for events that are no feedback."""
     event_type = getattr(event, "event_type", None)
     if event_type == BOUNCED:
-        return SOFT_BOUNCE if is_temporary_bounce(event) else HARD_BOUNCE
+        return bounce_kind(event)
     if event_type == REJECTED:
         return REJECTED_KINDS.get(getattr(event, "reject_reason", None))
     return EVENT_KINDS.get(event_type)
+
+
+def bounce_kind(event) -> str:
+    """A bounce's kind: what the ESP says it was about, else hard or soft."""
+    raw = _raw(event)
+    if raw.get("event") == "bounce" and raw.get("type") in SENDGRID_BOUNCE_TYPE_KINDS:
+        return SENDGRID_BOUNCE_TYPE_KINDS[raw["type"]]
+    event_data = raw.get("event-data")
+    if isinstance(event_data, Mapping) and event_data.get("reason") in MAILGUN_REASON_KINDS:
+        return MAILGUN_REASON_KINDS[event_data["reason"]]
+    return SOFT_BOUNCE if is_temporary_bounce(event) else HARD_BOUNCE
 
 
 def is_temporary_bounce(event) -> bool:

@@ -5,7 +5,7 @@ import pytest
 from anymail.signals import AnymailTrackingEvent
 
 from bulk_email.feedback import esp
-from bulk_email.feedback.record import COMPLAINT, HARD_BOUNCE, SOFT_BOUNCE, UNSUBSCRIBE
+from bulk_email.feedback.record import COMPLAINT, HARD_BOUNCE, IGNORED, SOFT_BOUNCE, UNSUBSCRIBE
 from bulk_email.tokens import make_message_id
 from tests.factories import make_course, make_task, make_user
 
@@ -56,6 +56,22 @@ def test_what_each_event_type_means(tracking, expected):
 def test_a_bounce_the_esp_calls_temporary_is_soft(raw, mta_response, soft):
     tracking = event("bounced", esp_event=raw, mta_response=mta_response)
     assert esp.event_kind(tracking) == (SOFT_BOUNCE if soft else HARD_BOUNCE)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ({"event": "bounce", "type": "blocked", "status": "5.7.1"}, IGNORED),
+        ({"event": "bounce", "type": "bounce", "status": "5.1.1"}, HARD_BOUNCE),
+        ({"event-data": {"reason": "espblock", "severity": "permanent"}}, IGNORED),
+        ({"event-data": {"reason": "suppress-complaint"}}, COMPLAINT),
+        ({"event-data": {"reason": "suppress-unsubscribe"}}, UNSUBSCRIBE),
+        ({"event-data": {"reason": "suppress-bounce"}}, HARD_BOUNCE),
+        ({"event-data": "not a mapping"}, HARD_BOUNCE),
+    ],
+)
+def test_a_bounce_about_the_message_or_an_earlier_state_is_that(raw, expected):
+    assert esp.event_kind(event("bounced", esp_event=raw)) == expected
 
 
 def test_the_status_code_comes_from_the_esps_field_before_the_reply():
