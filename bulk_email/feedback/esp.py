@@ -4,8 +4,9 @@ Postmark ...) become FeedbackItems for ``record_feedback``.
 What each event does:
   * bounced -> a hard bounce, or a soft one when the ESP says it was temporary (SES
     ``bounceType`` Transient or Undetermined, Postmark ``SoftBounce``, a 4.x.x status);
-    a block of the message or sender (SendGrid's "blocked", Mailgun's "espblock") changes
-    nothing, and Mailgun's refusals of addresses that complained or unsubscribed are those;
+    a verdict on the message or the sender (SendGrid's "blocked", Mailgun's "espblock", SES's
+    ContentRejected, Postmark's SpamNotification and VirusNotification) is recorded as
+    ignored, and Mailgun's refusals of addresses that complained or unsubscribed are those;
   * deferred -> a soft bounce (Mailgun's temporary failures, SendGrid's deferrals);
   * complained -> a complaint;
   * unsubscribed -> an unsubscribe (the ESP's own link or list-unsubscribe handling);
@@ -67,6 +68,11 @@ MAILGUN_REASON_KINDS = {
     "suppress-unsubscribe": UNSUBSCRIBE,
     "espblock": IGNORED,
 }
+# SES: transient bounces whose subtype says the receiver refused the content.
+SES_BOUNCE_SUBTYPE_KINDS = {"ContentRejected": IGNORED, "AttachmentRejected": IGNORED}
+# Postmark: a "SpamNotification" is a filter's verdict on the message (anymail calls it a
+# complaint; the person did not complain) and a "VirusNotification" is about the message.
+POSTMARK_TYPE_KINDS = {"SpamNotification": IGNORED, "VirusNotification": IGNORED}
 # SES bounceType values that are not final (SES: "Undetermined" = it could not tell).
 SES_TEMPORARY_BOUNCE_TYPES = frozenset({"Transient", "Undetermined"})
 POSTMARK_TEMPORARY_BOUNCE_TYPES = frozenset({"SoftBounce", "Transient", "DnsError"})
@@ -133,22 +139,31 @@ def feedback_item(event, esp_name: str) -> FeedbackItem | None:
 def event_kind(event) -> str | None:
     """The feedback kind of an event, or None for events that are no feedback."""
     event_type = getattr(event, "event_type", None)
+    if event_type in (BOUNCED, COMPLAINED):
+        told = esp_specific_kind(_raw(event))
+        if told is not None:
+            return told
     if event_type == BOUNCED:
-        return bounce_kind(event)
+        return SOFT_BOUNCE if is_temporary_bounce(event) else HARD_BOUNCE
     if event_type == REJECTED:
         return REJECTED_KINDS.get(getattr(event, "reject_reason", None))
     return EVENT_KINDS.get(event_type)
 
 
-def bounce_kind(event) -> str:
-    """A bounce's kind: what the ESP says it was about, else hard or soft."""
-    raw = _raw(event)
-    if raw.get("event") == "bounce" and raw.get("type") in SENDGRID_BOUNCE_TYPE_KINDS:
-        return SENDGRID_BOUNCE_TYPE_KINDS[raw["type"]]
+def esp_specific_kind(raw: Mapping) -> str | None:
+    """What an ESP's own fields say a bounce or complaint really was, when anymail's event
+    type says less (see the tables above); None when they say nothing more."""
+    if raw.get("event") == "bounce":  # SendGrid
+        return SENDGRID_BOUNCE_TYPE_KINDS.get(raw.get("type"))
     event_data = raw.get("event-data")
-    if isinstance(event_data, Mapping) and event_data.get("reason") in MAILGUN_REASON_KINDS:
-        return MAILGUN_REASON_KINDS[event_data["reason"]]
-    return SOFT_BOUNCE if is_temporary_bounce(event) else HARD_BOUNCE
+    if isinstance(event_data, Mapping):  # Mailgun
+        return MAILGUN_REASON_KINDS.get(event_data.get("reason"))
+    ses_bounce = raw.get("bounce")
+    if isinstance(ses_bounce, Mapping):
+        return SES_BOUNCE_SUBTYPE_KINDS.get(ses_bounce.get("bounceSubType"))
+    if raw.get("RecordType") in ("Bounce", "SpamComplaint"):  # Postmark
+        return POSTMARK_TYPE_KINDS.get(raw.get("Type"))
+    return None
 
 
 def is_temporary_bounce(event) -> bool:

@@ -68,10 +68,20 @@ def test_a_bounce_the_esp_calls_temporary_is_soft(raw, mta_response, soft):
         ({"event-data": {"reason": "suppress-unsubscribe"}}, UNSUBSCRIBE),
         ({"event-data": {"reason": "suppress-bounce"}}, HARD_BOUNCE),
         ({"event-data": "not a mapping"}, HARD_BOUNCE),
+        ({"bounce": {"bounceType": "Transient", "bounceSubType": "ContentRejected"}}, IGNORED),
+        ({"bounce": {"bounceType": "Transient", "bounceSubType": "MailboxFull"}}, SOFT_BOUNCE),
+        ({"RecordType": "Bounce", "Type": "VirusNotification"}, IGNORED),
     ],
 )
 def test_a_bounce_about_the_message_or_an_earlier_state_is_that(raw, expected):
     assert esp.event_kind(event("bounced", esp_event=raw)) == expected
+
+
+def test_postmarks_spam_notification_is_a_filters_verdict_not_a_complaint():
+    notification = {"RecordType": "Bounce", "Type": "SpamNotification"}
+    assert esp.event_kind(event("complained", esp_event=notification)) == IGNORED
+    complaint = {"RecordType": "SpamComplaint", "Type": "SpamComplaint"}
+    assert esp.event_kind(event("complained", esp_event=complaint)) == COMPLAINT
 
 
 def test_the_status_code_comes_from_the_esps_field_before_the_reply():
