@@ -7,10 +7,15 @@ start-up, whenever anymail is installed, and read the setting on every event, so
 off (or on, in a test) needs no restart of the signal wiring. The feedback package is
 imported on the first event, not at every process's start (flufl.bounce alone takes 0.1 s).
 A database error propagates: anymail answers 500 and the ESP posts the event again, which
-the dedupe key makes harmless.
+the dedupe key makes harmless. Any other error is one event that cannot be read: it is logged
+and skipped, so that it does not make the ESP post it (and the events posted with it) again
+and again for days.
 """
 
 import logging
+from contextlib import contextmanager
+
+from django.db import DatabaseError
 
 from . import app_settings
 
@@ -36,9 +41,10 @@ def on_tracking(sender, event, esp_name, **kwargs) -> None:
         return
     from .feedback.esp import record_tracking_event  # here: flufl.bounce costs 0.1 s to import
 
-    outcome = record_tracking_event(event, esp_name)
-    if outcome is not None:
-        log.info("%s %s event: %s", esp_name, event.event_type, outcome)
+    with skipped_when_unreadable(esp_name, "tracking event"):
+        outcome = record_tracking_event(event, esp_name)
+        if outcome is not None:
+            log.info("%s %s event: %s", esp_name, event.event_type, outcome)
 
 
 def on_inbound(sender, event, esp_name, **kwargs) -> None:
@@ -46,5 +52,16 @@ def on_inbound(sender, event, esp_name, **kwargs) -> None:
         return
     from .feedback.esp import record_inbound_message
 
-    result = record_inbound_message(event.message, esp_name)
-    log.info("%s inbound message: %s", esp_name, result.line())
+    with skipped_when_unreadable(esp_name, "inbound message"):
+        result = record_inbound_message(event.message, esp_name)
+        log.info("%s inbound message: %s", esp_name, result.line())
+
+
+@contextmanager
+def skipped_when_unreadable(esp_name: str, what: str):
+    try:
+        yield
+    except DatabaseError:
+        raise  # the ESP's retry will find the database again
+    except Exception:
+        log.exception("%s %s could not be recorded; skipped", esp_name, what)

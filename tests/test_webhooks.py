@@ -831,3 +831,40 @@ def test_the_same_notification_posted_eight_times_at_once_is_recorded_once(live_
     assert FeedbackEvent.objects.count() == 1
     assert Suppression.objects.get().count == 1
     assert counts(task) == (1, 0)
+
+
+# --- The receivers (unit tests of webhooks.py) --------------------------------------------
+
+
+def test_an_event_that_cannot_be_read_is_logged_and_skipped(ann, task, monkeypatch, caplog):
+    """One unreadable event must not make the ESP repost it (and its batch) for days."""
+    from bulk_email.feedback import esp
+
+    def unreadable(event, esp_name):
+        raise ValueError("an event no one foresaw")
+
+    monkeypatch.setattr(esp, "feedback_item", unreadable)
+    response = post_sendgrid([sendgrid_event("bounce", ann.email, "<x@y>", "u1", status="5.1.1")])
+    assert response.status_code == 200
+    assert "SendGrid tracking event could not be recorded; skipped" in caplog.text
+    nothing_written()
+
+
+def test_a_database_error_reaches_anymail_so_the_esp_posts_again(ann, task, monkeypatch):
+    from django.db import OperationalError
+
+    from bulk_email.feedback import esp
+
+    def database_gone(item):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(esp, "record_feedback", database_gone)
+    bounce = sendgrid_event("bounce", ann.email, our_message_id(task, ann), "d1", status="5.1.1")
+    response = Client(raise_request_exception=False).post(
+        URL.format(esp="sendgrid", kind="tracking"),
+        data=json.dumps([bounce]),
+        content_type="application/json",
+        **basic_auth(),
+    )
+    assert response.status_code == 500
+    assert b"Traceback" not in response.content
