@@ -91,6 +91,12 @@ DEFAULTS: dict[str, Any] = {
     # Hear ESP webhooks (bounces, complaints, unsubscribes) through django-anymail's signals;
     # needs bulk_email[anymail], anymail's URLs and its WEBHOOK_SECRET (docs/feedback.md).
     "ESP_WEBHOOKS": False,
+    # The Email tab reloads its history this often (seconds), so that the bounces and
+    # complaints that arrive after a send ends show up without reloading the page.
+    "HISTORY_REFRESH_SECONDS": 30,
+    # A learner whose address bounced may send a test message to it this many times an hour
+    # (counted in Django's cache: use a shared one, e.g. Redis, when the site runs many processes).
+    "ADDRESS_TEST_LIMIT_PER_HOUR": 3,
     # Larger feedback messages are refused unread (counted as ignored).
     "MAX_FEEDBACK_MESSAGE_BYTES": 10 * 1024 * 1024,
 }

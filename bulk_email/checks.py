@@ -77,6 +77,7 @@ def check_numbers(**kwargs) -> list[checks.CheckMessage]:
         "BATCH_LEASE_SECONDS",
         "PENDING_REQUEUE_SECONDS",
         "MAX_HTML_ELEMENTS",
+        "ADDRESS_TEST_LIMIT_PER_HOUR",
     ):
         if not _is_positive_int(app_settings.get(name)):
             errors.append(
@@ -94,7 +95,12 @@ def check_numbers(**kwargs) -> list[checks.CheckMessage]:
         )
     errors += [
         checks.Error(f'BULK_EMAIL["{name}"] must be a positive number.', id="bulk_email.E009")
-        for name in ("RETRY_DELAY", "RETRY_MAX_DELAY", "PROGRESS_CHECKPOINT_SECONDS")
+        for name in (
+            "RETRY_DELAY",
+            "RETRY_MAX_DELAY",
+            "PROGRESS_CHECKPOINT_SECONDS",
+            "HISTORY_REFRESH_SECONDS",
+        )
         if not _is_positive_number(app_settings.get(name))
     ]
     rate = app_settings.get("MAX_SEND_RATE")

@@ -100,6 +100,18 @@ class InvalidTokenError(BulkEmailError, ValueError):
     code = "invalid_token"
 
 
+class TooManyRequestsError(BulkEmailError):
+    """The person asked for the same thing too often (a test message to their address)."""
+
+    code = "rate_limited"
+
+
+class AddressTestNotSentError(BulkEmailError):
+    """The test message to a learner's own address could not be handed to the mail server."""
+
+    code = "test_not_sent"
+
+
 class SendError(BulkEmailError):
     """Sending stopped part-way through a batch.
 

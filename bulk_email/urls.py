@@ -11,6 +11,8 @@ urlpatterns = [
     path("settings/<course_key:course_id>/", views.email_settings, name="email_settings"),
     path("unsubscribe/<str:token>/", views.unsubscribe, name="unsubscribe"),
     path("one-click/<str:token>/", views.one_click_unsubscribe, name="one_click"),
+    path("address/test/", views.address_test, name="address_test"),
+    path("address/confirm/<str:token>/", views.address_confirm, name="address_confirm"),
 ]
 
 # The instructor dashboard's Email tab: JSON endpoints under courses/<course_id>/api/.

@@ -2,8 +2,10 @@
 
 import datetime
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Exists, Expression, F, Q, QuerySet
+from django.templatetags.static import static
 from django.urls import reverse
 from django.utils.http import urlencode
 
@@ -83,3 +85,18 @@ class StubLMSBackend(LMSBackend):
         enrolled = CourseEnrollment.objects.filter(user_id=user_id).values_list("course_id")
         roles = CourseAccessRole.objects.filter(user_id=user_id).values_list("course_id")
         return sorted({course_id for (course_id,) in enrolled.union(roles)})
+
+    def email_template_values(self, course_id: str) -> dict[str, str]:
+        # lms_stub has no course pages for learners: the dashboard row of the course is its
+        # place, and the dashboard holds what an account page would.
+        site = settings.SITE_URL
+        course_root = reverse("dashboard") + f"#course-{course_id}"
+        return {
+            "course_root": course_root,
+            "course_url": site + course_root,
+            "course_image_url": site + static("lms_stub/favicon.svg"),
+            "course_language": settings.LANGUAGE_CODE,
+            "account_settings_url": site + reverse("dashboard"),
+            "logo_url": site + static("lms_stub/favicon.svg"),
+            "platform_name": settings.PLATFORM_NAME,
+        }

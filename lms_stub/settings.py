@@ -137,6 +137,8 @@ SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS") or 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# The site's name, as Open edX's PLATFORM_NAME (email templates' {platform_name}).
+PLATFORM_NAME = os.environ.get("PLATFORM_NAME", "LMS stub")
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -74,7 +74,11 @@ def learner_dashboard(request):
     return render(
         request,
         "lms_stub/learner_dashboard.html",
-        {"courses": enrolled_courses(request), "taught_courses": taught.order_by("display_name")},
+        {
+            "courses": enrolled_courses(request),
+            "taught_courses": taught.order_by("display_name"),
+            "bulk_email_address": bulk_email_api.address_suppression(user=request.user),
+        },
     )
 
 

@@ -143,3 +143,26 @@ def test_a_batch_not_yet_sent_skips_the_retired_user_and_loses_the_id_once_done(
     assert retiring.email not in received and len(received) == 6
     api.retire_user(user_id=retiring.pk)
     assert rows_naming(retiring) == []
+
+
+def test_retirement_keeps_removals_in_the_admin_log_but_not_the_address():
+    from django.contrib.admin.models import LogEntry
+
+    from bulk_email.api import suppressions
+    from tests.factories import make_user
+
+    retiring = make_user("leaving", email="Leaving@Example.org")
+    other = make_user("staying", email="staying@example.org")
+    operator = make_user("operator")
+    for address in ("leaving@example.org", "staying@example.org"):
+        suppressions.remove_suppressions(
+            suppressions=[suppress(address)], removed_by=operator, reason="mailbox fixed"
+        )
+    done = api.retire_user(user_id=retiring.pk)
+    assert done.removal_log_anonymized == 1
+    assert suppressions.removal_log(address="leaving@example.org") == []
+    assert suppressions.removal_log(address=other.email) == [
+        "Removed from the suppression list: mailbox fixed"
+    ]
+    assert LogEntry.objects.count() == 2
+    assert not LogEntry.objects.filter(object_repr__icontains="leaving").exists()

@@ -63,6 +63,8 @@ def test_the_site_settings_pass_every_check(settings):
         ({"MAX_HTML_ELEMENTS": 0}, "bulk_email.E004"),
         ({"REDIS_KEY_PREFIX": 7}, "bulk_email.E011"),
         ({"PROGRESS_CHECKPOINT_SECONDS": "1"}, "bulk_email.E009"),
+        ({"HISTORY_REFRESH_SECONDS": 0}, "bulk_email.E009"),
+        ({"ADDRESS_TEST_LIMIT_PER_HOUR": 0}, "bulk_email.E004"),
         ({"SITE_URL": "lms.example.com"}, "bulk_email.E007"),
         ({"DKIM": {"domain": "example.com"}}, "bulk_email.E008"),
         ({"EMAIL_PER_TASK": 5}, "bulk_email.W001"),

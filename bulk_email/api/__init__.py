@@ -10,6 +10,14 @@ from .access import (
     send_refusal,
     staff_access,
 )
+from .delivery import (
+    DELIVERY_COLUMNS,
+    DeliveryPage,
+    DeliveryRow,
+    delivery_csv_row,
+    delivery_page,
+    delivery_rows,
+)
 from .retention import Purge, purge_sends
 from .retirement import Retirement, retire_user
 from .selectors import (
@@ -51,12 +59,24 @@ from .services import (
     set_receive_email,
     submit_email,
 )
+from .suppressions import (
+    AddressSuppression,
+    address_suppression,
+    clear_tested_address,
+    read_address_test,
+    remove_suppressions,
+    send_address_test,
+)
 
 __all__ = [
+    "DELIVERY_COLUMNS",
     "REPORT_COLUMNS",
     "STUCK_REASON",
+    "AddressSuppression",
     "AuditEntry",
     "CourseAccess",
+    "DeliveryPage",
+    "DeliveryRow",
     "EmailSetting",
     "Preview",
     "Purge",
@@ -66,9 +86,14 @@ __all__ = [
     "TaskStatus",
     "TaskSummary",
     "UnsubscribeRequest",
+    "address_suppression",
     "audit_trail",
     "can_send",
+    "clear_tested_address",
     "course_email_enabled",
+    "delivery_csv_row",
+    "delivery_page",
+    "delivery_rows",
     "edit_scheduled",
     "email_of_task",
     "email_setting",
@@ -85,11 +110,14 @@ __all__ = [
     "preview_email",
     "preview_sent_email",
     "purge_sends",
+    "read_address_test",
     "read_unsubscribe_token",
     "recent_tasks",
+    "remove_suppressions",
     "resend_to_failed",
     "retire_user",
     "revoke",
+    "send_address_test",
     "send_email",
     "send_refusal",
     "set_receive_email",

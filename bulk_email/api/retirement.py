@@ -10,6 +10,7 @@ from django.db.models import Q
 
 from ..lms import get_lms
 from ..models import Batch, FeedbackEvent, Optout, RecipientOutcome, Suppression
+from .suppressions import anonymize_removal_log
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,7 @@ class Retirement:
     batches_scrubbed: int
     suppressions_deleted: int
     feedback_anonymized: int
+    removal_log_anonymized: int = 0  # admin log entries of the address's suppression removals
 
 
 def retire_user(*, user_id: int) -> Retirement:
@@ -34,6 +36,7 @@ def retire_user(*, user_id: int) -> Retirement:
     still being sent keeps the id until it ends (the send skips the user, now opted out);
     retiring again afterwards removes it."""
     mine = rows_about(user_id)
+    address = get_user_model().objects.filter(pk=user_id).values_list("email", flat=True).first()
     with transaction.atomic():
         return Retirement(
             opted_out_of=opt_out_everywhere(user_id),
@@ -43,6 +46,7 @@ def retire_user(*, user_id: int) -> Retirement:
             feedback_anonymized=FeedbackEvent.objects.filter(mine).update(
                 address="", user=None, diagnostic=""
             ),
+            removal_log_anonymized=anonymize_removal_log(address=address or ""),
         )
 
 

@@ -14,6 +14,7 @@ from ..exceptions import InvalidEmailError
 from ..models import CourseEmail, EmailTask, Optout, SendAuditEntry, Target
 from .access import CourseAccess
 from .selectors import EmailSetting
+from .suppressions import clear_complaint_on_resubscribe
 from .validation import clean_email, clean_idempotency_key
 
 # --- Sending ------------------------------------------------------------------------------------
@@ -293,6 +294,7 @@ def set_receive_email(*, access: CourseAccess, receive: bool) -> EmailSetting:
     """The dashboard's "Receive course emails" checkbox: opt in, or opt out (how=dashboard)."""
     if receive:
         opt_in(user_id=access.user.pk, course_id=access.course_id)
+        clear_complaint_on_resubscribe(user=access.user)
     else:
         opt_out(user_id=access.user.pk, course_id=access.course_id, how=Optout.DASHBOARD)
     return EmailSetting(

@@ -5,6 +5,8 @@ from .audit import SendAuditEntry
 from .courses import (
     BODY_SLOT,
     MESSAGE_BODY_SLOT,
+    OPENEDX_EMAIL_PLACEHOLDERS,
+    OPENEDX_RECIPIENT_PLACEHOLDERS,
     BulkEmailFlag,
     CourseAuthorization,
     CourseEmail,
@@ -12,6 +14,7 @@ from .courses import (
     DisabledCourse,
     Target,
     body_slot_problem,
+    openedx_placeholder_problem,
     validate_has_one_body_slot,
 )
 from .feedback import FeedbackEvent, Optout, Suppression
@@ -21,6 +24,8 @@ from .states import StatefulModel, StateQuerySet
 __all__ = [
     "BODY_SLOT",
     "MESSAGE_BODY_SLOT",
+    "OPENEDX_EMAIL_PLACEHOLDERS",
+    "OPENEDX_RECIPIENT_PLACEHOLDERS",
     "Batch",
     "BulkEmailFlag",
     "CourseAuthorization",
@@ -39,5 +44,6 @@ __all__ = [
     "Target",
     "TaskCounts",
     "body_slot_problem",
+    "openedx_placeholder_problem",
     "validate_has_one_body_slot",
 ]

@@ -1,6 +1,7 @@
 """The feature switch, course authorization, templates, and what staff composed."""
 
 import re
+import string
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -115,15 +116,70 @@ def validate_has_one_body_slot(template: str) -> None:
         raise ValidationError(problem)
 
 
+# Open edX's CourseEmailTemplate placeholders (Python format fields): per email, then per
+# recipient. Only these bare names are accepted: no attribute, index, conversion or spec.
+OPENEDX_EMAIL_PLACEHOLDERS = (
+    "course_title",
+    "course_root",
+    "course_url",
+    "course_image_url",
+    "course_end_date",
+    "course_language",
+    "course_id",
+    "account_settings_url",
+    "email_settings_url",
+    "logo_url",
+    "platform_name",
+    "year",
+)
+OPENEDX_RECIPIENT_PLACEHOLDERS = ("name", "email", "user_id", "unsubscribe_link")
+OPENEDX_PLACEHOLDERS = OPENEDX_EMAIL_PLACEHOLDERS + OPENEDX_RECIPIENT_PLACEHOLDERS
+
+
+def openedx_placeholder_problem(template: str) -> str:
+    """Why ``template`` is not an Open edX template we can fill ("" when it is): it must be
+    a valid Python format string (literal braces doubled, as in Open edX's CSS) whose fields
+    are known bare names; anything else would fail at send time or reach into objects."""
+    try:
+        parsed = string.Formatter().parse(template)
+        fields = [field[1:] for field in parsed if field[1] is not None]
+    except ValueError as error:
+        return f"Not an Open edX template ({error}): literal braces must be doubled, {{ and }}."
+    for name, spec, conversion in fields:
+        if name not in OPENEDX_PLACEHOLDERS or spec or conversion:
+            known = ", ".join(f"{{{known}}}" for known in OPENEDX_PLACEHOLDERS)
+            return (
+                f"Unknown placeholder {{{name}}}: the known ones are {known}; literal braces "
+                "must be doubled, {{ and }}."
+            )
+    return ""
+
+
 class CourseEmailTemplate(models.Model):
     """A named wrapper around the composed message (branding, layout, <style> to inline)."""
 
     name = models.CharField(max_length=255, unique=True)
     html_template = models.TextField(validators=[validate_has_one_body_slot])
     plain_template = models.TextField(validators=[validate_has_one_body_slot])
+    openedx_placeholders = models.BooleanField(
+        default=False,
+        help_text="An Open edX template: {course_title}, {name}... are filled, and literal "
+        "braces are doubled as Python format strings have them.",
+    )
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        if not self.openedx_placeholders:
+            return
+        problems = {
+            field: problem
+            for field in ("html_template", "plain_template")
+            if (problem := openedx_placeholder_problem(getattr(self, field)))
+        }
+        if problems:
+            raise ValidationError(problems)
 
 
 IDEMPOTENCY_KEY_MAX_LENGTH = 64

@@ -174,3 +174,37 @@ def test_an_overriding_template_file_with_djangos_spelling_is_used(tmp_path):
     with template_files(tmp_path, "<html><body><h1>OURS</h1>{{ message_body }}</body></html>"):
         assert not [e for e in checks.run_checks(tags=["bulk_email"]) if e.id == "bulk_email.E015"]
         assert "<h1>OURS</h1>" in rendering.file_template().html
+
+
+@pytest.mark.django_db
+def test_an_openedx_value_that_reads_like_the_body_slot_stays_a_value():
+    CourseEmailTemplate.objects.create(
+        name="oe",
+        html_template="<html><body><h1>{course_title}</h1>{{message_body}}</body></html>",
+        plain_template="{course_title}\n{{message_body}}",
+        openedx_placeholders=True,
+    )
+    course = factories.make_course(display_name="{message_body} {{message_body}} {name}")
+    email = CourseEmail.objects.create(
+        course_id=course.id, subject="S", html_message="<p>Body</p>", template_name="oe"
+    )
+    body = parts(parse(render_message(get_prepared_message(email), LEARNER).as_bytes()))
+    title = re.escape("<h1>{message_body} {{message_body}} {name}</h1>")
+    assert re.search(title + r"\s*<p>Body</p>", body["text/html"])
+    assert body["text/plain"].startswith("{message_body} {{message_body}} {name}\nBody")
+
+
+@pytest.mark.django_db
+def test_an_openedx_row_saved_around_validation_is_refused_when_prepared():
+    CourseEmailTemplate.objects.create(
+        name="oe",
+        html_template="<p>{course_title.__class__}</p>{{message_body}}",
+        plain_template="{{message_body}}",
+        openedx_placeholders=True,
+    )
+    course = factories.make_course()
+    email = CourseEmail.objects.create(
+        course_id=course.id, subject="S", html_message="<p>Body</p>", template_name="oe"
+    )
+    with pytest.raises(EmailTemplateError, match="Unknown placeholder"):
+        get_prepared_message(email)

@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('bulk_email', '0006_optout_feedback_hows'),
-        ('bulk_email', '0010_email_task_purged_at'),
+        ('bulk_email', '0011_template_openedx_placeholders'),
     ]
 
     operations = [
