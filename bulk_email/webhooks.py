@@ -44,7 +44,7 @@ def on_tracking(sender, event, esp_name, **kwargs) -> None:
     with skipped_when_unreadable(esp_name, "tracking event"):
         outcome = record_tracking_event(event, esp_name)
         if outcome is not None:
-            log.info("%s %s event: %s", esp_name, event.event_type, outcome)
+            log.debug("%s %s event: %s", esp_name, event.event_type, outcome)
 
 
 def on_inbound(sender, event, esp_name, **kwargs) -> None:
