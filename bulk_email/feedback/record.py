@@ -15,7 +15,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from .. import app_settings
+from .. import app_settings, signals
 from ..models import EmailTask, FeedbackEvent, Optout, Suppression
 from . import statements
 
@@ -82,7 +82,8 @@ def record_feedback(item: FeedbackItem) -> str:
         return _record_once(item)
     except IntegrityError:
         # A row this one refers to went away meanwhile (a user or send deleted; checked at
-        # COMMIT): all of it was rolled back, and a second run sees the tables as they are.
+        # COMMIT), or another process made the same opt-out: all of it was rolled back, and
+        # a second run sees the tables as they are.
         return _record_once(item)
 
 
@@ -200,8 +201,7 @@ def _opt_out(subject: _Subject, how: str) -> bool:
     existing opt-out stays as it was (the learner's own choice is the older fact)."""
     if subject.user_id is None or not subject.course_id:
         return False
-    optout = Optout(user_id=subject.user_id, course_id=subject.course_id, how=how)
-    Optout.objects.bulk_create([optout], ignore_conflicts=True)  # one INSERT ... ON CONFLICT
+    Optout.objects.opt_out(user_id=subject.user_id, course_id=subject.course_id, how=how)
     return True
 
 
@@ -222,5 +222,9 @@ def _suppress(item: FeedbackItem, subject: _Subject, reason: str) -> str:
         "status_code": item.status_code[:MAX_STATUS_CODE],
         "diagnostic": item.diagnostic[:MAX_DIAGNOSTIC],
     }
-    statements.upsert_suppression(values, reason_rank=REASON_RANK)
+    if statements.upsert_suppression(values, reason_rank=REASON_RANK):
+        signals.announce_on_commit(
+            signals.address_suppressed, Suppression, address=subject.address, reason=reason,
+            source=values["source"], user_id=subject.user_id,
+        )  # fmt: skip
     return SUPPRESSED

@@ -29,14 +29,16 @@ def insert_event(values: dict) -> bool:
         return cursor.rowcount == 1
 
 
-def upsert_suppression(values: dict, *, reason_rank: dict[str, int]) -> None:
+def upsert_suppression(values: dict, *, reason_rank: dict[str, int]) -> bool:
     """Create the address's Suppression, or bump it: one more event, the latest status and
-    diagnostic, and the new reason only when it is stronger (``reason_rank``)."""
+    diagnostic, and the new reason only when it is stronger (``reason_rank``). Whether it
+    was created (its count is 1 only then)."""
     rank = " ".join(f"WHEN %s THEN {int(number)}" for number in reason_rank.values())
     parameters = [_adapted(values[name]) for name in SUPPRESSION_COLUMNS]
     parameters += [*reason_rank, reason_rank.get(values["reason"], 0)]
     with connection.cursor() as cursor:
         cursor.execute(_upsert_suppression_sql().replace("{rank}", rank), parameters)
+        return cursor.fetchone()[0] == 1
 
 
 def user_email_and_task_course(user_id: int, task_id: int | None) -> tuple | None:
@@ -79,7 +81,8 @@ def _upsert_suppression_sql() -> str:
         f"ON CONFLICT ({column['address']}) DO UPDATE SET "
         f"{column['count']} = {existing['count']} + 1, {latest}, "
         f"{column['reason']} = CASE WHEN (CASE {existing['reason']} {{rank}} ELSE 0 END) < %s "
-        f"THEN excluded.{column['reason']} ELSE {existing['reason']} END"
+        f"THEN excluded.{column['reason']} ELSE {existing['reason']} END "
+        f"RETURNING {column['count']}"
     )
 
 
