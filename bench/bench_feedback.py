@@ -186,7 +186,8 @@ def main() -> None:
 
     ensure_services()
     ensure_database(args.database_url)
-    manage(args.database_url, "migrate", "--no-input", "-v", "0")
+    manage(args.database_url, "migrate", "--no-input", "-v", "0",
+           BULK_EMAIL_FEEDBACK_DOMAIN=FEEDBACK_DOMAIN)  # fmt: skip
     setup_django(args.database_url)
     learners, task = seed()
     messages = build_messages(args.messages, learners, task)

@@ -37,17 +37,17 @@ class Optout(models.Model):
     LINK = "link"
     ONE_CLICK = "one_click"
     ADMIN = "admin"
+    RETIRED = "retired"
     COMPLAINT = "complaint"
     MAILTO = "mailto"
-    RETIRED = "retired"
     HOW_CHOICES = [
         (DASHBOARD, "Learner dashboard"),
         (LINK, "Unsubscribe link"),
         (ONE_CLICK, "One-click unsubscribe (RFC 8058)"),
         (ADMIN, "Admin"),
+        (RETIRED, "Account retired"),
         (COMPLAINT, "Spam complaint (feedback loop)"),
         (MAILTO, "Mail to the List-Unsubscribe address"),
-        (RETIRED, "Account retired"),
     ]
 
     user = models.ForeignKey(
