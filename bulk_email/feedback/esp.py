@@ -62,6 +62,8 @@ EVENT_KINDS = {DEFERRED: SOFT_BOUNCE, COMPLAINED: COMPLAINT, UNSUBSCRIBED: UNSUB
 # SendGrid: a bounce of type "blocked" (its Blocks: "an issue with the message itself rather
 # than with the recipient's address"; SendGrid itself does not suppress them).
 SENDGRID_BOUNCE_TYPE_KINDS = {"blocked": IGNORED}
+# SendGrid: a drop of an address on its spam reports list (anymail: an unexplained rejection).
+SENDGRID_DROP_REASON_KINDS = {"spam reporting address": COMPLAINT}
 # Mailgun: a permanent failure's reason; "suppress-bounce" is a hard bounce as it stands.
 MAILGUN_REASON_KINDS = {
     "suppress-complaint": COMPLAINT,
@@ -139,7 +141,7 @@ def feedback_item(event, esp_name: str) -> FeedbackItem | None:
 def event_kind(event) -> str | None:
     """The feedback kind of an event, or None for events that are no feedback."""
     event_type = getattr(event, "event_type", None)
-    if event_type in (BOUNCED, COMPLAINED):
+    if event_type in (BOUNCED, COMPLAINED, REJECTED):
         told = esp_specific_kind(_raw(event))
         if told is not None:
             return told
@@ -151,10 +153,12 @@ def event_kind(event) -> str | None:
 
 
 def esp_specific_kind(raw: Mapping) -> str | None:
-    """What an ESP's own fields say a bounce or complaint really was, when anymail's event
-    type says less (see the tables above); None when they say nothing more."""
+    """What an ESP's own fields say a bounce, complaint or rejection really was, when
+    anymail's event type says less (see the tables above); None when they say nothing more."""
     if raw.get("event") == "bounce":  # SendGrid
         return SENDGRID_BOUNCE_TYPE_KINDS.get(raw.get("type"))
+    if raw.get("event") == "dropped":  # SendGrid
+        return SENDGRID_DROP_REASON_KINDS.get(str(raw.get("reason", "")).lower())
     event_data = raw.get("event-data")
     if isinstance(event_data, Mapping):  # Mailgun
         return MAILGUN_REASON_KINDS.get(event_data.get("reason"))

@@ -77,6 +77,15 @@ def test_a_bounce_about_the_message_or_an_earlier_state_is_that(raw, expected):
     assert esp.event_kind(event("bounced", esp_event=raw)) == expected
 
 
+def test_sendgrids_drop_of_a_spam_reporter_is_a_complaint():
+    dropped = {"event": "dropped", "reason": "Spam Reporting Address"}
+    assert esp.event_kind(event("rejected", esp_event=dropped, reject_reason="other")) == COMPLAINT
+    other = {"event": "dropped", "reason": "Bounced Address"}
+    assert esp.event_kind(event("rejected", esp_event=other, reject_reason="bounced")) == (
+        HARD_BOUNCE
+    )
+
+
 def test_postmarks_spam_notification_is_a_filters_verdict_not_a_complaint():
     notification = {"RecordType": "Bounce", "Type": "SpamNotification"}
     assert esp.event_kind(event("complained", esp_event=notification)) == IGNORED
