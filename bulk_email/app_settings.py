@@ -89,6 +89,9 @@ DEFAULTS: dict[str, Any] = {
     # reviews an account at 5 % bounces and 0.1 % complaints).
     "BOUNCE_RATE_WARNING": 0.05,
     "COMPLAINT_RATE_WARNING": 0.001,
+    # Hear ESP webhooks (bounces, complaints, unsubscribes) through django-anymail's signals;
+    # needs bulk_email[anymail], anymail's URLs and its WEBHOOK_SECRET (docs/feedback.md).
+    "ESP_WEBHOOKS": False,
     # The Email tab reloads its history this often (seconds), so that the bounces and
     # complaints that arrive after a send ends show up without reloading the page.
     "HISTORY_REFRESH_SECONDS": 30,

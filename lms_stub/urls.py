@@ -22,4 +22,6 @@ urlpatterns = [
     path("mailbox/<str:name>/", views.mailbox_message, name="mailbox_message"),
     path("mailbox/<str:name>/html/", views.mailbox_message_html, name="mailbox_message_html"),
     path("admin/", admin.site.urls),
+    # ESPs post bounces and complaints here (anymail checks the basic auth; docs/feedback.md).
+    path("webhooks/anymail/", include("anymail.urls")),
 ]

@@ -38,12 +38,16 @@ class Optout(models.Model):
     ONE_CLICK = "one_click"
     ADMIN = "admin"
     RETIRED = "retired"
+    COMPLAINT = "complaint"
+    MAILTO = "mailto"
     HOW_CHOICES = [
         (DASHBOARD, "Learner dashboard"),
         (LINK, "Unsubscribe link"),
         (ONE_CLICK, "One-click unsubscribe (RFC 8058)"),
         (ADMIN, "Admin"),
         (RETIRED, "Account retired"),
+        (COMPLAINT, "Spam complaint (feedback loop)"),
+        (MAILTO, "Mail to the List-Unsubscribe address"),
     ]
 
     user = models.ForeignKey(
