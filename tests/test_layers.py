@@ -1,7 +1,7 @@
 """The layer order of DESIGN.md, enforced: a module never imports one of a higher layer.
 
     app_settings, exceptions  <  lms, models, tokens  <  recipients, groups, rendering,
-    sending  <  pipeline, progress  <  api (services, selectors)  <  tasks  <  views,
+    sending, feedback  <  pipeline, progress  <  api (services, selectors)  <  tasks  <  views,
     email_tab, http, forms, admin, checks, urls, commands
 
 Modules of one layer may import each other. The one upward reference allowed: a service
@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "bulk_email"
 LAYERS = [
     ["app_settings", "exceptions", "__init__"],
     ["lms", "models", "tokens"],
-    ["recipients", "groups", "rendering", "sending"],
+    ["recipients", "groups", "rendering", "sending", "feedback"],
     ["pipeline", "progress"],
     ["api"],
     ["tasks"],

@@ -11,11 +11,15 @@ class Optout(models.Model):
     LINK = "link"
     ONE_CLICK = "one_click"
     ADMIN = "admin"
+    COMPLAINT = "complaint"
+    MAILTO = "mailto"
     HOW_CHOICES = [
         (DASHBOARD, "Learner dashboard"),
         (LINK, "Unsubscribe link"),
         (ONE_CLICK, "One-click unsubscribe (RFC 8058)"),
         (ADMIN, "Admin"),
+        (COMPLAINT, "Spam complaint (feedback loop)"),
+        (MAILTO, "Mail to the List-Unsubscribe address"),
     ]
 
     user = models.ForeignKey(

@@ -18,11 +18,11 @@ import time
 from dataclasses import dataclass, field
 from email.utils import formatdate
 
-from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 
 from ..lms import Recipient
-from ..tokens import BOUNCE, UNSUBSCRIBE, feedback_address, make_token, salted_hmac_digest
+from ..tokens import BOUNCE, UNSUBSCRIBE, feedback_address, make_token
+from ..tokens import make_message_id as make_signed_message_id
 from .dkim import dkim_sign
 from .headers import (
     CRLF,
@@ -192,18 +192,13 @@ def unsubscribe_mailto(prepared: PreparedMessage, user_id: int, task_id: int | N
 
 
 def make_message_id(prepared: PreparedMessage, recipient: Recipient) -> str:
-    """The same (email, recipient) always gets the same Message-ID, so the one copy a worker
-    crash may send twice is one message to clients that de-duplicate by it. Unsaved emails
-    (previews) get a random one."""
+    """The same (email, recipient) always gets the same Message-ID, signed (tokens.py), so
+    the one copy a worker crash may send twice is one message to clients that de-duplicate
+    by it, and feedback quoting it names its email and learner. Unsaved emails (previews)
+    get a random one."""
     if prepared.email_id is None:
-        unique = secrets.token_hex(8)
-    else:
-        pair = f"{prepared.email_id}:{recipient.user_id}"
-        digest = salted_hmac_digest(
-            "bulk_email.message_id", pair, secret=settings.SECRET_KEY, algorithm="sha1"
-        )
-        unique = digest.hex()[:16]
-    return f"<{unique}.{prepared.email_id or 0}.{recipient.user_id}@{prepared.message_id_domain}>"
+        return f"<{secrets.token_hex(8)}.0.{recipient.user_id}@{prepared.message_id_domain}>"
+    return make_signed_message_id(prepared.email_id, recipient.user_id, prepared.message_id_domain)
 
 
 def list_unsubscribe(prepared: PreparedMessage, token: str, mailto: str) -> str:

@@ -1,0 +1,231 @@
+"""What one piece of feedback does to the tables: the one place where a bounce, a complaint
+or a mailed unsubscribe becomes a Suppression, an Optout and a count on its send.
+
+Every way in (a raw message on stdin or from a mailbox, an ESP webhook) ends here with a
+``FeedbackItem`` whose user and task were proven by a signed token or Message-ID, never
+read from a bounce's text. One transaction per item; the FeedbackEvent row and its unique
+``dedupe_key`` make a second delivery of the same item change nothing, also when two
+processes receive it at the same moment (the second insert waits for the first and fails).
+"""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from .. import app_settings
+from ..models import EmailTask, FeedbackEvent, Optout, Suppression
+
+HARD_BOUNCE = FeedbackEvent.HARD_BOUNCE
+SOFT_BOUNCE = FeedbackEvent.SOFT_BOUNCE
+COMPLAINT = FeedbackEvent.COMPLAINT
+UNSUBSCRIBE = FeedbackEvent.UNSUBSCRIBE
+IGNORED = FeedbackEvent.IGNORED
+KINDS = frozenset(kind for kind, _ in FeedbackEvent.KIND_CHOICES)
+
+# Outcomes (what record_feedback did), one word each: the command prints them, the tests
+# and the benchmark count them.
+SUPPRESSED = "suppressed"  # the address gets no more course mail
+COUNTED = "counted"  # a soft bounce, below the limit
+OPTED_OUT = "opted_out"  # the learner is opted out of the send's course
+OUTCOME_IGNORED = "ignored"  # recorded, changes nothing
+DUPLICATE = "duplicate"  # this very event was recorded before: nothing at all
+
+# A reason never gives way to a weaker one: a complainer stays a complainer when their
+# address later bounces, and an operator's suppression stays the operator's.
+REASON_RANK = {
+    Suppression.SOFT_BOUNCES: 0,
+    Suppression.HARD_BOUNCE: 1,
+    Suppression.COMPLAINT: 2,
+    Suppression.MANUAL: 3,
+}
+MAX_DIAGNOSTIC = 2000
+MAX_STATUS_CODE = 16
+MAX_ADDRESS = 254
+
+
+@dataclass(frozen=True)
+class FeedbackItem:
+    """One thing that came back. ``user_id`` and ``task_id`` only when a signature proved
+    them; ``course_id`` when the source named one (it must then agree with the task's)."""
+
+    kind: str
+    address: str
+    source: str
+    dedupe_key: str
+    user_id: int | None = None
+    task_id: int | None = None
+    course_id: str = ""
+    status_code: str = ""
+    diagnostic: str = ""
+
+
+@dataclass(frozen=True)
+class _Subject:
+    """Whom an item is about, as the database knows them."""
+
+    address: str
+    user_id: int | None
+    task_id: int | None
+    course_id: str
+
+
+def record_feedback(item: FeedbackItem) -> str:
+    """Record ``item`` and do what it asks; the outcome (SUPPRESSED, COUNTED, OPTED_OUT,
+    OUTCOME_IGNORED or DUPLICATE)."""
+    if item.kind not in KINDS:
+        raise ValueError(f"Unknown feedback kind {item.kind!r}")
+    with transaction.atomic():
+        subject, usable = _subject(item)
+        kind = item.kind if usable else IGNORED
+        if not _recorded_once(item, kind, subject):
+            return DUPLICATE
+        return _ACTIONS[kind](item, subject)
+
+
+def _subject(item: FeedbackItem) -> tuple[_Subject, bool]:
+    """The item's user, task and course checked against the tables, and whether it can act:
+    an item about a user or task that does not exist (deleted since), or whose course is not
+    its task's (a token of another course), is recorded as ignored."""
+    user_email = _user_email(item.user_id)
+    user_id = item.user_id if user_email is not None else None
+    task_course = _task_course(item.task_id)
+    task_id = item.task_id if task_course is not None else None
+    course_id = task_course or item.course_id
+    address = Suppression.normalize(item.address or user_email or "")[:MAX_ADDRESS]
+    subject = _Subject(address=address, user_id=user_id, task_id=task_id, course_id=course_id)
+    usable = (
+        user_id == item.user_id
+        and task_id == item.task_id
+        and not (item.course_id and task_course and item.course_id != task_course)
+    )
+    return subject, usable
+
+
+def _user_email(user_id: int | None) -> str | None:
+    if user_id is None:
+        return None
+    return get_user_model().objects.filter(pk=user_id).values_list("email", flat=True).first()
+
+
+def _task_course(task_id: int | None) -> str | None:
+    if task_id is None:
+        return None
+    return EmailTask.objects.filter(pk=task_id).values_list("email__course_id", flat=True).first()
+
+
+def _recorded_once(item: FeedbackItem, kind: str, subject: _Subject) -> bool:
+    """Write the item's FeedbackEvent; False when its dedupe_key was recorded before."""
+    try:
+        with transaction.atomic():  # a savepoint: the IntegrityError leaves the rest usable
+            FeedbackEvent.objects.create(
+                kind=kind,
+                dedupe_key=item.dedupe_key[:64],
+                address=subject.address,
+                user_id=subject.user_id,
+                task_id=subject.task_id,
+                course_id=subject.course_id[:255],
+                source=item.source[:32],
+                status_code=item.status_code[:MAX_STATUS_CODE],
+                diagnostic=item.diagnostic[:MAX_DIAGNOSTIC],
+            )
+    except IntegrityError:
+        return False
+    return True
+
+
+def _hard_bounce(item: FeedbackItem, subject: _Subject) -> str:
+    _count_on_task(subject.task_id, bounced=F("bounced") + 1)
+    return _suppress(item, subject, Suppression.HARD_BOUNCE)
+
+
+def _soft_bounce(item: FeedbackItem, subject: _Subject) -> str:
+    if not subject.address:
+        return OUTCOME_IGNORED
+    since = timezone.now() - timedelta(days=app_settings.get("SOFT_BOUNCE_DAYS"))
+    recent = FeedbackEvent.objects.filter(
+        address=subject.address, kind=SOFT_BOUNCE, received__gte=since
+    ).count()  # this event included: it was written above
+    if recent >= app_settings.get("SOFT_BOUNCE_LIMIT"):
+        return _suppress(item, subject, Suppression.SOFT_BOUNCES)
+    return COUNTED
+
+
+def _complaint(item: FeedbackItem, subject: _Subject) -> str:
+    _count_on_task(subject.task_id, complained=F("complained") + 1)
+    _opt_out(subject, Optout.COMPLAINT)
+    return _suppress(item, subject, Suppression.COMPLAINT)
+
+
+def _unsubscribe(item: FeedbackItem, subject: _Subject) -> str:
+    return OPTED_OUT if _opt_out(subject, Optout.MAILTO) else OUTCOME_IGNORED
+
+
+def _ignored(item: FeedbackItem, subject: _Subject) -> str:
+    return OUTCOME_IGNORED
+
+
+_ACTIONS = {
+    HARD_BOUNCE: _hard_bounce,
+    SOFT_BOUNCE: _soft_bounce,
+    COMPLAINT: _complaint,
+    UNSUBSCRIBE: _unsubscribe,
+    IGNORED: _ignored,
+}
+
+
+def _count_on_task(task_id: int | None, **increments) -> None:
+    if task_id is not None:
+        EmailTask.objects.filter(pk=task_id).update(**increments)
+
+
+def _opt_out(subject: _Subject, how: str) -> bool:
+    """Opt the subject's user out of the subject's course; False when either is unknown. An
+    existing opt-out stays as it was (the learner's own choice is the older fact)."""
+    if subject.user_id is None or not subject.course_id:
+        return False
+    Optout.objects.get_or_create(
+        user_id=subject.user_id, course_id=subject.course_id, defaults={"how": how}
+    )
+    return True
+
+
+def _suppress(item: FeedbackItem, subject: _Subject, reason: str) -> str:
+    """Create the address's Suppression, or confirm it: one more event, the latest status
+    and diagnostic, the stronger reason. Safe when two processes suppress it at once."""
+    if not subject.address:
+        return OUTCOME_IGNORED
+    now = timezone.now()
+    latest = {
+        "last_event": now,
+        "status_code": item.status_code[:MAX_STATUS_CODE],
+        "diagnostic": item.diagnostic[:MAX_DIAGNOSTIC],
+    }
+    if not _confirm_suppression(subject.address, reason, latest):
+        try:
+            with transaction.atomic():
+                Suppression.objects.create(
+                    address=subject.address,
+                    user_id=subject.user_id,
+                    reason=reason,
+                    source=item.source[:32],
+                    first_event=now,
+                    **latest,
+                )
+        except IntegrityError:  # another process created it meanwhile
+            _confirm_suppression(subject.address, reason, latest)
+    return SUPPRESSED
+
+
+def _confirm_suppression(address: str, reason: str, latest: dict) -> bool:
+    """Bump an existing suppression; False when there is none."""
+    rows = Suppression.objects.select_for_update().filter(address=address)
+    existing = rows.values_list("reason", flat=True).first()
+    if existing is None:
+        return False
+    stronger = REASON_RANK[reason] > REASON_RANK.get(existing, 0)
+    rows.update(count=F("count") + 1, **latest, **({"reason": reason} if stronger else {}))
+    return True
