@@ -7,6 +7,7 @@ from django.core import checks
 from django.utils.module_loading import import_string
 
 from . import app_settings
+from .feedback import mailboxes
 from .lms import LMSBackend
 
 
@@ -72,6 +73,8 @@ def check_numbers(**kwargs) -> list[checks.CheckMessage]:
         "BATCH_LEASE_SECONDS",
         "PENDING_REQUEUE_SECONDS",
         "MAX_HTML_ELEMENTS",
+        "FEEDBACK_POLL_LIMIT",
+        "FEEDBACK_POLL_LOCK_SECONDS",
     ):
         if not _is_positive_int(app_settings.get(name)):
             errors.append(
@@ -205,6 +208,22 @@ def check_feedback_domain(**kwargs) -> list[checks.CheckMessage]:
 
 
 @for_bulk_email
+def check_feedback_mailbox(**kwargs) -> list[checks.CheckMessage]:
+    """FEEDBACK_IMAP / FEEDBACK_MAILDIR, when either is set: what poll_feedback would refuse.
+    A Maildir not there is a warning only: the web servers may not see the poller's disk."""
+    if not (app_settings.get("FEEDBACK_IMAP") or app_settings.get("FEEDBACK_MAILDIR")):
+        return []
+    hint = "See docs/feedback.md (Polling a mailbox)."
+    only_maildir = not app_settings.get("FEEDBACK_IMAP")
+    return [
+        checks.Warning(problem, hint=hint, id="bulk_email.W020")
+        if only_maildir
+        else checks.Error(problem, hint=hint, id="bulk_email.E020")
+        for problem in mailboxes.configuration_problems()
+    ]
+
+
+@for_bulk_email
 def check_unknown_names(**kwargs) -> list[checks.CheckMessage]:
     return [
         checks.Warning(
@@ -224,6 +243,7 @@ def register() -> None:
         check_site_url,
         check_dkim,
         check_feedback_domain,
+        check_feedback_mailbox,
         check_unknown_names,
     ):
         checks.register(check, "bulk_email")

@@ -69,3 +69,13 @@ def quit_smtp_session(**kwargs) -> None:
     """A worker process's SMTP session is kept across batches: say QUIT when the process
     ends rather than leave the server to time the connection out."""
     sending.close_session()
+
+
+@shared_task(**TASK_OPTIONS)
+def poll_feedback(limit: int | None = None) -> dict:
+    """Beat's way to run `manage.py poll_feedback` (docs/feedback.md); a run that overlaps
+    another does nothing. The outcome counts, for the worker's log."""
+    from .feedback.poll import poll_feedback as poll
+
+    report = poll(limit=limit)
+    return {"busy": report.busy, **report.outcomes}

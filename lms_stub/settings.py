@@ -317,6 +317,13 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(os.environ.get("DISPATCH_SECONDS", "5")),
     }
 }
+# bulk_email's feedback poller from beat instead of cron (docs/feedback.md): every
+# BULK_EMAIL_FEEDBACK_POLL_SECONDS when set; an overlapping run does nothing.
+if os.environ.get("BULK_EMAIL_FEEDBACK_POLL_SECONDS"):
+    CELERY_BEAT_SCHEDULE["bulk-email-poll-feedback"] = {
+        "task": "bulk_email.tasks.poll_feedback",
+        "schedule": float(os.environ["BULK_EMAIL_FEEDBACK_POLL_SECONDS"]),
+    }
 
 # --- bulk_email -------------------------------------------------------------------------------
 # Numbers an operator (or a test starting workers) may tune from the environment.
@@ -363,6 +370,8 @@ BULK_EMAIL = {
     "DEFAULT_FROM_EMAIL": DEFAULT_FROM_EMAIL,
     # bounces+TOKEN@ and unsubscribe+TOKEN@ this domain (VERP, the mailto); unset: neither.
     "FEEDBACK_DOMAIN": os.environ.get("BULK_EMAIL_FEEDBACK_DOMAIN") or None,
+    # The Maildir poll_feedback reads (FEEDBACK_IMAP has no environment form: set it here).
+    "FEEDBACK_MAILDIR": os.environ.get("BULK_EMAIL_FEEDBACK_MAILDIR") or None,
     **bulk_email_env_numbers(),
 }
 

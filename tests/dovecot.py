@@ -90,6 +90,11 @@ class DovecotUnavailable(Exception):
 
 def ensure_binaries() -> Path:
     """Run scripts/ensure_dovecot.sh (quick when all is there); the unpacked packages."""
+    if os.geteuid() != 0:
+        raise DovecotUnavailable(
+            "Debian's binaries run in a private mount namespace (their paths are compiled "
+            "in), which needs root, and this is not root"
+        )
     result = subprocess.run(["bash", str(ENSURE_SCRIPT)], capture_output=True, text=True)
     if result.returncode:
         raise DovecotUnavailable(f"{ENSURE_SCRIPT.name} failed: {result.stderr.strip()}")
@@ -174,9 +179,7 @@ class PrivateDovecot:
 
     def start(self, timeout: float = 15) -> None:
         config = self.write_configuration()
-        self.process = processes.start(
-            self.command(config), env={}, log_path=self.master_log
-        )
+        self.process = processes.start(self.command(config), env={}, log_path=self.master_log)
         deadline = time.monotonic() + timeout
         while not self.answers():
             if self.process.poll() is not None or time.monotonic() > deadline:
@@ -190,7 +193,7 @@ class PrivateDovecot:
         paths expect; doveconf reads the configuration, then executes the master with it
         (-F: in the foreground, so stop() can signal it)."""
         overlay = f"lowerdir=/usr/lib:{self.dist}/usr/lib"
-        mount = f"mount -t overlay bulk-email-dovecot -o {overlay} /usr/lib && exec \"$@\""
+        mount = f'mount -t overlay bulk-email-dovecot -o {overlay} /usr/lib && exec "$@"'
         doveconf = [str(self.dist / "usr/bin/doveconf"), "-c", str(config), "-m", "master"]
         master = [str(self.dist / "usr/sbin/dovecot"), "-F", "-c", str(config)]
         return ["unshare", "--mount", "sh", "-c", mount, "sh", *doveconf, "-p", "-e", *master]
@@ -201,9 +204,11 @@ class PrivateDovecot:
 
     def answers(self) -> bool:
         try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as raw:
-                with self.ssl_context().wrap_socket(raw, server_hostname="127.0.0.1") as tls:
-                    return tls.recv(100).startswith(b"* OK")
+            with (
+                socket.create_connection(("127.0.0.1", self.port), timeout=1) as raw,
+                self.ssl_context().wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+            ):
+                return tls.recv(100).startswith(b"* OK")
         except OSError:
             return False
 
