@@ -115,6 +115,8 @@ def imap_settings(imap: dict) -> dict:
 class ImapMailbox:
     """One IMAP folder, read over TLS; a context manager (log in, select / expunge, log out)."""
 
+    source = "imap"  # FeedbackEvent.source of what it brings
+
     def __init__(self, *, host, port, user, password, folder, ssl, starttls,
                  processed_folder, ca_file, timeout) -> None:  # fmt: skip
         self.host, self.port, self.user, self.password = host, int(port), user, password
@@ -244,6 +246,8 @@ def describe(error: Exception) -> str:
 
 class MaildirMailbox:
     """A local Maildir (what Postfix's virtual or local delivery writes)."""
+
+    source = "maildir"
 
     def __init__(self, path: Path) -> None:
         self.path = path

@@ -33,7 +33,6 @@ logger = logging.getLogger(__name__)
 
 BUSY = "busy"  # another run holds the lock: this one did nothing
 FAILED = "failed"  # process_message raised: the message stays waiting for the next run
-SOURCE = "poll"
 
 
 @dataclass
@@ -73,7 +72,7 @@ def poll_feedback(*, limit: int | None = None, mailbox=None, process=None) -> Po
 def handle(mailbox, letter, process) -> str:
     """One message: processed, then taken out; a failure leaves it waiting."""
     try:
-        result = process(letter.raw, source=SOURCE)
+        result = process(letter.raw, source=mailbox.source)
     except DatabaseError:
         raise  # the database is down: stop the run; every message stays waiting
     except Exception:

@@ -24,7 +24,7 @@ class Recorder:
         self.lock = threading.Lock()
 
     def __call__(self, raw: bytes, *, source: str) -> str:
-        assert source == "poll"
+        assert source in ("imap", "maildir")
         time.sleep(self.pause)
         with self.lock:
             self.seen.append(raw)
