@@ -21,3 +21,17 @@ def test_backoff_is_capped_at_ten_minutes():
 def test_backoff_cap_is_a_setting(settings):
     settings.BULK_EMAIL = {**settings.BULK_EMAIL, "RETRY_MAX_DELAY": 4}
     assert {2 <= backoff_seconds(stalls) <= 4 for stalls in (5, 20, 60)} == {True}
+
+
+@pytest.mark.django_db
+def test_the_poll_feedback_task_polls_the_configured_mailbox(settings, tmp_path):
+    """What beat runs: one poll_feedback run, its counts returned for the worker's log."""
+    from bulk_email.tasks import poll_feedback
+
+    for sub in ("new", "cur", "tmp"):
+        (tmp_path / sub).mkdir()
+    (tmp_path / "new" / "1.reply").write_bytes(b"From: a@example.org\r\nSubject: hi\r\n\r\nHi\r\n")
+    settings.BULK_EMAIL = {**settings.BULK_EMAIL, "FEEDBACK_MAILDIR": str(tmp_path)}
+
+    assert poll_feedback.apply(kwargs={"limit": 5}).get() == {"busy": False, "ignored": 1}
+    assert [p.name for p in (tmp_path / ".Processed" / "cur").iterdir()] == ["1.reply:2,S"]
