@@ -15,11 +15,13 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from bulk_email.models import EmailTask, FeedbackEvent, Optout, Suppression
+from bulk_email import tasks
+from bulk_email.models import EmailTask, FeedbackEvent, Optout, RecipientOutcome, Suppression
+from bulk_email.pipeline import fan_out
 from bulk_email.tokens import BOUNCE, feedback_address
 from lms_stub.models import CourseAccessRole
 from tests.conftest import start_dovecot
-from tests.factories import enroll, give_role, make_sending_course, make_user
+from tests.factories import enroll, give_role, make_sending_course, make_task, make_user
 from tests.live_pipeline import send_now
 from tests.postfix import FEEDBACK_DOMAIN, LEARNER_DOMAIN, LOCAL_DOMAIN
 
@@ -123,6 +125,31 @@ def test_a_bounce_suppresses_its_learner_and_the_next_send_leaves_them_out(loop)
     second = send_now(course.id, instructor, ["learners"])
     second = pipeline.wait_for_state(second, EmailTask.SUCCESS, timeout=90)
     assert (second.total, second.counts().sent) == (3, 3)  # the suppressed learner left out
+    for learner in learners:
+        delivered_to(postfix, learner.email, 2)
+
+
+def test_a_bounce_read_while_the_next_send_is_under_way_makes_it_skip_the_learner(loop):
+    """The next send was resolved (fanned out) before the bounce was read: its batch skips
+    the learner at send time and counts them as skipped, because suppressed."""
+    pipeline, postfix = loop
+    course, instructor, learners, gone, _ = audience()
+    first = send_now(course.id, instructor, ["learners"])
+    first = pipeline.wait_for_state(first, EmailTask.SUCCESS, timeout=90)
+    postfix.wait_for_messages(feedback_address(BOUNCE, gone.pk, first.pk, FEEDBACK_DOMAIN))
+
+    second = make_task(course, instructor)
+    jobs = list(fan_out(task_id=second.pk))  # resolved now, with the learner in it
+    assert "suppressed: 1" in poll()
+    for job in jobs:
+        tasks.enqueue(tasks.send_batch, job)
+    second = pipeline.wait_for_state(second, EmailTask.SUCCESS, timeout=90)
+
+    counts = second.counts()
+    assert (counts.total, counts.sent, counts.failed, counts.skipped) == (4, 3, 0, 1)
+    skipped = RecipientOutcome.objects.get(task=second)
+    assert (skipped.user_id, skipped.status) == (gone.pk, RecipientOutcome.SKIPPED)
+    assert skipped.detail == "The address is suppressed (hard bounce)."
     for learner in learners:
         delivered_to(postfix, learner.email, 2)
 
