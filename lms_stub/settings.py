@@ -7,6 +7,7 @@ fails closed: without BULK_EMAIL_ENV=development (which `make run`, `make demo` 
 set) start-up stops unless SECRET_KEY and ALLOWED_HOSTS are real, and DEBUG stays off.
 """
 
+import json
 import os
 from pathlib import Path
 
@@ -370,7 +371,9 @@ BULK_EMAIL = {
     "DEFAULT_FROM_EMAIL": DEFAULT_FROM_EMAIL,
     # bounces+TOKEN@ and unsubscribe+TOKEN@ this domain (VERP, the mailto); unset: neither.
     "FEEDBACK_DOMAIN": os.environ.get("BULK_EMAIL_FEEDBACK_DOMAIN") or None,
-    # The Maildir poll_feedback reads (FEEDBACK_IMAP has no environment form: set it here).
+    # The mailbox poll_feedback reads: an IMAP folder (a JSON object: host, user, password,
+    # ... as docs/feedback.md lists) or a Maildir's path.
+    "FEEDBACK_IMAP": json.loads(os.environ.get("BULK_EMAIL_FEEDBACK_IMAP") or "null"),
     "FEEDBACK_MAILDIR": os.environ.get("BULK_EMAIL_FEEDBACK_MAILDIR") or None,
     **bulk_email_env_numbers(),
 }
