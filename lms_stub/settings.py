@@ -383,4 +383,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    # flufl.bounce logs each detector it runs at INFO: a line per detector per message.
+    "loggers": {"flufl.bounce": {"level": "WARNING"}},
 }

@@ -2,7 +2,9 @@
 real feedback service, rows in the tables, the counts it prints; bad settings and arguments
 end with one clear line and change nothing."""
 
+import json
 import re
+import sys
 import threading
 from io import StringIO
 
@@ -161,3 +163,34 @@ def test_a_maildir_from_the_command(settings, tmp_path, ann, task):
     assert f"maildir://{tmp_path}: 1 message(s)" in output and "(suppressed: 1)" in output
     assert FeedbackEvent.objects.get().source == "maildir"
     assert [p.name for p in (tmp_path / ".Processed" / "cur").iterdir()] == ["1.bounce:2,S"]
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_three_processes_at_once_process_each_message_once(polling, tmp_path):
+    """As cron on three machines would: three `manage.py poll_feedback` processes started
+    together on one mailbox; every message is handed to the service exactly once."""
+    if connection.vendor != "postgresql":
+        pytest.skip("processes share the database: this runs in the PostgreSQL pass")
+    from tests.live_pipeline import database_url
+    from tests.processes import start
+
+    task = make_task(make_course(), make_user("prof"))
+    for n in range(30):
+        polling.deliver(a_bounce(make_user(f"p{n}", email=f"p{n}@example.com"), task))
+    env = {
+        "DATABASE_URL": database_url(), "BULK_EMAIL_FEEDBACK_DOMAIN": FEEDBACK_DOMAIN,
+        "BULK_EMAIL_FEEDBACK_IMAP": json.dumps(polling.settings()),
+    }  # fmt: skip
+    command = [sys.executable, "manage.py", "poll_feedback"]
+    logs = [tmp_path / f"poll{n}.log" for n in range(3)]
+    runs = [start(command, env=env, log_path=log) for log in logs]
+    assert [run.wait(60) for run in runs] == [0, 0, 0], [log.read_text() for log in logs]
+
+    outputs = [log.read_text() for log in logs]
+    assert not any("duplicate" in output or "Traceback" in output for output in outputs)
+    handled = [re.search(r": (\d+) message", output) for output in outputs]
+    assert sum(int(found[1]) for found in handled if found) == 30, outputs
+    assert FeedbackEvent.objects.count() == Suppression.objects.count() == 30
+    assert EmailTask.objects.get(pk=task.pk).bounced == 30
+    assert folder_uids(polling) == []
