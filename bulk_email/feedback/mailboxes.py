@@ -91,6 +91,9 @@ def imap_problems(imap) -> list[str]:
             "FEEDBACK_IMAP must use TLS: keep ssl True (IMAPS) or set starttls True; "
             "the password is never sent in clear."
         )
+    for name in ("host", "user", "folder", "processed_folder"):
+        if any(character in str(imap.get(name) or "") for character in "\r\n\0"):
+            problems.append(f"FEEDBACK_IMAP {name} must not contain line breaks.")
     if imap.get("ssl", True) and imap.get("starttls"):
         problems.append("FEEDBACK_IMAP: starttls is for a plain port; set ssl False with it.")
     return problems
@@ -101,6 +104,12 @@ def maildir_problems(maildir) -> list[str]:
     if not all((path / sub).is_dir() for sub in ("new", "cur", "tmp")):
         return [f"FEEDBACK_MAILDIR {path} is not a Maildir (no new/, cur/ and tmp/ in it)."]
     return []
+
+
+def read_limit() -> int:
+    """Bytes read of one message: one over MAX_FEEDBACK_MESSAGE_BYTES, enough for
+    process_message to see that it is too large."""
+    return app_settings.get("MAX_FEEDBACK_MESSAGE_BYTES") + 1
 
 
 def imap_settings(imap: dict) -> dict:
@@ -188,8 +197,10 @@ class ImapMailbox:
         return [word.decode() for word in words if UID.match(word)]
 
     def fetch(self, uid: str) -> bytes | None:
-        # PEEK: reading a message does not mark it seen; done() is what marks it.
-        status, answer = self.client.uid("FETCH", uid, "(BODY.PEEK[])")
+        # PEEK: reading a message does not mark it seen; done() is what marks it. At most
+        # one byte over the size limit: process_message refuses a longer one unread, and a
+        # 50 MB message is not downloaded for that.
+        status, answer = self.client.uid("FETCH", uid, f"(BODY.PEEK[]<0.{read_limit()}>)")
         if status != "OK":
             raise imaplib.IMAP4.error(answer_text(answer))
         for part in answer:
@@ -252,7 +263,6 @@ class MaildirMailbox:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.maildir: mailbox.Maildir | None = None
-        self.processed: mailbox.Maildir | None = None
 
     @property
     def identity(self) -> str:
@@ -263,23 +273,25 @@ class MaildirMailbox:
         if problems:
             raise MailboxError(problems[0])
         self.maildir = mailbox.Maildir(self.path, factory=None, create=False)
-        self.processed = self.maildir.add_folder(PROCESSED_MAILDIR_FOLDER)
+        self.maildir.add_folder(PROCESSED_MAILDIR_FOLDER)  # made when missing
         return self
 
     def __exit__(self, *exc) -> None:
-        self.maildir = self.processed = None
+        self.maildir = None
 
     def waiting(self, limit: int) -> Iterator[Letter]:
         keys = sorted(self.maildir.keys())[:limit]  # delivery order: keys start with the time
         for key in keys:
             try:
                 with self.maildir.get_file(key) as file:
-                    yield Letter(key=key, raw=file.read())
+                    yield Letter(key=key, raw=file.read(read_limit()))
             except (KeyError, FileNotFoundError):
                 continue  # taken out meanwhile
 
     def done(self, key: str) -> None:
         """Move it into .Processed/cur/, seen. One rename: no copy is ever left behind."""
+        # _lookup: the file's path under the Maildir (new/KEY or cur/KEY:2,FLAGS), which
+        # mailbox.Maildir keeps and offers no public name for.
         source = self.path / self.maildir._lookup(key)
-        target = Path(self.processed._path) / "cur" / f"{key}:2,S"
+        target = self.path / f".{PROCESSED_MAILDIR_FOLDER}" / "cur" / f"{key}:2,S"
         os.rename(source, target)

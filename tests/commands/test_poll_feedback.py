@@ -194,3 +194,26 @@ def test_three_processes_at_once_process_each_message_once(polling, tmp_path):
     assert FeedbackEvent.objects.count() == Suppression.objects.count() == 30
     assert EmailTask.objects.get(pk=task.pk).bounced == 30
     assert folder_uids(polling) == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("where", ["imap", "maildir"])
+def test_an_oversized_message_is_refused_unread_and_taken_out(where, polling, settings, tmp_path):
+    """Only one byte past MAX_FEEDBACK_MESSAGE_BYTES is read: enough to refuse it."""
+    settings.BULK_EMAIL = {**settings.BULK_EMAIL, "MAX_FEEDBACK_MESSAGE_BYTES": 50_000}
+    huge = b"From: x@example.org\r\nSubject: big\r\n\r\n" + (b"B" * 998 + b"\r\n") * 300
+    if where == "maildir":
+        for sub in ("new", "cur", "tmp"):
+            (tmp_path / sub).mkdir()
+        (tmp_path / "new" / "1.huge").write_bytes(huge)
+        settings.BULK_EMAIL = {**settings.BULK_EMAIL, "FEEDBACK_IMAP": None,
+                               "FEEDBACK_MAILDIR": str(tmp_path)}  # fmt: skip
+    else:
+        polling.deliver(huge)
+
+    assert "(ignored: 1)" in run()
+
+    event = FeedbackEvent.objects.get()
+    assert event.kind == "ignored" and "50001 bytes" in event.diagnostic, event.diagnostic
+    assert folder_uids(polling) == []
+    assert not Suppression.objects.exists()

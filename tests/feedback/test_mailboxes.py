@@ -217,6 +217,11 @@ def test_a_folder_that_is_not_a_maildir_is_refused(tmp_path):
         ({"host": "h", "user": "u", "password": "p", "starttls": True}, None, "ssl False"),
         ({"host": "h", "user": "u", "password": "p", "pasword": "p"}, None, "unknown key"),
         ("imaps://u:p@h/INBOX", None, "must be a dict"),
+        (
+            {"host": "h", "user": "u", "password": "p", "folder": "INBOX\r\nA1 DELETE INBOX"},
+            None,
+            "folder must not contain line breaks",
+        ),
         (None, "/nonexistent/maildir", "is not a Maildir"),
     ],
 )
