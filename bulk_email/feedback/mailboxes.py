@@ -144,7 +144,20 @@ class ImapMailbox:
         self.client = self.checked("connect to", self.connect)
         self.checked(f"log in as {self.user!r} to", self.client.login, self.user, self.password)
         self.checked(f"open folder {self.folder!r} on", self.select)
+        if self.processed_folder:
+            self.checked(f"create folder {self.processed_folder!r} on", self.create_processed)
         return self
+
+    def create_processed(self) -> None:
+        """Make the processed folder when missing, before any message is processed: a MOVE
+        that failed after processing would only leave the message to come again."""
+        name = imap_quote(self.processed_folder)
+        status, answer = self.client.create(name)
+        if status == "OK":
+            return
+        status, listed = self.client.list('""', name)  # refused because it exists?
+        if status != "OK" or not any(listed):
+            raise imaplib.IMAP4.error(answer_text(answer))
 
     def __exit__(self, *exc) -> None:
         client, self.client = self.client, None

@@ -89,6 +89,18 @@ def test_done_moves_to_the_processed_folder_when_one_is_set(dovecot):
     assert len(folder_uids(dovecot, "Processed")) == 1
 
 
+def test_a_processed_folder_that_does_not_exist_yet_is_made(dovecot):
+    dovecot.deliver(raw_message(8))
+
+    for _ in range(2):  # made the first time, found the second
+        with imap(dovecot, processed_folder="Feedback/Done") as reader:
+            for letter in reader.waiting(10):
+                reader.done(letter.key)
+
+    assert folder_uids(dovecot) == []
+    assert len(folder_uids(dovecot, "Feedback/Done")) == 1
+
+
 def test_a_message_not_done_stays_waiting(dovecot):
     dovecot.deliver(raw_message(1))
     dovecot.deliver(raw_message(2))
