@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import Case, F, Subquery, Value, When
 from django.utils import timezone
 
 from .. import app_settings
@@ -78,11 +78,23 @@ def record_feedback(item: FeedbackItem) -> str:
     OUTCOME_IGNORED or DUPLICATE)."""
     if item.kind not in KINDS:
         raise ValueError(f"Unknown feedback kind {item.kind!r}")
+    try:
+        return _record_once(item)
+    except IntegrityError:
+        # Another process recorded this very event (its key), or created the suppression
+        # this one was creating, since this transaction began: all of it was rolled back.
+        if FeedbackEvent.objects.filter(dedupe_key=item.dedupe_key[:64]).exists():
+            return DUPLICATE
+        return _record_once(item)  # the other's rows are visible now: bumped, not created
+
+
+def _record_once(item: FeedbackItem) -> str:
+    """One transaction with no savepoint: a unique key taken meanwhile rolls it all back
+    (fewer round trips to the database than a savepoint around each insert)."""
     with transaction.atomic():
         subject, usable = _subject(item)
         kind = item.kind if usable else IGNORED
-        if not _recorded_once(item, kind, subject):
-            return DUPLICATE
+        _record_event(item, kind, subject)
         return _ACTIONS[kind](item, subject)
 
 
@@ -90,9 +102,8 @@ def _subject(item: FeedbackItem) -> tuple[_Subject, bool]:
     """The item's user, task and course checked against the tables, and whether it can act:
     an item about a user or task that does not exist (deleted since), or whose course is not
     its task's (a token of another course), is recorded as ignored."""
-    user_email = _user_email(item.user_id)
+    user_email, task_course = _user_email_and_task_course(item.user_id, item.task_id)
     user_id = item.user_id if user_email is not None else None
-    task_course = _task_course(item.task_id)
     task_id = item.task_id if task_course is not None else None
     course_id = task_course or item.course_id
     address = Suppression.normalize(item.address or user_email or "")[:MAX_ADDRESS]
@@ -105,9 +116,25 @@ def _subject(item: FeedbackItem) -> tuple[_Subject, bool]:
     return subject, usable
 
 
-def _user_email(user_id: int | None) -> str | None:
+def _user_email_and_task_course(
+    user_id: int | None, task_id: int | None
+) -> tuple[str | None, str | None]:
+    """The user's email and the task's course (None for one that does not exist), in one
+    query when both are asked."""
     if user_id is None:
-        return None
+        return None, _task_course(task_id)
+    if task_id is None:
+        return _user_email(user_id), None
+    task_course = EmailTask.objects.filter(pk=task_id).values("email__course_id")[:1]
+    row = (
+        get_user_model().objects.filter(pk=user_id)
+        .annotate(task_course=Subquery(task_course))
+        .values_list("email", "task_course").first()
+    )  # fmt: skip
+    return row if row is not None else (None, _task_course(task_id))
+
+
+def _user_email(user_id: int) -> str | None:
     return get_user_model().objects.filter(pk=user_id).values_list("email", flat=True).first()
 
 
@@ -117,24 +144,19 @@ def _task_course(task_id: int | None) -> str | None:
     return EmailTask.objects.filter(pk=task_id).values_list("email__course_id", flat=True).first()
 
 
-def _recorded_once(item: FeedbackItem, kind: str, subject: _Subject) -> bool:
-    """Write the item's FeedbackEvent; False when its dedupe_key was recorded before."""
-    try:
-        with transaction.atomic():  # a savepoint: the IntegrityError leaves the rest usable
-            FeedbackEvent.objects.create(
-                kind=kind,
-                dedupe_key=item.dedupe_key[:64],
-                address=subject.address,
-                user_id=subject.user_id,
-                task_id=subject.task_id,
-                course_id=subject.course_id[:255],
-                source=item.source[:32],
-                status_code=item.status_code[:MAX_STATUS_CODE],
-                diagnostic=item.diagnostic[:MAX_DIAGNOSTIC],
-            )
-    except IntegrityError:
-        return False
-    return True
+def _record_event(item: FeedbackItem, kind: str, subject: _Subject) -> None:
+    """Write the item's FeedbackEvent: IntegrityError when its dedupe_key was recorded."""
+    FeedbackEvent.objects.create(
+        kind=kind,
+        dedupe_key=item.dedupe_key[:64],
+        address=subject.address,
+        user_id=subject.user_id,
+        task_id=subject.task_id,
+        course_id=subject.course_id[:255],
+        source=item.source[:32],
+        status_code=item.status_code[:MAX_STATUS_CODE],
+        diagnostic=item.diagnostic[:MAX_DIAGNOSTIC],
+    )
 
 
 def _hard_bounce(item: FeedbackItem, subject: _Subject) -> str:
@@ -187,15 +209,15 @@ def _opt_out(subject: _Subject, how: str) -> bool:
     existing opt-out stays as it was (the learner's own choice is the older fact)."""
     if subject.user_id is None or not subject.course_id:
         return False
-    Optout.objects.get_or_create(
-        user_id=subject.user_id, course_id=subject.course_id, defaults={"how": how}
-    )
+    optout = Optout(user_id=subject.user_id, course_id=subject.course_id, how=how)
+    Optout.objects.bulk_create([optout], ignore_conflicts=True)  # one INSERT ... ON CONFLICT
     return True
 
 
 def _suppress(item: FeedbackItem, subject: _Subject, reason: str) -> str:
     """Create the address's Suppression, or confirm it: one more event, the latest status
-    and diagnostic, the stronger reason. Safe when two processes suppress it at once."""
+    and diagnostic, the stronger reason. When two processes create it at once, the second's
+    IntegrityError makes record_feedback run it again, and then it confirms."""
     if not subject.address:
         return OUTCOME_IGNORED
     now = timezone.now()
@@ -204,28 +226,19 @@ def _suppress(item: FeedbackItem, subject: _Subject, reason: str) -> str:
         "status_code": item.status_code[:MAX_STATUS_CODE],
         "diagnostic": item.diagnostic[:MAX_DIAGNOSTIC],
     }
-    if not _confirm_suppression(subject.address, reason, latest):
-        try:
-            with transaction.atomic():
-                Suppression.objects.create(
-                    address=subject.address,
-                    user_id=subject.user_id,
-                    reason=reason,
-                    source=item.source[:32],
-                    first_event=now,
-                    **latest,
-                )
-        except IntegrityError:  # another process created it meanwhile
-            _confirm_suppression(subject.address, reason, latest)
+    weaker = [name for name, rank in REASON_RANK.items() if rank < REASON_RANK[reason]]
+    confirmed = Suppression.objects.filter(address=subject.address).update(
+        count=F("count") + 1,
+        reason=Case(When(reason__in=weaker, then=Value(reason)), default=F("reason")),
+        **latest,
+    )
+    if not confirmed:
+        Suppression.objects.create(
+            address=subject.address,
+            user_id=subject.user_id,
+            reason=reason,
+            source=item.source[:32],
+            first_event=now,
+            **latest,
+        )
     return SUPPRESSED
-
-
-def _confirm_suppression(address: str, reason: str, latest: dict) -> bool:
-    """Bump an existing suppression; False when there is none."""
-    rows = Suppression.objects.select_for_update().filter(address=address)
-    existing = rows.values_list("reason", flat=True).first()
-    if existing is None:
-        return False
-    stronger = REASON_RANK[reason] > REASON_RANK.get(existing, 0)
-    rows.update(count=F("count") + 1, **latest, **({"reason": reason} if stronger else {}))
-    return True
