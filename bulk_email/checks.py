@@ -216,9 +216,9 @@ def check_feedback_mailbox(**kwargs) -> list[checks.CheckMessage]:
     hint = "See docs/feedback.md (Polling a mailbox)."
     only_maildir = not app_settings.get("FEEDBACK_IMAP")
     return [
-        checks.Warning(problem, hint=hint, id="bulk_email.W020")
+        checks.Warning(problem, hint=hint, id="bulk_email.W030")
         if only_maildir
-        else checks.Error(problem, hint=hint, id="bulk_email.E020")
+        else checks.Error(problem, hint=hint, id="bulk_email.E030")
         for problem in mailboxes.configuration_problems()
     ]
 

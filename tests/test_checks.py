@@ -69,11 +69,11 @@ def test_the_site_settings_pass_every_check(settings):
         ({"UNSUBSCRIBE_MAILTO": "unsub@example.com"}, "bulk_email.W001"),  # removed setting
         ({"FEEDBACK_DOMAIN": None}, "bulk_email.W002"),
         ({"FEEDBACK_DOMAIN": ""}, "bulk_email.W002"),
-        ({"FEEDBACK_IMAP": {"host": "imap.example.com"}}, "bulk_email.E020"),
-        ({"FEEDBACK_IMAP": {**IMAP, "ssl": False}}, "bulk_email.E020"),
-        ({"FEEDBACK_IMAP": "imaps://u:p@imap.example.com/"}, "bulk_email.E020"),
-        ({"FEEDBACK_IMAP": IMAP, "FEEDBACK_MAILDIR": "/tmp"}, "bulk_email.E020"),
-        ({"FEEDBACK_MAILDIR": "/nonexistent/maildir"}, "bulk_email.W020"),
+        ({"FEEDBACK_IMAP": {"host": "imap.example.com"}}, "bulk_email.E030"),
+        ({"FEEDBACK_IMAP": {**IMAP, "ssl": False}}, "bulk_email.E030"),
+        ({"FEEDBACK_IMAP": "imaps://u:p@imap.example.com/"}, "bulk_email.E030"),
+        ({"FEEDBACK_IMAP": IMAP, "FEEDBACK_MAILDIR": "/tmp"}, "bulk_email.E030"),
+        ({"FEEDBACK_MAILDIR": "/nonexistent/maildir"}, "bulk_email.W030"),
         ({"FEEDBACK_POLL_LIMIT": 0}, "bulk_email.E004"),
     ],
 )
