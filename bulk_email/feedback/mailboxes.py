@@ -94,9 +94,23 @@ def imap_problems(imap) -> list[str]:
     for name in ("host", "user", "folder", "processed_folder"):
         if any(character in str(imap.get(name) or "") for character in "\r\n\0"):
             problems.append(f"FEEDBACK_IMAP {name} must not contain line breaks.")
+        elif not str(imap.get(name) or "").isascii():
+            problems.append(
+                f"FEEDBACK_IMAP {name} must be ASCII (a folder name in IMAP's modified "
+                "UTF-7, e.g. R&AOk-ponses for Réponses)."
+            )
+    port, timeout = imap.get("port"), imap.get("timeout", 30)
+    if port is not None and not (_is_number(port, int) and 0 < port < 65536):
+        problems.append("FEEDBACK_IMAP port must be a port number (or None for the default).")
+    if not (_is_number(timeout, int | float) and timeout > 0):
+        problems.append("FEEDBACK_IMAP timeout must be a positive number of seconds.")
     if imap.get("ssl", True) and imap.get("starttls"):
         problems.append("FEEDBACK_IMAP: starttls is for a plain port; set ssl False with it.")
     return problems
+
+
+def _is_number(value, kind) -> bool:
+    return isinstance(value, kind) and not isinstance(value, bool)
 
 
 def maildir_problems(maildir) -> list[str]:
@@ -149,8 +163,8 @@ class ImapMailbox:
         return self
 
     def create_processed(self) -> None:
-        """Make the processed folder when missing, before any message is processed: a MOVE
-        that failed after processing would only leave the message to come again."""
+        """Make the processed folder when missing, before any message is processed: a COPY
+        failing after processing would only bring the message back in the next run."""
         name = imap_quote(self.processed_folder)
         status, answer = self.client.create(name)
         if status == "OK":
@@ -188,7 +202,7 @@ class ImapMailbox:
         """``call(*args)``, its failures as a MailboxError that says what failed where."""
         try:
             return call(*args)
-        except (imaplib.IMAP4.error, OSError, ssl.SSLError) as error:
+        except (imaplib.IMAP4.error, OSError, ssl.SSLError, UnicodeError) as error:
             raise MailboxError(
                 f"Could not {doing} {self.host}:{self.port}: {describe(error)}"
             ) from error
@@ -226,7 +240,7 @@ class ImapMailbox:
     def take_out(self, uid: str) -> None:
         """Copied to the processed folder (when set), then flagged \\Seen \\Deleted: from now
         on no run sees it (they search UNDELETED). Expunged together when the session ends:
-        one EXPUNGE per message made a run several times slower."""
+        one EXPUNGE per message made a run twice as slow."""
         if self.processed_folder:
             self.ok(self.client.uid("COPY", uid, imap_quote(self.processed_folder)))
         self.ok(self.client.uid("STORE", uid, "+FLAGS.SILENT", r"(\Seen \Deleted)"))

@@ -21,6 +21,8 @@ from bulk_email.feedback.mailboxes import (
 )
 from tests.dovecot import PASSWORD, USER, free_port
 
+IMAP = {"host": "h", "user": "u", "password": "p"}
+
 
 def raw_message(number: int, body: bytes = b"Hello.") -> bytes:
     return (
@@ -234,6 +236,10 @@ def test_a_folder_that_is_not_a_maildir_is_refused(tmp_path):
             None,
             "folder must not contain line breaks",
         ),
+        ({**IMAP, "folder": "Réponses"}, None, "must be ASCII"),
+        ({**IMAP, "port": "993"}, None, "port must be a port number"),
+        ({**IMAP, "port": 70000}, None, "port must be a port number"),
+        ({**IMAP, "timeout": 0}, None, "timeout must be a positive number"),
         (None, "/nonexistent/maildir", "is not a Maildir"),
     ],
 )
