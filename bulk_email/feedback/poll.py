@@ -27,12 +27,19 @@ from pathlib import Path
 from django.db import DatabaseError, connection
 
 from .. import app_settings
+from ..exceptions import BulkEmailError
 from .mailboxes import configured_mailbox
 
 logger = logging.getLogger(__name__)
 
 BUSY = "busy"  # another run holds the lock: this one did nothing
 FAILED = "failed"  # process_message raised: the message stays waiting for the next run
+
+
+class PollLockError(BulkEmailError, OSError):
+    """The lock that keeps two runs apart cannot be taken (its Redis is down)."""
+
+    code = "poll_lock"
 
 
 @dataclass
@@ -136,13 +143,16 @@ def _advisory_lock(key: str):
 @contextmanager
 def _redis_lock(key: str):
     import redis
-    from redis.exceptions import LockError
+    from redis.exceptions import LockError, RedisError
 
     client = redis.Redis.from_url(app_settings.redis_url(), socket_timeout=5)
     name = f"{app_settings.redis_key_prefix()}poll_feedback:{key}"
     # Expires on its own if the process dies; renewed after every message while it runs.
     lock = client.lock(name, timeout=app_settings.get("FEEDBACK_POLL_LOCK_SECONDS"))
-    held = lock.acquire(blocking=False)
+    try:
+        held = lock.acquire(blocking=False)
+    except RedisError as error:
+        raise PollLockError(f"The poll lock's Redis cannot be reached: {error}") from error
     try:
         yield Lease(held, lock.reacquire if held else lambda: None)
     finally:

@@ -203,3 +203,13 @@ def test_the_database_lock_is_held_once():
     with poll._advisory_lock("0123456789abcdef") as first:
         [second] = run_in_threads(1, lambda: poll._advisory_lock("0123456789abcdef").__enter__())
         assert (first.held, second.held) == (True, False)
+
+
+def test_an_unreachable_redis_lock_is_a_clear_error(settings):
+    from tests.dovecot import free_port
+
+    settings.BULK_EMAIL = {**settings.BULK_EMAIL,
+                           "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}  # fmt: skip
+    unreachable = pytest.raises(poll.PollLockError, match="The poll lock's Redis cannot be")
+    with unreachable, poll._redis_lock("test-lock"):
+        pass
