@@ -27,7 +27,7 @@ import email.utils
 import hashlib
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email.message import Message
 
 from flufl.bounce import all_failures
@@ -83,7 +83,6 @@ class ProcessResult:
     task_id: int | None = None
     address: str = ""
     status_code: str = ""
-    extra: dict = field(default_factory=dict)
 
     def line(self) -> str:
         """One line for a log or a terminal."""
@@ -101,13 +100,15 @@ def process_message(
     if len(raw) > limit:
         verdict = Verdict(IGNORED, f"refused unread: {len(raw)} bytes, over {limit}")
         return _record(verdict, dedupe_base=hashlib.sha256(raw).hexdigest(), source=source)
-    message = email.message_from_bytes(raw, policy=email.policy.compat32)
     try:
+        message = email.message_from_bytes(raw, policy=email.policy.compat32)
         verdict = classify(message, envelope_recipients=envelope_recipients)
+        dedupe_base = _dedupe_base(message, raw)
     except Exception:  # a malformed message must end as ignored, never as a crash
         log.warning("Feedback message could not be read; ignored", exc_info=True)
         verdict = Verdict(IGNORED, "unreadable message")
-    return _record(verdict, dedupe_base=_dedupe_base(message, raw), source=source)
+        dedupe_base = hashlib.sha256(raw).hexdigest()
+    return _record(verdict, dedupe_base=dedupe_base, source=source)
 
 
 # --- What it is ------------------------------------------------------------------------
@@ -260,12 +261,15 @@ def _recipient_token(message: Message, envelope_recipients) -> tuple[object, boo
     return None, forged
 
 
-def _recipient_addresses(message: Message, envelope_recipients) -> list[str]:
-    addresses = list(envelope_recipients)
+def _recipient_addresses(message: Message, envelope_recipients):
+    """The addresses the message came to, most trustworthy first, lazily: the envelope,
+    then the headers the delivering MTA wrote, then To and Cc. Only values that can hold a
+    token (a "+") are parsed."""
+    yield from envelope_recipients
     for name in RECIPIENT_HEADERS:
-        values = _header_all(message, name)
-        addresses += [address for _, address in email.utils.getaddresses(values) if address]
-    return addresses
+        values = [value for value in _header_all(message, name) if "+" in value]
+        if values:
+            yield from (address for _, address in email.utils.getaddresses(values) if address)
 
 
 def _our_domain(address: str) -> bool:

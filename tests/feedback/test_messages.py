@@ -292,6 +292,9 @@ MALFORMED = [
     b"Delivered-To: bounces+zz-zz-zz@feedback.example.com\n\n",
     b"Delivered-To: unsubscribe+" + b"9" * 500 + b"-1-aaaa@feedback.example.com\n\nx",
     b"Content-Type: message/rfc822\n\nContent-Type: message/rfc822\n\n" * 50,
+    # Nested deeper than Python's recursion limit.
+    b"Content-Type: multipart/mixed; boundary=a\n\n--a\n" * 3000,
+    b"Content-Type: message/rfc822\n\n" * 3000,
 ]
 
 
