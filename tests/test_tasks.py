@@ -35,3 +35,15 @@ def test_the_poll_feedback_task_polls_the_configured_mailbox(settings, tmp_path)
 
     assert poll_feedback.apply(kwargs={"limit": 5}).get() == {"busy": False, "ignored": 1}
     assert [p.name for p in (tmp_path / ".Processed" / "cur").iterdir()] == ["1.reply:2,S"]
+
+
+@pytest.mark.django_db
+def test_the_poll_feedback_task_logs_an_unreadable_mailbox_in_one_line(settings, tmp_path, caplog):
+    from bulk_email.tasks import poll_feedback
+
+    settings.BULK_EMAIL = {**settings.BULK_EMAIL, "FEEDBACK_MAILDIR": str(tmp_path / "none")}
+
+    assert poll_feedback.apply().get() == {"error": "configuration"}
+    [record] = [r for r in caplog.records if r.name == "bulk_email.tasks"]
+    assert record.getMessage().startswith("poll_feedback: FEEDBACK_MAILDIR ")
+    assert record.exc_info is None
