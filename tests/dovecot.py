@@ -95,6 +95,13 @@ def ensure_binaries() -> Path:
             "Debian's binaries run in a private mount namespace (their paths are compiled "
             "in), which needs root, and this is not root"
         )
+    namespace = subprocess.run(["unshare", "--mount", "true"], capture_output=True, text=True)
+    if namespace.returncode:
+        raise DovecotUnavailable(
+            "Debian's binaries need their compiled-in /usr/lib/dovecot, shown in a private "
+            f"mount namespace, and `unshare --mount` is refused here: {namespace.stderr.strip()} "
+            "(a container needs CAP_SYS_ADMIN)"
+        )
     result = subprocess.run(["bash", str(ENSURE_SCRIPT)], capture_output=True, text=True)
     if result.returncode:
         raise DovecotUnavailable(f"{ENSURE_SCRIPT.name} failed: {result.stderr.strip()}")
