@@ -15,8 +15,8 @@ from django.db import connection
 from bulk_email.models import EmailTask, FeedbackEvent, Optout, Suppression
 from bulk_email.tokens import BOUNCE, UNSUBSCRIBE, feedback_address
 from tests.factories import make_course, make_task, make_user
+from tests.feedback.letters import folder_uids
 from tests.feedback.mail import FEEDBACK_DOMAIN, dsn, mail_to
-from tests.feedback.test_mailboxes import folder_uids
 
 
 @pytest.fixture

@@ -2,11 +2,7 @@
 Dovecot, and a Maildir on disk. What a reader gets is the bytes delivered; what ``done`` does
 is seen from a second, independent IMAP session and on disk."""
 
-import imaplib
-import itertools
 import mailbox
-import os
-import time
 from pathlib import Path
 
 import pytest
@@ -20,33 +16,13 @@ from bulk_email.feedback.mailboxes import (
     imap_settings,
 )
 from tests.dovecot import PASSWORD, USER, free_port
+from tests.feedback.letters import deliver, folder_uids, raw_message
 
 IMAP = {"host": "h", "user": "u", "password": "p"}
 
 
-def raw_message(number: int, body: bytes = b"Hello.") -> bytes:
-    return (
-        (
-            f"From: MAILER-DAEMON@mta.test\r\nTo: bounces+t{number}@feedback.test\r\n"
-            f"Subject: Undelivered mail {number}\r\nMessage-ID: <m{number}@mta.test>\r\n\r\n"
-        ).encode()
-        + body
-        + b"\r\n"
-    )
-
-
 def imap(dovecot, **extra) -> ImapMailbox:
     return ImapMailbox(**imap_settings(dovecot.settings(**extra)))
-
-
-def folder_uids(dovecot, folder: str = "INBOX") -> list[bytes]:
-    """The folder's messages not flagged \\Deleted, seen by a session of its own."""
-    client = imaplib.IMAP4_SSL("127.0.0.1", dovecot.port, ssl_context=dovecot.ssl_context())
-    client.login(USER, PASSWORD)
-    client.select(f'"{folder}"', readonly=True)
-    _, [found] = client.uid("SEARCH", None, "UNDELETED")
-    client.logout()
-    return found.split()
 
 
 # --- IMAP -------------------------------------------------------------------------------------
@@ -176,18 +152,6 @@ def test_nobody_listening_is_a_mailbox_error():
 def maildir(tmp_path) -> Path:
     mailbox.Maildir(tmp_path / "feedback", create=True)
     return tmp_path / "feedback"
-
-
-_deliveries = itertools.count(1)
-
-
-def deliver(path: Path, raw: bytes, *, subdir: str = "new") -> str:
-    """Write ``raw`` as a delivery agent does (tmp/, then renamed), bytes untouched."""
-    key = f"{time.time_ns()}.P{os.getpid()}Q{next(_deliveries)}.test"
-    (path / "tmp" / key).write_bytes(raw)
-    name = key if subdir == "new" else f"{key}:2,"
-    (path / "tmp" / key).rename(path / subdir / name)
-    return key
 
 
 def test_a_maildir_gives_new_and_cur_messages_and_moves_done_ones_to_processed(maildir):

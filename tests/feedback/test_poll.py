@@ -12,7 +12,7 @@ from django.db import OperationalError, connection
 
 from bulk_email.feedback import poll
 from bulk_email.feedback.mailboxes import ImapMailbox, MailboxError, MaildirMailbox, imap_settings
-from tests.feedback.test_mailboxes import deliver, folder_uids, raw_message
+from tests.feedback.letters import deliver, folder_uids, raw_message
 
 
 class Recorder:
