@@ -29,10 +29,10 @@ from django.db import DatabaseError, connection
 from .. import app_settings
 from ..exceptions import BulkEmailError
 from .mailboxes import configured_mailbox
+from .messages import process_message
 
 logger = logging.getLogger(__name__)
 
-BUSY = "busy"  # another run holds the lock: this one did nothing
 FAILED = "failed"  # process_message raised: the message stays waiting for the next run
 
 
@@ -60,7 +60,7 @@ def poll_feedback(*, limit: int | None = None, mailbox=None, process=None) -> Po
     """Process at most ``limit`` (FEEDBACK_POLL_LIMIT) waiting messages of ``mailbox`` (the
     configured one); the report of the run."""
     mailbox = mailbox or configured_mailbox()
-    process = process or _process_message
+    process = process or process_message
     limit = app_settings.get("FEEDBACK_POLL_LIMIT") if limit is None else limit
     report, started = PollReport(mailbox=mailbox.identity), time.monotonic()
     with poll_lock(mailbox.identity) as lease:
@@ -81,7 +81,7 @@ def handle(mailbox, letter, process) -> str:
     try:
         result = process(letter.raw, source=mailbox.source)
     except DatabaseError:
-        raise  # the database is down: stop the run; every message stays waiting
+        raise  # the database is down: stop the run; this message and the rest stay waiting
     except Exception:
         logger.exception("poll_feedback: message %s could not be processed", letter.key)
         return FAILED
@@ -92,12 +92,6 @@ def handle(mailbox, letter, process) -> str:
 def outcome_of(result) -> str:
     """The one-word outcome of a ProcessResult (or of a plain outcome string)."""
     return str(getattr(result, "outcome", result))
-
-
-def _process_message(raw: bytes, *, source: str):
-    from . import process_message  # the package's one entry for a raw message
-
-    return process_message(raw, source=source)
 
 
 # --- The lock -------------------------------------------------------------------------------
