@@ -29,7 +29,7 @@ IMAP_DEFAULTS = {
     "folder": "INBOX",
     "ssl": True,  # TLS from the first byte (IMAPS)
     "starttls": False,  # plain connection upgraded by STARTTLS; with "ssl": False only
-    "processed_folder": "",  # "": flag \Seen \Deleted and expunge instead of moving
+    "processed_folder": "",  # a folder handled mail is copied to first; "": none
     "ca_file": None,  # a CA bundle to trust instead of the system's (a private CA)
     "timeout": 30,  # seconds, for the connection and each command
 }
