@@ -1,9 +1,12 @@
 """The retry policy of the celery tasks (the tasks themselves run in the integration tests)."""
 
 import pytest
+import redis
 from django.test import override_settings
 
+from bulk_email import tasks
 from bulk_email.tasks import backoff_seconds
+from lms_stub.celery import app
 
 
 @override_settings(BULK_EMAIL={"RETRY_DELAY": 5})
@@ -47,3 +50,28 @@ def test_the_poll_feedback_task_logs_an_unreadable_mailbox_in_one_line(settings,
     [record] = [r for r in caplog.records if r.name == "bulk_email.tasks"]
     assert record.getMessage().startswith("poll_feedback: FEEDBACK_MAILDIR ")
     assert record.exc_info is None
+
+
+QUEUES = ("celery", "default", "bulk_mail")
+
+
+def published_queues(url: str) -> dict[str, int]:
+    """Publish dispatch as beat does (no queue) through a real Redis broker; count the
+    messages each queue's list got."""
+    client = redis.Redis.from_url(url)
+    client.delete(*QUEUES)
+    with app.connection_for_write(url) as connection:
+        tasks.dispatch.apply_async(producer=app.amqp.Producer(connection))
+    lengths = {queue: client.llen(queue) for queue in QUEUES}
+    client.delete(*QUEUES)
+    return {queue: length for queue, length in lengths.items() if length}
+
+
+@pytest.mark.redis
+def test_beats_dispatch_goes_to_the_bulk_email_queue_not_celerys_default(settings, redis_url):
+    """celery beat calls dispatch with no queue; the host's default queue ("celery" unless it
+    sets one) has no worker started as the docs say, so the task names its own."""
+    settings.CELERY_TASK_DEFAULT_QUEUE = "celery"
+    assert published_queues(redis_url) == {"default": 1}
+    settings.BULK_EMAIL = {**settings.BULK_EMAIL, "QUEUE": "bulk_mail"}
+    assert published_queues(redis_url) == {"bulk_mail": 1}

@@ -8,16 +8,17 @@ read from a bounce's text. One transaction per item; the FeedbackEvent row and i
 processes receive it at the same moment (the second insert waits for the first and fails).
 """
 
+import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
-from django.db.models import Case, F, Subquery, Value, When
+from django.db.models import F
 from django.utils import timezone
 
-from .. import app_settings
+from .. import app_settings, signals
 from ..models import EmailTask, FeedbackEvent, Optout, Suppression
+from . import statements
 
 HARD_BOUNCE = FeedbackEvent.HARD_BOUNCE
 SOFT_BOUNCE = FeedbackEvent.SOFT_BOUNCE
@@ -63,6 +64,13 @@ class FeedbackItem:
     diagnostic: str = ""
 
 
+def make_dedupe_key(*parts: str) -> str:
+    """A FeedbackEvent.dedupe_key from what identifies one event (the feedback message's or
+    the ESP event's id, whom it is about, its kind): the same parts, the same key."""
+    joined = "\n".join(str(part) for part in parts)
+    return hashlib.sha256(joined.encode("utf-8", "replace")).hexdigest()
+
+
 @dataclass(frozen=True)
 class _Subject:
     """Whom an item is about, as the database knows them."""
@@ -81,20 +89,20 @@ def record_feedback(item: FeedbackItem) -> str:
     try:
         return _record_once(item)
     except IntegrityError:
-        # Another process recorded this very event (its key), or created the suppression
-        # this one was creating, since this transaction began: all of it was rolled back.
-        if FeedbackEvent.objects.filter(dedupe_key=item.dedupe_key[:64]).exists():
-            return DUPLICATE
-        return _record_once(item)  # the other's rows are visible now: bumped, not created
+        # A row this one refers to went away meanwhile (a user or send deleted; checked at
+        # COMMIT), or another process made the same opt-out: all of it was rolled back, and
+        # a second run sees the tables as they are.
+        return _record_once(item)
 
 
 def _record_once(item: FeedbackItem) -> str:
-    """One transaction with no savepoint: a unique key taken meanwhile rolls it all back
-    (fewer round trips to the database than a savepoint around each insert)."""
+    """One transaction, no savepoint: the event's unique key settles duplicates in the
+    database (statements.py)."""
     with transaction.atomic():
         subject, usable = _subject(item)
         kind = item.kind if usable else IGNORED
-        _record_event(item, kind, subject)
+        if not _record_event(item, kind, subject):
+            return DUPLICATE
         return _ACTIONS[kind](item, subject)
 
 
@@ -123,19 +131,8 @@ def _user_email_and_task_course(
     query when both are asked."""
     if user_id is None:
         return None, _task_course(task_id)
-    if task_id is None:
-        return _user_email(user_id), None
-    task_course = EmailTask.objects.filter(pk=task_id).values("email__course_id")[:1]
-    row = (
-        get_user_model().objects.filter(pk=user_id)
-        .annotate(task_course=Subquery(task_course))
-        .values_list("email", "task_course").first()
-    )  # fmt: skip
+    row = statements.user_email_and_task_course(user_id, task_id)
     return row if row is not None else (None, _task_course(task_id))
-
-
-def _user_email(user_id: int) -> str | None:
-    return get_user_model().objects.filter(pk=user_id).values_list("email", flat=True).first()
 
 
 def _task_course(task_id: int | None) -> str | None:
@@ -144,18 +141,21 @@ def _task_course(task_id: int | None) -> str | None:
     return EmailTask.objects.filter(pk=task_id).values_list("email__course_id", flat=True).first()
 
 
-def _record_event(item: FeedbackItem, kind: str, subject: _Subject) -> None:
-    """Write the item's FeedbackEvent: IntegrityError when its dedupe_key was recorded."""
-    FeedbackEvent.objects.create(
-        kind=kind,
-        dedupe_key=item.dedupe_key[:64],
-        address=subject.address,
-        user_id=subject.user_id,
-        task_id=subject.task_id,
-        course_id=subject.course_id[:255],
-        source=item.source[:32],
-        status_code=item.status_code[:MAX_STATUS_CODE],
-        diagnostic=item.diagnostic[:MAX_DIAGNOSTIC],
+def _record_event(item: FeedbackItem, kind: str, subject: _Subject) -> bool:
+    """Write the item's FeedbackEvent; False when its dedupe_key was recorded before."""
+    return statements.insert_event(
+        {
+            "kind": kind,
+            "dedupe_key": item.dedupe_key[:64],
+            "address": subject.address,
+            "user_id": subject.user_id,
+            "task_id": subject.task_id,
+            "course_id": subject.course_id[:255],
+            "source": item.source[:32],
+            "status_code": item.status_code[:MAX_STATUS_CODE],
+            "diagnostic": item.diagnostic[:MAX_DIAGNOSTIC],
+            "received": timezone.now(),
+        }
     )
 
 
@@ -209,36 +209,30 @@ def _opt_out(subject: _Subject, how: str) -> bool:
     existing opt-out stays as it was (the learner's own choice is the older fact)."""
     if subject.user_id is None or not subject.course_id:
         return False
-    optout = Optout(user_id=subject.user_id, course_id=subject.course_id, how=how)
-    Optout.objects.bulk_create([optout], ignore_conflicts=True)  # one INSERT ... ON CONFLICT
+    Optout.objects.opt_out(user_id=subject.user_id, course_id=subject.course_id, how=how)
     return True
 
 
 def _suppress(item: FeedbackItem, subject: _Subject, reason: str) -> str:
     """Create the address's Suppression, or confirm it: one more event, the latest status
-    and diagnostic, the stronger reason. When two processes create it at once, the second's
-    IntegrityError makes record_feedback run it again, and then it confirms."""
+    and diagnostic, the stronger reason (one INSERT ... ON CONFLICT DO UPDATE)."""
     if not subject.address:
         return OUTCOME_IGNORED
     now = timezone.now()
-    latest = {
+    values = {
+        "address": subject.address,
+        "user_id": subject.user_id,
+        "reason": reason,
+        "source": item.source[:32],
+        "first_event": now,
         "last_event": now,
+        "count": 1,
         "status_code": item.status_code[:MAX_STATUS_CODE],
         "diagnostic": item.diagnostic[:MAX_DIAGNOSTIC],
     }
-    weaker = [name for name, rank in REASON_RANK.items() if rank < REASON_RANK[reason]]
-    confirmed = Suppression.objects.filter(address=subject.address).update(
-        count=F("count") + 1,
-        reason=Case(When(reason__in=weaker, then=Value(reason)), default=F("reason")),
-        **latest,
-    )
-    if not confirmed:
-        Suppression.objects.create(
-            address=subject.address,
-            user_id=subject.user_id,
-            reason=reason,
-            source=item.source[:32],
-            first_event=now,
-            **latest,
-        )
+    if statements.upsert_suppression(values, reason_rank=REASON_RANK):
+        signals.announce_on_commit(
+            signals.address_suppressed, Suppression, address=subject.address, reason=reason,
+            source=values["source"], user_id=subject.user_id,
+        )  # fmt: skip
     return SUPPRESSED

@@ -231,3 +231,32 @@ def test_different_bounces_of_one_address_at_once_make_one_suppression(send):
     assert outcomes == [SUPPRESSED] * 4
     assert Suppression.objects.get().count == 4
     assert counts(send[2]) == (4, 0)
+
+
+def test_a_new_suppression_and_opt_out_are_announced_once(send, django_capture_on_commit_callbacks):
+    from bulk_email import signals
+
+    heard = []
+
+    def listen(signal_name):
+        return lambda sender, **arguments: heard.append((signal_name, arguments))
+
+    suppressed, opted_out = listen("address_suppressed"), listen("opted_out")
+    signals.address_suppressed.connect(suppressed)
+    signals.opted_out.connect(opted_out)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            record_feedback(item(COMPLAINT, send, key="a", source="arf"))
+            record_feedback(item(COMPLAINT, send, key="b", source="arf"))
+            record_feedback(item(HARD_BOUNCE, send, key="c"))
+    finally:
+        signals.address_suppressed.disconnect(suppressed)
+        signals.opted_out.disconnect(opted_out)
+    _course, learner, _task = send
+    assert sorted(name for name, _ in heard) == ["address_suppressed", "opted_out"]
+    arguments = dict(heard)
+    assert arguments["address_suppressed"] == {
+        "address": "ann@example.com", "reason": "complaint", "source": "arf",
+        "user_id": learner.pk, "signal": signals.address_suppressed,
+    }  # fmt: skip
+    assert arguments["opted_out"]["how"] == "complaint"
