@@ -155,7 +155,7 @@ def run_in_threads(count: int, run) -> list:
 def test_two_pollers_at_once_never_process_a_message_twice(dovecot):
     for number in range(6):
         dovecot.deliver(raw_message(number))
-    recorder = Recorder(pause=0.05)  # long enough for the second run to start meanwhile
+    recorder = Recorder(pause=0.2)  # 1.2 s: the second run starts meanwhile, even on a busy machine
 
     reports = run_in_threads(2, lambda: poll.poll_feedback(mailbox=imap(dovecot), process=recorder))
 
@@ -168,7 +168,7 @@ def test_two_pollers_at_once_never_process_a_message_twice(dovecot):
 def test_two_maildir_pollers_at_once_never_process_a_message_twice(maildir):
     for number in range(6):
         deliver(maildir, raw_message(number))
-    recorder = Recorder(pause=0.05)
+    recorder = Recorder(pause=0.2)
 
     reports = run_in_threads(
         2, lambda: poll.poll_feedback(mailbox=MaildirMailbox(maildir), process=recorder)
