@@ -100,6 +100,16 @@ DEFAULTS: dict[str, Any] = {
     "ADDRESS_TEST_LIMIT_PER_HOUR": 3,
     # Larger feedback messages are refused unread (counted as ignored).
     "MAX_FEEDBACK_MESSAGE_BYTES": 10 * 1024 * 1024,
+    # The mailbox `manage.py poll_feedback` reads (docs/feedback.md), one of the two: an IMAP
+    # folder over TLS, {"host", "user", "password", "port", "folder": "INBOX", "ssl": True,
+    # "starttls": False, "processed_folder": "", "ca_file": None, "timeout": 30} ...
+    "FEEDBACK_IMAP": None,
+    # ... or the path of a local Maildir (processed messages move into its .Processed folder).
+    "FEEDBACK_MAILDIR": None,
+    # Messages one poll_feedback run takes at most (--limit overrides it).
+    "FEEDBACK_POLL_LIMIT": 1000,
+    # With Redis as its lock (no PostgreSQL), a poller that died frees the mailbox after this.
+    "FEEDBACK_POLL_LOCK_SECONDS": 300,
 }
 
 

@@ -12,6 +12,7 @@ from django.utils.module_loading import import_string
 
 from . import app_settings, rendering
 from .exceptions import EmailTemplateError
+from .feedback import mailboxes
 from .lms import LMSBackend
 
 
@@ -78,6 +79,8 @@ def check_numbers(**kwargs) -> list[checks.CheckMessage]:
         "PENDING_REQUEUE_SECONDS",
         "MAX_HTML_ELEMENTS",
         "ADDRESS_TEST_LIMIT_PER_HOUR",
+        "FEEDBACK_POLL_LIMIT",
+        "FEEDBACK_POLL_LOCK_SECONDS",
     ):
         if not _is_positive_int(app_settings.get(name)):
             errors.append(
@@ -347,6 +350,22 @@ def check_email_template_files(**kwargs) -> list[checks.CheckMessage]:
 
 
 @for_bulk_email
+def check_feedback_mailbox(**kwargs) -> list[checks.CheckMessage]:
+    """FEEDBACK_IMAP / FEEDBACK_MAILDIR, when either is set: what poll_feedback would refuse.
+    A Maildir not there is a warning only: the web servers may not see the poller's disk."""
+    if not (app_settings.get("FEEDBACK_IMAP") or app_settings.get("FEEDBACK_MAILDIR")):
+        return []
+    hint = "See docs/feedback.md (Polling a mailbox)."
+    only_maildir = not app_settings.get("FEEDBACK_IMAP")
+    return [
+        checks.Warning(problem, hint=hint, id="bulk_email.W030")
+        if only_maildir
+        else checks.Error(problem, hint=hint, id="bulk_email.E030")
+        for problem in mailboxes.configuration_problems()
+    ]
+
+
+@for_bulk_email
 def check_unknown_names(**kwargs) -> list[checks.CheckMessage]:
     return [
         checks.Warning(
@@ -369,6 +388,7 @@ def register() -> None:
         check_feedback_domain,
         check_esp_webhooks,
         check_email_template_files,
+        check_feedback_mailbox,
         check_unknown_names,
     ):
         checks.register(check, "bulk_email")

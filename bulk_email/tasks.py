@@ -4,13 +4,17 @@ The retry policy lives here: transient SMTP trouble retries a batch with exponen
 and full jitter up to ``MAX_RETRIES``, after which its unreached recipients are failed; a
 batch another worker is still sending is looked at again after a lease."""
 
+import logging
 import random
 
 from celery import Task, shared_task
 from celery.signals import worker_process_shutdown
 
 from . import api, app_settings, pipeline, sending
-from .exceptions import SMTPConfigurationError, TransientSendError
+from .exceptions import BulkEmailError, SMTPConfigurationError, TransientSendError
+from .feedback import poll as feedback_poll
+
+logger = logging.getLogger(__name__)
 
 
 class BulkEmailTask(Task):
@@ -91,3 +95,16 @@ def quit_smtp_session(**kwargs) -> None:
     """A worker process's SMTP session is kept across batches: say QUIT when the process
     ends rather than leave the server to time the connection out."""
     sending.close_session()
+
+
+@shared_task(**TASK_OPTIONS)
+def poll_feedback(limit: int | None = None) -> dict:
+    """Beat's way to run `manage.py poll_feedback` (docs/feedback.md); a run that overlaps
+    another does nothing. The outcome counts, for the worker's log; a mailbox that cannot be
+    read is one error line there (beat tries again at its next tick)."""
+    try:
+        report = feedback_poll.poll_feedback(limit=limit)
+    except BulkEmailError as error:
+        logger.error("poll_feedback: %s", error)
+        return {"error": error.code}
+    return {"busy": report.busy, **report.outcomes}

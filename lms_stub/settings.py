@@ -7,6 +7,7 @@ fails closed: without BULK_EMAIL_ENV=development (which `make run`, `make demo` 
 set) start-up stops unless SECRET_KEY and ALLOWED_HOSTS are real, and DEBUG stays off.
 """
 
+import json
 import os
 from pathlib import Path
 
@@ -322,6 +323,13 @@ CELERY_BEAT_SCHEDULE = {
     # Retention: does nothing unless BULK_EMAIL["RETENTION_DAYS"] is set.
     "bulk-email-purge": {"task": "bulk_email.tasks.purge_sends", "schedule": 24 * 3600.0},
 }
+# bulk_email's feedback poller from beat instead of cron (docs/feedback.md): every
+# BULK_EMAIL_FEEDBACK_POLL_SECONDS when set; an overlapping run does nothing.
+if os.environ.get("BULK_EMAIL_FEEDBACK_POLL_SECONDS"):
+    CELERY_BEAT_SCHEDULE["bulk-email-poll-feedback"] = {
+        "task": "bulk_email.tasks.poll_feedback",
+        "schedule": float(os.environ["BULK_EMAIL_FEEDBACK_POLL_SECONDS"]),
+    }
 
 # --- bulk_email -------------------------------------------------------------------------------
 # Numbers an operator (or a test starting workers) may tune from the environment.
@@ -384,6 +392,10 @@ BULK_EMAIL = {
     "FEEDBACK_DOMAIN": os.environ.get("BULK_EMAIL_FEEDBACK_DOMAIN") or None,
     # Bounces and complaints from an ESP's webhooks (anymail); needs ANYMAIL_WEBHOOK_SECRET.
     "ESP_WEBHOOKS": env_bool("BULK_EMAIL_ESP_WEBHOOKS", False),
+    # The mailbox poll_feedback reads: an IMAP folder (a JSON object: host, user, password,
+    # ... as docs/feedback.md lists) or a Maildir's path.
+    "FEEDBACK_IMAP": json.loads(os.environ.get("BULK_EMAIL_FEEDBACK_IMAP") or "null"),
+    "FEEDBACK_MAILDIR": os.environ.get("BULK_EMAIL_FEEDBACK_MAILDIR") or None,
     **bulk_email_env_numbers(),
 }
 

@@ -14,6 +14,9 @@ bash scripts/ensure_chromium.sh || true
 echo "== Postfix for the bounce tests (unpacked privately; no system service)"
 bash scripts/ensure_postfix.sh || true
 
+echo "== Dovecot for the feedback poller tests (unpacked privately; no system service)"
+bash scripts/ensure_dovecot.sh || true
+
 echo "== ruff"
 "$BIN/ruff" check .
 "$BIN/ruff" format --check .

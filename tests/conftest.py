@@ -89,6 +89,40 @@ def postfix(postfix_server, request):
         print(postfix_server.logs())
 
 
+# --- A real, private Dovecot (IMAP over TLS) serving a Maildir (tests/dovecot.py) ------------
+
+
+def start_dovecot(**options):
+    """A started PrivateDovecot; skipped loudly when it cannot run (failed under CI)."""
+    from tests import dovecot
+
+    server = None
+    try:
+        dovecot.ensure_binaries()
+        server = dovecot.PrivateDovecot(**options)
+        server.start()
+    except dovecot.DovecotUnavailable as why:
+        if server is not None:
+            server.remove()
+        message = f"a private Dovecot cannot run here: {why}"
+        if os.environ.get("CI"):
+            pytest.fail(f"{message}\nCI requires it.", pytrace=False)
+        pytest.skip(f"SKIPPED LOUDLY: {message}")
+    return server
+
+
+@pytest.fixture
+def dovecot(request):
+    """A Dovecot of this test's own, with an empty INBOX; its logs printed if the test failed."""
+    server = start_dovecot()
+    failed_before = request.session.testsfailed
+    yield server
+    if request.session.testsfailed > failed_before:
+        print(server.logs())
+    server.stop()
+    server.remove()
+
+
 # --- The real pipeline: celery workers on Redis, this test's PostgreSQL database, the sink ----
 
 

@@ -5,8 +5,10 @@ SMTP listener on a free loopback port. Nothing of the machine's mail system is u
 Mail to ``@lms.test`` (``LOCAL_DOMAIN``) is accepted by smtpd, then fails at delivery, as it
 does behind a relay: Postfix's bounce daemon writes the DSN (RFC 3464) to the envelope sender.
 ``@feedback.test`` (``FEEDBACK_DOMAIN``) is a virtual mailbox domain whose every address lands
-in one Maildir (``maildir``), as the feedback poller reads it. ``SOFT_BOUNCE_RECIPIENT`` is
-deferred (4.2.2) instead: Postfix sends a delay warning (Action: delayed) after a second.
+in one Maildir (``maildir``), as the feedback poller reads it; ``@learners.test``
+(``LEARNER_DOMAIN``) is another, whose mail lands in ``learner_maildir``: learners who exist.
+``SOFT_BOUNCE_RECIPIENT`` is deferred (4.2.2) instead: Postfix sends a delay warning
+(Action: delayed) after a second.
 """
 
 import email
@@ -29,6 +31,7 @@ ENSURE_SCRIPT = ROOT / "scripts" / "ensure_postfix.sh"
 
 LOCAL_DOMAIN = "lms.test"
 FEEDBACK_DOMAIN = "feedback.test"
+LEARNER_DOMAIN = "learners.test"
 SOFT_BOUNCE_RECIPIENT = f"full@{LOCAL_DOMAIN}"
 MAIL_OWNER = "postfix"
 MAILDIR_OWNER = "nobody"  # virtual(8) writes the Maildir as this user
@@ -72,7 +75,7 @@ alias_maps =
 alias_database =
 transport_maps = texthash:{conf}/transport
 recipient_delimiter = +
-virtual_mailbox_domains = {feedback}
+virtual_mailbox_domains = {feedback}, {learners}
 virtual_mailbox_base = {root}/mail
 virtual_mailbox_maps = texthash:{conf}/mailboxes
 virtual_uid_maps = static:{uid}
@@ -145,6 +148,7 @@ class PrivatePostfix:
         self.root.chmod(0o755)
         self.conf = self.root / "conf"
         self.maildir = self.root / "mail" / "feedback"
+        self.learner_maildir = self.root / "mail" / "learners"
         self.log_path = self.root / "maillog"
         self.master_log = self.root / "master.out"
         self.process: subprocess.Popen | None = None
@@ -163,13 +167,16 @@ class PrivatePostfix:
         values = {
             "root": self.root, "dist": self.dist, "conf": self.conf, "port": self.port,
             "mail_owner": MAIL_OWNER, "local": LOCAL_DOMAIN, "feedback": FEEDBACK_DOMAIN,
+            "learners": LEARNER_DOMAIN,
             "uid": maildir_owner.pw_uid, "gid": maildir_owner.pw_gid,
         }  # fmt: skip
         self.conf.mkdir(mode=0o755)
         (self.conf / "main.cf").write_text(MAIN_CF.format(**values))
         (self.conf / "master.cf").write_text(MASTER_CF.format(**values))
         # The trailing slash makes it a Maildir; "@domain" is the catch-all.
-        (self.conf / "mailboxes").write_text(f"@{FEEDBACK_DOMAIN} feedback/\n")
+        (self.conf / "mailboxes").write_text(
+            f"@{FEEDBACK_DOMAIN} feedback/\n@{LEARNER_DOMAIN} learners/\n"
+        )
         transport = f"{SOFT_BOUNCE_RECIPIENT} mailbox-full:\n"
         (self.conf / "transport").write_text(transport)
         shutil.copy(self.dist / "usr/share/postfix/dynamicmaps.cf", self.conf)
@@ -234,8 +241,9 @@ class PrivatePostfix:
 
     # --- what a test reads --------------------------------------------------------------
 
-    def messages(self) -> list[EmailMessage]:
-        folder = self.maildir / "new"
+    def messages(self, maildir: Path | None = None) -> list[EmailMessage]:
+        """The messages waiting in ``maildir`` (the feedback Maildir unless given)."""
+        folder = (maildir or self.maildir) / "new"
         paths = sorted(folder.iterdir()) if folder.exists() else []
         return [
             email.message_from_bytes(p.read_bytes(), policy=email.policy.default) for p in paths

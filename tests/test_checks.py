@@ -12,6 +12,9 @@ VALID = {
 }
 
 
+IMAP = {"host": "imap.example.com", "user": "bounces", "password": "secret"}
+
+
 def ids(messages) -> list[str]:
     return [m.id for m in messages]
 
@@ -29,6 +32,7 @@ def run_all() -> list[str]:
         checks.check_queues,
         checks.check_feedback_domain,
         checks.check_esp_webhooks,
+        checks.check_feedback_mailbox,
         checks.check_unknown_names,
     ):
         found += ids(check())
@@ -74,6 +78,12 @@ def test_the_site_settings_pass_every_check(settings):
         ({"QUEUE": None}, "bulk_email.E020"),
         ({"FEEDBACK_DOMAIN": None}, "bulk_email.W002"),
         ({"FEEDBACK_DOMAIN": ""}, "bulk_email.W002"),
+        ({"FEEDBACK_IMAP": {"host": "imap.example.com"}}, "bulk_email.E030"),
+        ({"FEEDBACK_IMAP": {**IMAP, "ssl": False}}, "bulk_email.E030"),
+        ({"FEEDBACK_IMAP": "imaps://u:p@imap.example.com/"}, "bulk_email.E030"),
+        ({"FEEDBACK_IMAP": IMAP, "FEEDBACK_MAILDIR": "/tmp"}, "bulk_email.E030"),
+        ({"FEEDBACK_MAILDIR": "/nonexistent/maildir"}, "bulk_email.W030"),
+        ({"FEEDBACK_POLL_LIMIT": 0}, "bulk_email.E004"),
     ],
 )
 def test_each_misconfiguration_is_reported_with_its_id(override, expected):
@@ -95,16 +105,33 @@ def test_checks_run_through_djangos_framework():
 def test_checks_honour_app_configs(settings):
     from django.apps import apps
 
-    settings.BULK_EMAIL = {"LMS_BACKEND": None, "NOT_A_SETTING": 1}
+    settings.BULK_EMAIL = {"LMS_BACKEND": None, "NOT_A_SETTING": 1, "FEEDBACK_IMAP": {"x": 1}}
     others = [apps.get_app_config("auth")]
     for check in (
         checks.check_lms_backend,
         checks.check_unknown_names,
         checks.check_feedback_domain,
+        checks.check_feedback_mailbox,
     ):
         assert check(app_configs=others) == []
         assert check(app_configs=[apps.get_app_config("bulk_email")])
         assert check(app_configs=None)
+
+
+@pytest.mark.parametrize(
+    "mailbox",
+    [{"FEEDBACK_IMAP": IMAP}, {"FEEDBACK_IMAP": {**IMAP, "ssl": False, "starttls": True}}],
+)
+def test_a_usable_imap_mailbox_passes(mailbox):
+    with override_settings(BULK_EMAIL={**VALID, **mailbox}):
+        assert run_all() == []
+
+
+def test_a_maildir_passes(tmp_path):
+    for sub in ("new", "cur", "tmp"):
+        (tmp_path / sub).mkdir()
+    with override_settings(BULK_EMAIL={**VALID, "FEEDBACK_MAILDIR": str(tmp_path)}):
+        assert run_all() == []
 
 
 def test_a_beat_entry_sending_dispatch_to_a_queue_no_documented_worker_reads_is_reported(

@@ -26,6 +26,32 @@ def test_backoff_cap_is_a_setting(settings):
     assert {2 <= backoff_seconds(stalls) <= 4 for stalls in (5, 20, 60)} == {True}
 
 
+@pytest.mark.django_db
+def test_the_poll_feedback_task_polls_the_configured_mailbox(settings, tmp_path):
+    """What beat runs: one poll_feedback run, its counts returned for the worker's log."""
+    from bulk_email.tasks import poll_feedback
+
+    for sub in ("new", "cur", "tmp"):
+        (tmp_path / sub).mkdir()
+    (tmp_path / "new" / "1.reply").write_bytes(b"From: a@example.org\r\nSubject: hi\r\n\r\nHi\r\n")
+    settings.BULK_EMAIL = {**settings.BULK_EMAIL, "FEEDBACK_MAILDIR": str(tmp_path)}
+
+    assert poll_feedback.apply(kwargs={"limit": 5}).get() == {"busy": False, "ignored": 1}
+    assert [p.name for p in (tmp_path / ".Processed" / "cur").iterdir()] == ["1.reply:2,S"]
+
+
+@pytest.mark.django_db
+def test_the_poll_feedback_task_logs_an_unreadable_mailbox_in_one_line(settings, tmp_path, caplog):
+    from bulk_email.tasks import poll_feedback
+
+    settings.BULK_EMAIL = {**settings.BULK_EMAIL, "FEEDBACK_MAILDIR": str(tmp_path / "none")}
+
+    assert poll_feedback.apply().get() == {"error": "configuration"}
+    [record] = [r for r in caplog.records if r.name == "bulk_email.tasks"]
+    assert record.getMessage().startswith("poll_feedback: FEEDBACK_MAILDIR ")
+    assert record.exc_info is None
+
+
 QUEUES = ("celery", "default", "bulk_mail")
 
 

@@ -36,7 +36,15 @@ from .. import app_settings
 from ..exceptions import InvalidTokenError
 from ..models import EmailTask
 from ..tokens import BOUNCE, UNSUBSCRIBE, read_feedback_address, read_message_id, read_token
-from .record import COMPLAINT, HARD_BOUNCE, IGNORED, SOFT_BOUNCE, FeedbackItem, record_feedback
+from .record import (
+    COMPLAINT,
+    HARD_BOUNCE,
+    IGNORED,
+    SOFT_BOUNCE,
+    FeedbackItem,
+    make_dedupe_key,
+    record_feedback,
+)
 from .record import UNSUBSCRIBE as UNSUBSCRIBE_KIND
 
 log = logging.getLogger(__name__)
@@ -380,6 +388,16 @@ def _attribution(verdict: Verdict) -> tuple[int | None, int | None, str, str]:
     return (next(iter(users)) if users else None), task_id, course_id, ""
 
 
+def whose_message_id(message_id: str) -> tuple[int, int | None] | None:
+    """(user id, task id or None) of a Message-ID this site signed, else None: how an ESP
+    event that quotes the message's own Message-ID is attributed (webhooks)."""
+    reference = read_message_id(message_id or "")
+    if reference is None:
+        return None
+    email_id, user_id = reference
+    return user_id, _latest_task_of(email_id)
+
+
 def _latest_task_of(email_id: int) -> int | None:
     """The send of an email a quoted Message-ID names (an email sent again names its last)."""
     return (
@@ -395,7 +413,7 @@ def _dedupe_base(message: Message, raw: bytes) -> str:
 
 
 def _dedupe_key(base: str, who: str, kind: str) -> str:
-    return hashlib.sha256(f"{base}\n{who}\n{kind}".encode("utf-8", "replace")).hexdigest()
+    return make_dedupe_key(base, who, kind)
 
 
 # --- Reading a message that may be malformed -------------------------------------------

@@ -8,6 +8,7 @@ read from a bounce's text. One transaction per item; the FeedbackEvent row and i
 processes receive it at the same moment (the second insert waits for the first and fails).
 """
 
+import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -61,6 +62,13 @@ class FeedbackItem:
     course_id: str = ""
     status_code: str = ""
     diagnostic: str = ""
+
+
+def make_dedupe_key(*parts: str) -> str:
+    """A FeedbackEvent.dedupe_key from what identifies one event (the feedback message's or
+    the ESP event's id, whom it is about, its kind): the same parts, the same key."""
+    joined = "\n".join(str(part) for part in parts)
+    return hashlib.sha256(joined.encode("utf-8", "replace")).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -310,3 +310,22 @@ def test_hostile_text_in_a_report_is_stored_as_text(ann, task):
                   diagnostic="smtp; 550 <script>alert(1)</script>\r\nX-Injected: yes")  # fmt: skip
     assert process_message(message, source="dsn").outcome == SUPPRESSED
     assert "<script>" in Suppression.objects.get().diagnostic  # escaped where it is shown
+
+
+def test_whose_message_id_names_the_learner_and_the_emails_latest_send(ann, task):
+    from bulk_email.feedback import whose_message_id
+    from bulk_email.models import EmailTask
+
+    resend = EmailTask.objects.create(email=task.email, state=EmailTask.PENDING)
+    message_id = make_message_id(task.email_id, ann.pk, "lms.example.com")
+    assert whose_message_id(message_id) == (ann.pk, resend.pk)
+    assert whose_message_id("<someone@else.example>") is None
+    assert whose_message_id("") is None
+
+
+def test_the_same_parts_make_the_same_dedupe_key():
+    from bulk_email.feedback import make_dedupe_key
+
+    key = make_dedupe_key("ses:0100018c", 42, "hard_bounce")
+    assert len(key) == 64 and key == make_dedupe_key("ses:0100018c", 42, "hard_bounce")
+    assert key != make_dedupe_key("ses:0100018c", 42, "complaint")

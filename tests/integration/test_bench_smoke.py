@@ -25,3 +25,15 @@ def test_the_benchmark_runs_end_to_end(redis_url):
     assert "| **bulk_email** (send_email → Success) |" in done.stdout
     assert "Ratios: project/ceiling" in done.stdout
     assert "CPU per recipient in one process" in done.stdout
+
+
+def test_the_feedback_benchmark_runs():
+    url = os.environ["DATABASE_URL"].rsplit("/", 1)[0] + "/bulk_email_bench_feedback_smoke"
+    command = [sys.executable, "bench/bench_feedback.py", "--messages", "200",
+               "--database-url", url, "--no-results"]  # fmt: skip
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "70  hard -> suppressed" in done.stdout
+    assert "50  ignored -> ignored" in done.stdout
+    assert "20  mailto -> opted_out" in done.stdout
+    assert "200 feedback messages in" in done.stdout
