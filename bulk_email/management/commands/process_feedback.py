@@ -4,8 +4,8 @@ address) on stdin and act on it: the command a Postfix ``pipe`` transport, procm
 
 Its exit status is what the mail system acts on. 0 whatever the message says or however it
 is broken: anything else would make the MTA bounce the bounce, or keep it forever. 75
-(EX_TEMPFAIL) only when the database cannot be reached: the MTA keeps the message and tries
-again later, and nothing is lost."""
+(EX_TEMPFAIL) only when the database cannot be used (down, refusing, not migrated): the MTA
+keeps the message and tries again later, and nothing is lost."""
 
 import logging
 import sys
