@@ -19,8 +19,9 @@ DEFAULTS: dict[str, Any] = {
     "LMS_BACKEND": None,
     # Absolute base URL used in links inside mail (unsubscribe, email settings).
     "SITE_URL": "http://localhost:8000",
-    # From address of course mail; the display name is "<course name> Course Staff".
-    "DEFAULT_FROM_EMAIL": "no-reply@example.com",
+    # From address of course mail (display name "<course name> Course Staff"); None: the
+    # project's own DEFAULT_FROM_EMAIL (Django's setting), as an integrator expects.
+    "DEFAULT_FROM_EMAIL": None,
     # Recipients per batch row and per send_batch task.
     "EMAILS_PER_TASK": 500,
     # Learners who have not logged in for this many months are not mailed; None turns it off.
@@ -158,3 +159,8 @@ def import_optional(module: str, *, extra: str) -> ModuleType:
         return importlib.import_module(module)
     except ImportError as error:
         raise BulkEmailImproperlyInstalled(module=module, extra=extra) from error
+
+
+def from_email() -> str:
+    """The From address of course mail: BULK_EMAIL's, else Django's DEFAULT_FROM_EMAIL."""
+    return get("DEFAULT_FROM_EMAIL") or settings.DEFAULT_FROM_EMAIL

@@ -3,7 +3,7 @@
 A host LMS implements ``LMSBackend`` once and names it in ``BULK_EMAIL["LMS_BACKEND"]``.
 Courses, tracks and cohorts come back as small frozen data objects; membership comes back
 as *user querysets*, so that recipient resolution composes them into one SQL query with
-opt-outs, de-duplication and ordering done in the database. ``tests/lms_contract.py`` is
+opt-outs, de-duplication and ordering done in the database. ``bulk_email/testing.py`` is
 the contract every backend must pass.
 """
 

@@ -32,6 +32,7 @@ LAYERS = [
         "apps",
         "management",
         "converters",
+        "testing",
     ],
 ]
 LAYER_OF = {name: level for level, names in enumerate(LAYERS) for name in names}

@@ -215,7 +215,7 @@ def deliver_test(user: AbstractBaseUser, link: str) -> None:
     message = EmailMessage(
         subject="Test message: does course email reach you?",
         body=TEST_BODY.format(address=user.email, link=link),
-        from_email=app_settings.get("DEFAULT_FROM_EMAIL"),
+        from_email=app_settings.from_email(),
         to=[user.email],
     )
     try:

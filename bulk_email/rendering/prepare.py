@@ -238,7 +238,7 @@ def format_around_body(template: str, values: dict) -> str:
 
 
 def from_address(email: EmailFields) -> str:
-    return email.from_addr or app_settings.get("DEFAULT_FROM_EMAIL")
+    return email.from_addr or app_settings.from_email()
 
 
 def feedback_domain() -> str | None:
