@@ -178,6 +178,24 @@ def run(messages) -> dict:
     }
 
 
+def commit_ceiling(transactions: int = 1000) -> dict:
+    """The rate of the cheapest durable transaction on the same database and connection: one
+    one-row INSERT and its COMMIT (fsync). One transaction per message can go no faster; on
+    a shared machine it tells how much of the figure is the database's."""
+    from django.db import connection, transaction
+
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE IF NOT EXISTS bench_commit_ceiling (n integer)")
+    started = time.perf_counter()
+    for n in range(transactions):
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("INSERT INTO bench_commit_ceiling (n) VALUES (%s)", [n])
+    seconds = time.perf_counter() - started
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE bench_commit_ceiling")
+    return {"transactions_per_second": round(transactions / seconds)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=10_000)
@@ -194,7 +212,12 @@ def main() -> None:
     messages = build_messages(args.messages, learners, task)
     size = sum(len(raw) for _, raw in messages)
     print(f"{len(messages)} messages built ({size / len(messages) / 1024:.1f} KB on average)")
+    ceiling_before = commit_ceiling()
     figures = run(messages)
+    ceiling_after = commit_ceiling()
+    figures["commit_ceiling_per_second"] = round(
+        (ceiling_before["transactions_per_second"] + ceiling_after["transactions_per_second"]) / 2
+    )
     for line, count in figures["outcomes"].items():
         print(f"  {count:>6}  {line}")
     print(
@@ -203,6 +226,11 @@ def main() -> None:
         f"{figures['cpu_ms_per_message']} ms of this process's CPU a message, "
         f"{figures['queries_per_message']} SQL statements a message besides BEGIN/COMMIT "
         f"(goal: >= 500/s; load average {figures['load_average']:.1f} on {figures['cpus']} CPUs)"
+    )
+    print(
+        f"the same database's bare one-row INSERT + COMMIT, before and after: "
+        f"{figures['commit_ceiling_per_second']} transactions/s (no one-transaction-per-message "
+        f"service can go faster here)"
     )
     if not args.no_results:
         RESULTS.mkdir(parents=True, exist_ok=True)

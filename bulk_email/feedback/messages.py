@@ -167,7 +167,7 @@ def _mailto_verdict(message: Message, token) -> Verdict:
 def _bounce_verdict(message: Message, token) -> Verdict | None:
     """A HARD_BOUNCE or SOFT_BOUNCE verdict when flufl.bounce recognises a failure; None when
     the message reports none."""
-    temporary, permanent = all_failures(message)
+    temporary, permanent = _failures(message)
     if not temporary and not permanent:
         return None
     statuses = _dsn_statuses(message)
@@ -184,6 +184,16 @@ def _bounce_verdict(message: Message, token) -> Verdict | None:
         diagnostic=f"{reported}: {diagnostic}".strip(": ")[:MAX_DIAGNOSTIC],
     )
     return verdict
+
+
+def _failures(message: Message):
+    """flufl.bounce's (temporary, permanent) addresses. Its Yale detector fails (IndexError)
+    on a message with no From address, as Python 3.11.7's getaddresses("") returns []: such
+    a message is scanned with a From that no detector recognises."""
+    if not email.utils.getaddresses([_header(message, "From")]):
+        del message["From"]
+        message["From"] = "unknown@invalid"
+    return all_failures(message)
 
 
 def _strongest(failures, statuses) -> tuple[str, str, str, str]:

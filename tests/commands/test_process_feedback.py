@@ -90,6 +90,16 @@ def test_an_unreachable_database_exits_75_so_the_mta_retries():
     assert b"Traceback" not in result.stderr
 
 
+def test_a_database_without_the_tables_exits_75(tmp_path):
+    """Migrations not run yet: the MTA keeps the message until they are."""
+    empty = tmp_path / "empty.sqlite3"
+    empty.touch()
+    message = dsn(to="bounces+a-b-c@feedback.example.com", recipient="a@b.example")
+    result = run_process(message, database_url=f"sqlite:///{empty}")
+    assert result.returncode == 75, result.stderr
+    assert b"Traceback" not in result.stderr
+
+
 @pytest.fixture
 def shared_database(transactional_db):
     """The URL of this test's database, for a process of its own (PostgreSQL pass)."""

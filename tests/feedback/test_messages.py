@@ -329,3 +329,13 @@ def test_the_same_parts_make_the_same_dedupe_key():
     key = make_dedupe_key("ses:0100018c", 42, "hard_bounce")
     assert len(key) == 64 and key == make_dedupe_key("ses:0100018c", 42, "hard_bounce")
     assert key != make_dedupe_key("ses:0100018c", 42, "complaint")
+
+
+@pytest.mark.parametrize("sender", [None, "", "<>", "undisclosed-recipients:;"])
+def test_a_message_without_a_from_address_is_read_not_refused(ann, task, sender):
+    """flufl.bounce's Yale detector fails on it; the message is still classified."""
+    message = mail_to(verp(ann, task), subject="hello", sender="x@example.com",
+                      headers={"From": sender})  # fmt: skip
+    result = process_message(message, source="dsn")
+    assert result.outcome == OUTCOME_IGNORED
+    assert result.reason.startswith("not a bounce"), result.reason

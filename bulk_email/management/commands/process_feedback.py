@@ -4,14 +4,14 @@ address) on stdin and act on it: the command a Postfix ``pipe`` transport, procm
 
 Its exit status is what the mail system acts on. 0 whatever the message says or however it
 is broken: anything else would make the MTA bounce the bounce, or keep it forever. 75
-(EX_TEMPFAIL) only when the database cannot be reached: the MTA keeps the message and tries
-again later, and nothing is lost."""
+(EX_TEMPFAIL) only when the database cannot be used (down, refusing, not migrated): the MTA
+keeps the message and tries again later, and nothing is lost."""
 
 import logging
 import sys
 
 from django.core.management.base import BaseCommand
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, InternalError, OperationalError, ProgrammingError
 
 from bulk_email import app_settings
 from bulk_email.feedback import process_message
@@ -21,6 +21,9 @@ log = logging.getLogger(__name__)
 EX_OK = 0
 EX_TEMPFAIL = 75  # sysexits.h: "temporary failure; the user is invited to retry"
 READ_CHUNK = 1 << 20
+# The database cannot be used at all (down, refusing, not migrated): the MTA keeps the message
+# and tries again. IntegrityError and DataError are about one message: not retried.
+DATABASE_UNUSABLE = (OperationalError, InterfaceError, ProgrammingError, InternalError)
 
 
 class Command(BaseCommand):
@@ -51,7 +54,7 @@ class Command(BaseCommand):
             result = process_message(
                 raw, source=options["source"][:32], envelope_recipients=tuple(options["recipient"])
             )
-        except (OperationalError, InterfaceError) as error:
+        except DATABASE_UNUSABLE as error:
             self.stderr.write(f"database unreachable, the message is left to the MTA: {error}")
             sys.exit(EX_TEMPFAIL)
         except Exception as error:  # a bug of ours must not make the MTA bounce the bounce
