@@ -34,10 +34,13 @@ def tab_context(request: HttpRequest, course_id: str) -> dict:
     """What ``bulk_email/email_tab.html`` needs. The host renders the tab only when
     ``api.can_send`` says so; the endpoints check again on every call."""
     groups = recipients.available_groups(course_id=course_id)
-    counts = recipients.group_counts(course_id=course_id, sender_id=request.user.pk)
+    # One query a group: how many each reaches, and who it leaves out and why (the "why?").
+    breakdowns = recipients.group_breakdowns(course_id=course_id, sender_id=request.user.pk)
     return {
         "bulk_email_form": ComposeForm(),
-        "bulk_email_groups": [(group, counts[group.key]) for group in groups],
+        "bulk_email_groups": [
+            (group, breakdowns[group.key].receive, breakdowns[group.key]) for group in groups
+        ],
         "bulk_email_config": {
             "courseId": course_id,
             "subjectMaxLength": app_settings.get("SUBJECT_MAX_LENGTH"),
@@ -164,12 +167,22 @@ def preview_json(preview: api.Preview) -> dict:
 
 @course_endpoint("GET")
 def groups(request, access):
-    """The "Send to" groups with how many people each reaches on its own."""
-    counts = recipients.group_counts(course_id=access.course_id, sender_id=request.user.pk)
+    """The "Send to" groups with how many people each reaches on its own, and how many it
+    leaves out by rule (``left_out``) with the sentence the tab shows (``why``)."""
+    breakdowns = recipients.group_breakdowns(course_id=access.course_id, sender_id=request.user.pk)
     offered = recipients.available_groups(course_id=access.course_id)
-    return JsonResponse(
-        {"groups": [{"key": g.key, "label": g.label, "count": counts[g.key]} for g in offered]}
-    )
+    return JsonResponse({"groups": [group_json(g, breakdowns[g.key]) for g in offered]})
+
+
+def group_json(group, breakdown: recipients.Breakdown) -> dict:
+    left_out = {
+        "not_logged_in": breakdown.not_logged_in,
+        "opted_out": breakdown.opted_out,
+        "not_activated": breakdown.not_activated,
+        "suppressed": breakdown.suppressed,
+    }
+    return {"key": group.key, "label": group.label, "count": breakdown.receive,
+            "left_out": left_out, "why": breakdown.summary()}  # fmt: skip
 
 
 @course_endpoint("POST")

@@ -22,7 +22,15 @@ from bulk_email.models import (
     RecipientOutcome,
 )
 from lms_stub.models import CourseAccessRole
-from tests.factories import enroll, give_role, make_course, make_sending_course, make_user, staff
+from tests.factories import (
+    enroll,
+    give_role,
+    make_course,
+    make_sending_course,
+    make_user,
+    opt_out,
+    staff,
+)
 
 pytestmark = pytest.mark.django_db
 STATIC = Path(__file__).resolve().parent.parent / "bulk_email" / "static" / "bulk_email"
@@ -382,9 +390,38 @@ def test_groups_lists_each_group_with_its_count(client, course, instructor):
     enroll(make_user(), course, mode="audit")
     client.force_login(instructor)
     groups = {g["key"]: g for g in client.get(api_url(course, "groups/")).json()["groups"]}
-    assert groups["myself"] == {"key": "myself", "label": "Myself", "count": 1}
+    nobody = {"not_logged_in": 0, "opted_out": 0, "not_activated": 0, "suppressed": 0}
+    assert groups["myself"] == {
+        "key": "myself",
+        "label": "Myself",
+        "count": 1,
+        "left_out": nobody,
+        "why": "1 will receive it; nobody is left out.",
+    }
     assert groups["learners"]["count"] == 1 and groups["track:verified"]["count"] == 0
     assert groups["staff"]["label"] == "Staff and Administrators"
+
+
+def test_groups_say_who_each_leaves_out_and_why(client, course, instructor):
+    quitter, sleeper = (
+        make_user(),
+        make_user(last_login=timezone.now() - datetime.timedelta(days=900)),
+    )
+    enroll(make_user(), course)
+    enroll(quitter, course)
+    enroll(sleeper, course, created=timezone.now() - datetime.timedelta(days=900))
+    opt_out(quitter, course.id)
+    client.force_login(instructor)
+    groups = {g["key"]: g for g in client.get(api_url(course, "groups/")).json()["groups"]}
+    assert groups["learners"]["count"] == 1
+    assert groups["learners"]["left_out"] == {
+        "not_logged_in": 1, "opted_out": 1, "not_activated": 0, "suppressed": 0
+    }  # fmt: skip
+    why = "1 will receive it: 2 left out — 1 has not logged in for 18 months, 1 opted out."
+    assert groups["learners"]["why"] == why
+    page = dashboard(client, course).content.decode()
+    assert "why 2 left out?" in page and why in page
+    assert page.count('class="bulk-email-why"') == 2  # All Learners and the audit track
 
 
 def test_preview_is_the_rendered_message_for_the_viewer_and_saves_nothing(
