@@ -26,13 +26,14 @@ import calendar
 import datetime
 import json
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import chain, repeat
 from typing import TypedDict
 
 from django.contrib.auth import get_user_model
-from django.db import connection
-from django.db.models import Count, Q, QuerySet
+from django.db import connection, transaction
+from django.db.models import Case, Count, Q, QuerySet, Value, When
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.translation import gettext, ngettext, ngettext_lazy
@@ -359,17 +360,35 @@ def group_breakdown(
     everyone, members, opt_out_applies = groups.breakdown_parts(
         course_id=course_id, sender_id=sender_id, key=key, active_since=eligibility_cutoff(now=now)
     )
-    kept = Q(pk__in=members.values("pk"))
     opted_out = Q(groups.opted_out(course_id)) if opt_out_applies else Q(pk__in=[])
-    suppressed = Q(groups.suppressed())
-    counts = everyone.aggregate(
-        not_activated=Count("pk", filter=Q(is_active=False)),
-        not_logged_in=Count("pk", filter=Q(is_active=True) & ~kept),
-        opted_out=Count("pk", filter=kept & opted_out),
-        suppressed=Count("pk", filter=kept & ~opted_out & suppressed),
-        receive=Count("pk", filter=kept & ~opted_out & ~suppressed),
+    # Each person's first reason, in one CASE: each test runs once a row, and only on the
+    # rows the tests before it kept (the opt-out and suppression probes on members only).
+    reason = Case(
+        When(is_active=False, then=Value("not_activated")),
+        When(~Q(pk__in=members.values("pk")), then=Value("not_logged_in")),
+        When(opted_out, then=Value("opted_out")),
+        When(Q(groups.suppressed()), then=Value("suppressed")),
+        default=Value("receive"),
     )
+    rows = everyone.annotate(reason=reason).values("reason").annotate(n=Count("pk")).order_by()
+    counts = dict.fromkeys(Breakdown.__dataclass_fields__, 0)
+    with _no_jit():
+        counts.update({row["reason"]: row["n"] for row in rows})
     return Breakdown(**counts)
+
+
+@contextmanager
+def _no_jit():
+    """PostgreSQL's JIT off for this one query (``SET LOCAL``, inside its own transaction).
+
+    Measured on 100,000 learners: the breakdown's plan costs above ``jit_above_cost``, and
+    compiling its CASE and subplans took 0.8 s of a 1.2 s query; without it, 0.1-0.2 s."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL jit = off")
+        yield
 
 
 def group_breakdowns(

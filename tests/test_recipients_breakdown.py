@@ -108,10 +108,11 @@ def test_what_each_group_receives_is_its_count_on_the_email_tab(course):
 
 def test_one_query_a_group(course):
     course, sender, _ = course
-    breakdown(course, sender, "learners")  # the LMS caches nothing; warm the registry
     with CaptureQueriesContext(connection) as queries:
         breakdown(course, sender, "learners")
-    assert len(queries) == 1
+    # On PostgreSQL, also a SAVEPOINT and "SET LOCAL jit = off" around it (see _no_jit).
+    selects = [q["sql"] for q in queries if q["sql"].startswith("SELECT")]
+    assert len(selects) == 1 and "CASE WHEN" in selects[0]
 
 
 def test_the_rule_turned_off_leaves_nobody_out_for_not_logging_in(course, settings):
