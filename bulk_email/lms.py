@@ -26,6 +26,9 @@ class CourseInfo:
     org: str
     end: datetime.datetime | None
     postal_address: str
+    # The course's language (Open edX's course "language" setting), a BCP 47 tag such as
+    # "fr"; "" when the LMS has none: the email's <html lang> is then "en".
+    language: str = ""
 
 
 @dataclass(frozen=True)
