@@ -8,7 +8,7 @@ import * as compose from "./email_tab/compose.js";
 import * as history from "./email_tab/history.js";
 import * as progress from "./email_tab/progress.js";
 import * as scheduled from "./email_tab/scheduled.js";
-import { call, initViewer, root, say, setRefresh, urls } from "./email_tab/shared.js";
+import { call, initFocusReturn, initViewer, root, say, setRefresh, urls } from "./email_tab/shared.js";
 
 async function refresh() {
   try {
@@ -24,6 +24,7 @@ async function refresh() {
 if (root) {
   setRefresh(refresh);
   initViewer();
+  initFocusReturn();
   compose.init();
   refresh();
 }

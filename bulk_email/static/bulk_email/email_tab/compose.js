@@ -3,7 +3,7 @@
  * schedule after confirmation; and editing a scheduled email in this same form. */
 import {
   call, config, confirmDialog, el, failure, isoWithOffset, localInputValue, localTime, people,
-  refresh, root, say, showMessage, taskUrl, urls,
+  refresh, restoreFocus, root, say, showMessage, taskUrl, urls,
 } from "./shared.js";
 import { track } from "./progress.js";
 
@@ -141,6 +141,7 @@ async function busy(button, work) {
     showErrors(error);
   } finally {
     button.disabled = false;
+    restoreFocus(); // it lost focus when disabled, or the dialog it opened gave it to <body>
   }
 }
 
