@@ -275,6 +275,24 @@ async function saveEdit(body) {
   await refresh();
 }
 
+// --- The editor's focus ring -------------------------------------------------------------------------
+// CKEditor's text is in a frame, and a frame whose document has focus matches neither :focus nor
+// :focus-within in this page: the editor's own focus events mark its box instead (email_tab.css).
+
+function ringEditorWhenFocused() {
+  const wire = (instance) => {
+    if (instance.name !== "bulk-email-message") return;
+    const mark = (on) => () => {
+      const box = document.getElementById("cke_bulk-email-message");
+      if (box) box.classList.toggle("bulk-email-editor-focused", on);
+    };
+    instance.on("focus", mark(true));
+    instance.on("blur", mark(false));
+  };
+  if (editor()) wire(editor());
+  else if (window.CKEDITOR) window.CKEDITOR.on("instanceCreated", (event) => wire(event.editor));
+}
+
 // --- Wiring -----------------------------------------------------------------------------------------
 
 export function init() {
@@ -296,4 +314,5 @@ export function init() {
   sendAtInput.min = localInputValue(new Date());
   countSubject();
   showWhen();
+  ringEditorWhenFocused();
 }
