@@ -51,7 +51,8 @@ class Audit:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
 
     def check(self, name: str) -> None:
-        self.page.wait_for_load_state("networkidle")
+        # "load", not "networkidle": the Email tab polls a running send every second.
+        self.page.wait_for_load_state("load")
         response = self.axe.run(self.page, options=AXE_OPTIONS).response
         self.results[name] = response["violations"]
         self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
