@@ -419,10 +419,27 @@ def test_groups_say_who_each_leaves_out_and_why(client, course, instructor):
     }  # fmt: skip
     why = "1 will receive it: 2 left out — 1 has not logged in for 18 months, 1 opted out."
     assert groups["learners"]["why"] == why
+    # What the tab asks for when a group's "why?" is opened: that group alone.
+    one = client.get(api_url(course, "groups/"), {"key": "learners"}).json()["groups"]
+    assert [(g["key"], g["why"]) for g in one] == [("learners", why)]
     page = dashboard(client, course).content.decode()
-    assert 'why 2 left out<span class="bulk-email-sr-only"> of All Learners</span>?' in page
-    assert why in page
-    assert page.count('class="bulk-email-why"') == 2  # All Learners and the audit track
+    assert page.count('class="bulk-email-why"') == len(groups)
+    assert 'data-key="learners"' in page
+    assert '<span class="bulk-email-sr-only"> of All Learners</span>, and why?' in page
+
+
+@pytest.mark.parametrize(
+    "key", ["cohort:999999", "nope", "<script>", "track:" + "x" * 5000, "learners\r\nX: y"]
+)
+def test_a_breakdown_of_a_group_the_course_does_not_offer_is_refused(
+    client, course, instructor, key
+):
+    client.force_login(instructor)
+    response = client.get(api_url(course, "groups/"), {"key": key})
+    assert response.status_code == 400
+    body = response.json()
+    assert body["field"] == "targets" and body["message"].startswith("Not a group of this course")
+    assert len(response.content) < 1000
 
 
 def test_preview_is_the_rendered_message_for_the_viewer_and_saves_nothing(

@@ -275,6 +275,22 @@ async function saveEdit(body) {
   await refresh();
 }
 
+// --- Who a group leaves out, and why (on demand: it costs a scan of the group) -----------------------
+
+async function explainGroup(event) {
+  const details = event.target;
+  if (!details.open || details.dataset.loaded) return;
+  const text = details.querySelector("p");
+  text.textContent = "Counting…";
+  try {
+    const found = await call("GET", urls.groups + "?" + new URLSearchParams({ key: details.dataset.key }));
+    text.textContent = found.groups[0].why;
+    details.dataset.loaded = "true";
+  } catch (error) {
+    text.textContent = error.message;
+  }
+}
+
 // --- The editor's focus ring -------------------------------------------------------------------------
 // CKEditor's text is in a frame, and a frame whose document has focus matches neither :focus nor
 // :focus-within in this page: the editor's own focus events mark its box instead (email_tab.css).
@@ -315,4 +331,7 @@ export function init() {
   countSubject();
   showWhen();
   ringEditorWhenFocused();
+  root.querySelectorAll("details.bulk-email-why").forEach((details) => {
+    details.addEventListener("toggle", explainGroup);
+  });
 }
