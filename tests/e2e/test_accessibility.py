@@ -1,8 +1,8 @@
 """axe-core (through axe-playwright-python, which bundles axe.min.js) on every page state a
-person meets: the Email tab (each panel, its dialogs open), Course Info, the learner
-dashboard and its Email Settings dialog, both unsubscribe pages, the Mailbox and one of its
-messages, the login page, the admin's changelist, and the email's own HTML part opened as a
-page (axe cannot see into the sandboxed frames that show it elsewhere).
+person meets: the Email tab (each panel, its dialogs open), Course Info, Membership, the
+learner dashboard and its Email Settings dialog, both unsubscribe pages, the Mailbox and one
+of its messages, the login and "not found" pages, the admin's changelist, and the email's
+own HTML part opened as a page (axe cannot see into the sandboxed frames that show it elsewhere).
 
 The rule: no serious or critical violation anywhere (WCAG 2.1 A and AA, and axe's best
 practices). The table of every violation per page is printed (``pytest -s``) and written to
@@ -134,6 +134,8 @@ def test_the_email_tab_in_each_state_has_no_serious_violation(live_server, page,
     for details in page.locator("details").all():
         details.locator("summary").click()
     audit.check("course-info")
+    page.goto(f"{live_server.url}/courses/{DEMO_COURSE_ID}/instructor/?tab=membership")
+    audit.check("membership")
 
     page.goto(live_server.url + TAB)
     page.locator("#cke_bulk-email-message .cke_wysiwyg_frame").wait_for()
@@ -192,6 +194,8 @@ def test_the_learner_pages_have_no_serious_violation(live_server, page, audit):
     seed_demo()
     page.goto(f"{live_server.url}/login/")
     audit.check("login")
+    page.goto(f"{live_server.url}/no/such/page/")
+    audit.check("not-found")
     log_in(page, live_server, "learner", "learner")
     audit.check("learner-dashboard")
     page.get_by_role("link", name=f"Email Settings for {DEMO_COURSE_NAME}").click()
