@@ -19,8 +19,9 @@ DEFAULTS: dict[str, Any] = {
     "LMS_BACKEND": None,
     # Absolute base URL used in links inside mail (unsubscribe, email settings).
     "SITE_URL": "http://localhost:8000",
-    # From address of course mail; the display name is "<course name> Course Staff".
-    "DEFAULT_FROM_EMAIL": "no-reply@example.com",
+    # From address of course mail (display name "<course name> Course Staff"); None: the
+    # project's own DEFAULT_FROM_EMAIL (Django's setting), as an integrator expects.
+    "DEFAULT_FROM_EMAIL": None,
     # Recipients per batch row and per send_batch task.
     "EMAILS_PER_TASK": 500,
     # Learners who have not logged in for this many months are not mailed; None turns it off.
@@ -81,10 +82,22 @@ DEFAULTS: dict[str, Any] = {
     # Temporary failures (4.x.x) of one address within SOFT_BOUNCE_DAYS that suppress it.
     "SOFT_BOUNCE_LIMIT": 3,
     "SOFT_BOUNCE_DAYS": 7,
+    # Finished sends older than this many days are folded by the purge_sends beat task
+    # (recipient lists and failed/skipped rows deleted, counts kept); None keeps everything.
+    "RETENTION_DAYS": None,
     # A send's bounce and complaint rates above these are shown with a warning (Amazon SES
     # reviews an account at 5 % bounces and 0.1 % complaints).
     "BOUNCE_RATE_WARNING": 0.05,
     "COMPLAINT_RATE_WARNING": 0.001,
+    # Hear ESP webhooks (bounces, complaints, unsubscribes) through django-anymail's signals;
+    # needs bulk_email[anymail], anymail's URLs and its WEBHOOK_SECRET (docs/feedback.md).
+    "ESP_WEBHOOKS": False,
+    # The Email tab reloads its history this often (seconds), so that the bounces and
+    # complaints that arrive after a send ends show up without reloading the page.
+    "HISTORY_REFRESH_SECONDS": 30,
+    # A learner whose address bounced may send a test message to it this many times an hour
+    # (counted in Django's cache: use a shared one, e.g. Redis, when the site runs many processes).
+    "ADDRESS_TEST_LIMIT_PER_HOUR": 3,
     # Larger feedback messages are refused unread (counted as ignored).
     "MAX_FEEDBACK_MESSAGE_BYTES": 10 * 1024 * 1024,
 }
@@ -149,3 +162,8 @@ def import_optional(module: str, *, extra: str) -> ModuleType:
         return importlib.import_module(module)
     except ImportError as error:
         raise BulkEmailImproperlyInstalled(module=module, extra=extra) from error
+
+
+def from_email() -> str:
+    """The From address of course mail: BULK_EMAIL's, else Django's DEFAULT_FROM_EMAIL."""
+    return get("DEFAULT_FROM_EMAIL") or settings.DEFAULT_FROM_EMAIL

@@ -7,6 +7,7 @@ class BulkEmailConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from . import checks
+        from . import checks, webhooks
 
         checks.register()
+        webhooks.connect()

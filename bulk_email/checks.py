@@ -1,14 +1,17 @@
 """System checks for a misconfigured deployment, reported by ``manage.py check`` and at start."""
 
+import importlib
 import re
 from collections.abc import Callable
 from functools import wraps
 
 from django.conf import settings
 from django.core import checks
+from django.urls import NoReverseMatch, reverse
 from django.utils.module_loading import import_string
 
-from . import app_settings
+from . import app_settings, rendering
+from .exceptions import EmailTemplateError
 from .lms import LMSBackend
 
 
@@ -74,6 +77,7 @@ def check_numbers(**kwargs) -> list[checks.CheckMessage]:
         "BATCH_LEASE_SECONDS",
         "PENDING_REQUEUE_SECONDS",
         "MAX_HTML_ELEMENTS",
+        "ADDRESS_TEST_LIMIT_PER_HOUR",
     ):
         if not _is_positive_int(app_settings.get(name)):
             errors.append(
@@ -91,7 +95,12 @@ def check_numbers(**kwargs) -> list[checks.CheckMessage]:
         )
     errors += [
         checks.Error(f'BULK_EMAIL["{name}"] must be a positive number.', id="bulk_email.E009")
-        for name in ("RETRY_DELAY", "RETRY_MAX_DELAY", "PROGRESS_CHECKPOINT_SECONDS")
+        for name in (
+            "RETRY_DELAY",
+            "RETRY_MAX_DELAY",
+            "PROGRESS_CHECKPOINT_SECONDS",
+            "HISTORY_REFRESH_SECONDS",
+        )
         if not _is_positive_number(app_settings.get(name))
     ]
     rate = app_settings.get("MAX_SEND_RATE")
@@ -206,6 +215,72 @@ def check_feedback_domain(**kwargs) -> list[checks.CheckMessage]:
     ]
 
 
+ANYMAIL_TRACKING_URL = "anymail:amazon_ses_tracking_webhook"  # any of anymail's URLs would do
+
+
+@for_bulk_email
+def check_esp_webhooks(**kwargs) -> list[checks.CheckMessage]:
+    """ESP_WEBHOOKS needs anymail installed, its URLs routed and a WEBHOOK_SECRET: without
+    the secret anyone could post forged bounces and suppress any address (anymail itself only
+    warns, and lets such posts in)."""
+    if not app_settings.get("ESP_WEBHOOKS"):
+        return []
+    if not _anymail_installed():
+        return [
+            checks.Error(
+                'BULK_EMAIL["ESP_WEBHOOKS"] is on, but django-anymail is not installed.',
+                hint="pip install 'bulk_email[anymail]', or turn ESP_WEBHOOKS off.",
+                id="bulk_email.E013",
+            )
+        ]
+    return _webhook_secret_errors() + _anymail_url_warnings()
+
+
+def _anymail_installed() -> bool:
+    try:
+        importlib.import_module("anymail.signals")
+    except ImportError:
+        return False
+    return True
+
+
+def _webhook_secret_errors() -> list[checks.CheckMessage]:
+    secret = (getattr(settings, "ANYMAIL", None) or {}).get("WEBHOOK_SECRET") or getattr(
+        settings, "ANYMAIL_WEBHOOK_SECRET", None
+    )
+    if secret and all(isinstance(s, str) and ":" in s for s in _as_list(secret)):
+        return []
+    return [
+        checks.Error(
+            'BULK_EMAIL["ESP_WEBHOOKS"] is on, but ANYMAIL["WEBHOOK_SECRET"] is not a '
+            '"user:password" pair: anyone could post forged bounces and complaints.',
+            hint="Set it (the site reads ANYMAIL_WEBHOOK_SECRET from the environment) and put "
+            "it in each ESP's webhook URL as https://user:password@host/...; see "
+            "docs/feedback.md.",
+            id="bulk_email.E014",
+        )
+    ]
+
+
+def _as_list(value) -> list:
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def _anymail_url_warnings() -> list[checks.CheckMessage]:
+    try:
+        reverse(ANYMAIL_TRACKING_URL)
+    except NoReverseMatch:
+        return [
+            checks.Warning(
+                'BULK_EMAIL["ESP_WEBHOOKS"] is on, but anymail\'s webhook URLs are not in the '
+                "URLconf: no ESP can reach them.",
+                hint='Add path("webhooks/anymail/", include("anymail.urls")) to your urls.py.',
+                id="bulk_email.W013",
+            )
+        ]
+    return []
+
+
 QUEUE_NAME = re.compile(r"[A-Za-z0-9_.:@-]{1,200}")
 TASK_NAMES = tuple(f"bulk_email.tasks.{name}" for name in ("fan_out", "send_batch", "dispatch"))
 
@@ -260,6 +335,18 @@ def _beat_queue_warning(entry: str, queue, queues: list) -> checks.CheckMessage:
 
 
 @for_bulk_email
+def check_email_template_files(**kwargs) -> list[checks.CheckMessage]:
+    """The template files (a project may override them) need their body slot, as database
+    templates do: without it every message would go out without its body."""
+    try:
+        rendering.file_template()
+    except EmailTemplateError as problem:
+        hint = "Put {{message_body}} once in each file, e.g. <div>{{message_body}}</div>."
+        return [checks.Error(str(problem), hint=hint, id="bulk_email.E015")]
+    return []
+
+
+@for_bulk_email
 def check_unknown_names(**kwargs) -> list[checks.CheckMessage]:
     return [
         checks.Warning(
@@ -280,6 +367,8 @@ def register() -> None:
         check_dkim,
         check_queues,
         check_feedback_domain,
+        check_esp_webhooks,
+        check_email_template_files,
         check_unknown_names,
     ):
         checks.register(check, "bulk_email")

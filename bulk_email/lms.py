@@ -3,7 +3,7 @@
 A host LMS implements ``LMSBackend`` once and names it in ``BULK_EMAIL["LMS_BACKEND"]``.
 Courses, tracks and cohorts come back as small frozen data objects; membership comes back
 as *user querysets*, so that recipient resolution composes them into one SQL query with
-opt-outs, de-duplication and ordering done in the database. ``tests/lms_contract.py`` is
+opt-outs, de-duplication and ordering done in the database. ``bulk_email/testing.py`` is
 the contract every backend must pass.
 """
 
@@ -117,6 +117,17 @@ class LMSBackend:
 
     def email_settings_url(self, course_id: str) -> str:
         """Absolute path of the page where a learner turns this course's email on or off."""
+        raise NotImplementedError
+
+    def email_template_values(self, course_id: str) -> dict[str, str]:
+        """What only the LMS knows for an Open edX email template's placeholders, by name:
+        course_url, course_root, course_image_url, course_language, account_settings_url,
+        logo_url, platform_name (absolute URLs). Any left out is filled with ""."""
+        return {}
+
+    def user_course_ids(self, user_id: int) -> list[str]:
+        """Every course the user is or was enrolled in, or has a role in: retiring the user
+        (``bulk_email.api.retire_user``) opts them out of each one."""
         raise NotImplementedError
 
     def is_enrolled(self, user: AbstractBaseUser, course_id: str) -> bool:

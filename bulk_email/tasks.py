@@ -9,7 +9,7 @@ import random
 from celery import Task, shared_task
 from celery.signals import worker_process_shutdown
 
-from . import app_settings, pipeline, sending
+from . import api, app_settings, pipeline, sending
 from .exceptions import SMTPConfigurationError, TransientSendError
 
 
@@ -76,6 +76,14 @@ def dispatch() -> None:
         enqueue(fan_out, job)
     for job in round_.batches:
         enqueue(send_batch, job)
+
+
+@shared_task(**TASK_OPTIONS)
+def purge_sends() -> None:
+    """Run by celery beat (daily): retention of finished sends when RETENTION_DAYS is set."""
+    days = app_settings.get("RETENTION_DAYS")
+    if days is not None:
+        api.purge_sends(older_than_days=days)
 
 
 @worker_process_shutdown.connect

@@ -137,6 +137,8 @@ SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS") or 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# The site's name, as Open edX's PLATFORM_NAME (email templates' {platform_name}).
+PLATFORM_NAME = os.environ.get("PLATFORM_NAME", "LMS stub")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -148,6 +150,7 @@ INSTALLED_APPS = [
     "ckeditor",
     "lms_stub",
     "bulk_email",
+    "anymail",  # ESP webhooks at /webhooks/anymail/ (docs/feedback.md)
 ]
 
 MIDDLEWARE = [
@@ -315,7 +318,9 @@ CELERY_BEAT_SCHEDULE = {
     "bulk-email-dispatch": {
         "task": "bulk_email.tasks.dispatch",
         "schedule": float(os.environ.get("DISPATCH_SECONDS", "5")),
-    }
+    },
+    # Retention: does nothing unless BULK_EMAIL["RETENTION_DAYS"] is set.
+    "bulk-email-purge": {"task": "bulk_email.tasks.purge_sends", "schedule": 24 * 3600.0},
 }
 
 # --- bulk_email -------------------------------------------------------------------------------
@@ -331,6 +336,7 @@ BULK_EMAIL_ENV_NUMBERS = (
     "MAX_SEND_RATE",
     "LARGE_SEND_THRESHOLD",
     "MAX_MESSAGES_PER_CONNECTION",
+    "RETENTION_DAYS",
 )
 
 
@@ -356,6 +362,19 @@ def dkim_from_env() -> dict | None:
     }
 
 
+def anymail_from_env() -> dict:
+    """django-anymail's webhook settings, each only when the environment gives it: anymail
+    takes an empty WEBHOOK_SECRET as none (it then warns and lets anyone post) and refuses an
+    empty signing key. bulk_email's check E014 refuses ESP_WEBHOOKS without the secret."""
+    names = {
+        "WEBHOOK_SECRET": "ANYMAIL_WEBHOOK_SECRET",  # "user:password", in each ESP's URL
+        "MAILGUN_WEBHOOK_SIGNING_KEY": "MAILGUN_WEBHOOK_SIGNING_KEY",
+    }
+    return {key: os.environ[var].strip() for key, var in names.items() if os.environ.get(var)}
+
+
+ANYMAIL = anymail_from_env()
+
 BULK_EMAIL = {
     "LMS_BACKEND": "lms_stub.bulk_email_backend.StubLMSBackend",
     "DKIM": dkim_from_env(),
@@ -363,6 +382,8 @@ BULK_EMAIL = {
     "DEFAULT_FROM_EMAIL": DEFAULT_FROM_EMAIL,
     # bounces+TOKEN@ and unsubscribe+TOKEN@ this domain (VERP, the mailto); unset: neither.
     "FEEDBACK_DOMAIN": os.environ.get("BULK_EMAIL_FEEDBACK_DOMAIN") or None,
+    # Bounces and complaints from an ESP's webhooks (anymail); needs ANYMAIL_WEBHOOK_SECRET.
+    "ESP_WEBHOOKS": env_bool("BULK_EMAIL_ESP_WEBHOOKS", False),
     **bulk_email_env_numbers(),
 }
 
@@ -371,4 +392,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    # flufl.bounce logs each of its ~17 detectors it runs at INFO, for every message:
+    # noise in the mail log, and a third of the feedback service's time.
+    "loggers": {"flufl.bounce": {"level": "WARNING"}},
 }

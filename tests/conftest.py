@@ -7,6 +7,9 @@ import pytest
 
 from scripts.service_up import reachable
 
+# A host project's own tests, run inside its own environment by test_wheel_install.py.
+collect_ignore = ["fixtures"]
+
 
 def require_service(name: str, url: str, default_port: int) -> None:
     if reachable(url, default_port):

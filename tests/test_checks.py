@@ -1,3 +1,5 @@
+import sys
+
 import pytest
 from django.test import override_settings
 
@@ -26,6 +28,7 @@ def run_all() -> list[str]:
         checks.check_dkim,
         checks.check_queues,
         checks.check_feedback_domain,
+        checks.check_esp_webhooks,
         checks.check_unknown_names,
     ):
         found += ids(check())
@@ -60,6 +63,8 @@ def test_the_site_settings_pass_every_check(settings):
         ({"MAX_HTML_ELEMENTS": 0}, "bulk_email.E004"),
         ({"REDIS_KEY_PREFIX": 7}, "bulk_email.E011"),
         ({"PROGRESS_CHECKPOINT_SECONDS": "1"}, "bulk_email.E009"),
+        ({"HISTORY_REFRESH_SECONDS": 0}, "bulk_email.E009"),
+        ({"ADDRESS_TEST_LIMIT_PER_HOUR": 0}, "bulk_email.E004"),
         ({"SITE_URL": "lms.example.com"}, "bulk_email.E007"),
         ({"DKIM": {"domain": "example.com"}}, "bulk_email.E008"),
         ({"EMAIL_PER_TASK": 5}, "bulk_email.W001"),
@@ -113,3 +118,49 @@ def test_a_beat_entry_sending_dispatch_to_a_queue_no_documented_worker_reads_is_
     assert warning.id == "bulk_email.W020" and "'celery'" in warning.msg
     settings.BULK_EMAIL = {**settings.BULK_EMAIL, "QUEUE": "celery"}
     assert checks.check_queues() == []
+
+
+# --- ESP webhooks ------------------------------------------------------------------------
+
+WEBHOOKS_ON = {**VALID, "ESP_WEBHOOKS": True}
+
+
+def test_esp_webhooks_with_anymail_its_urls_and_a_secret_pass(settings):
+    settings.BULK_EMAIL = WEBHOOKS_ON
+    settings.ANYMAIL = {"WEBHOOK_SECRET": "esp:long-random-password"}
+    assert checks.check_esp_webhooks() == []
+    settings.ANYMAIL = {"WEBHOOK_SECRET": ["esp:new-password", "esp:old-password"]}  # rotation
+    assert checks.check_esp_webhooks() == []
+
+
+def test_esp_webhooks_off_need_nothing(settings):
+    settings.BULK_EMAIL = VALID
+    settings.ANYMAIL = {}
+    assert checks.check_esp_webhooks() == []
+
+
+def test_esp_webhooks_without_anymail_name_the_extra(settings, monkeypatch):
+    settings.BULK_EMAIL = WEBHOOKS_ON
+    monkeypatch.setitem(sys.modules, "anymail.signals", None)  # as if not installed
+    (error,) = checks.check_esp_webhooks()
+    assert error.id == "bulk_email.E013"
+    assert "bulk_email[anymail]" in error.hint
+
+
+@pytest.mark.parametrize(
+    "anymail",
+    [{}, {"WEBHOOK_SECRET": ""}, {"WEBHOOK_SECRET": "no-colon"}, {"WEBHOOK_SECRET": [None]}],
+)
+def test_esp_webhooks_without_a_user_password_secret_are_refused(settings, anymail):
+    settings.BULK_EMAIL = WEBHOOKS_ON
+    settings.ANYMAIL = anymail
+    assert ids(checks.check_esp_webhooks()) == ["bulk_email.E014"]
+
+
+def test_esp_webhooks_without_anymails_urls_are_reported(settings):
+    settings.BULK_EMAIL = WEBHOOKS_ON
+    settings.ANYMAIL = {"WEBHOOK_SECRET": "esp:long-random-password"}
+    settings.ROOT_URLCONF = "bulk_email.urls"
+    (warning,) = checks.check_esp_webhooks()
+    assert warning.id == "bulk_email.W013"
+    assert 'include("anymail.urls")' in warning.hint

@@ -1,8 +1,8 @@
 """The layer order of DESIGN.md, enforced: a module never imports one of a higher layer.
 
-    app_settings, exceptions  <  lms, models, tokens  <  recipients, groups, rendering,
-    sending  <  pipeline, progress  <  api (services, selectors)  <  tasks  <  views,
-    email_tab, http, forms, admin, checks, urls, commands
+    app_settings, exceptions, signals  <  lms, models, tokens  <  recipients, groups, rendering,
+    sending, feedback  <  pipeline, progress  <  api (services, selectors)  <  tasks  <  views,
+    email_tab, http, forms, admin, checks, urls, webhooks, commands
 
 Modules of one layer may import each other. The one upward reference allowed: a service
 enqueues a task after the commit, importing it inside the function."""
@@ -15,13 +15,26 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "bulk_email"
 
 LAYERS = [
-    ["app_settings", "exceptions", "__init__"],
+    ["app_settings", "exceptions", "signals", "__init__"],
     ["lms", "models", "tokens"],
-    ["recipients", "groups", "rendering", "sending"],
+    ["recipients", "groups", "rendering", "sending", "feedback"],
     ["pipeline", "progress"],
     ["api"],
     ["tasks"],
-    ["views", "email_tab", "http", "forms", "admin", "checks", "urls", "apps", "management"],
+    [
+        "views",
+        "email_tab",
+        "http",
+        "forms",
+        "admin",
+        "checks",
+        "urls",
+        "apps",
+        "management",
+        "webhooks",
+        "converters",
+        "testing",
+    ],
 ]
 LAYER_OF = {name: level for level, names in enumerate(LAYERS) for name in names}
 ALLOWED_UPWARD = {("api.services", "tasks")}

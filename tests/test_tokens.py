@@ -3,7 +3,7 @@ import re
 import pytest
 
 from bulk_email.exceptions import BulkEmailError, InvalidTokenError
-from bulk_email.tokens import make_token, read_token
+from bulk_email.tokens import make_message_id, make_token, read_message_id, read_token
 
 COURSE = "course-v1:EPFL+Phys101+2026"
 URL_SAFE = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -147,3 +147,47 @@ def test_the_address_signature_is_rfc4648_base32_in_lower_case():
 
     for raw in [bytes(10), b"\xff" * 10, *(os.urandom(10) for _ in range(200))]:
         assert _base32_lower(raw) == base64.b32encode(raw).decode("ascii").lower()
+
+
+# --- Message-IDs -------------------------------------------------------------------------
+
+
+def test_a_message_id_names_its_email_and_user():
+    message_id = make_message_id(12, 345, "lms.example.com")
+    assert re.fullmatch(r"<[0-9a-f]{16}\.12\.345@lms\.example\.com>", message_id)
+    assert read_message_id(message_id) == (12, 345)
+    assert read_message_id(f"  {message_id.strip('<>')} ") == (12, 345)
+
+
+def test_a_message_id_is_stable():
+    assert make_message_id(1, 2, "d") == make_message_id(1, 2, "d") != make_message_id(1, 3, "d")
+
+
+@pytest.mark.parametrize(
+    "message_id",
+    [
+        "",
+        "<>",
+        "<abc@gmail.com>",
+        "<0123456789abcdef.12.345@lms.example.com>",  # forged signature
+        "<0123456789ab.12.345@lms.example.com>",  # truncated
+        "<x.1.2.3@d>",
+        "<x.١٢.345@d>",  # Arabic-Indic digits pass str.isdigit
+        "<x.99999999999999999999999.1@d>",
+        "<x.-1.2@d>",
+    ],
+)
+def test_anyone_elses_or_a_damaged_message_id_is_none(message_id):
+    assert read_message_id(message_id) is None
+
+
+def test_a_message_id_moved_to_another_user_is_none():
+    signature = make_message_id(12, 345, "d")[1:17]
+    assert read_message_id(f"<{signature}.12.346@d>") is None
+
+
+def test_a_message_id_signed_with_a_fallback_key_still_reads(settings):
+    old = make_message_id(5, 6, "d")
+    settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
+    settings.SECRET_KEY = "a-new-key-" + "x" * 50
+    assert read_message_id(old) == (5, 6)

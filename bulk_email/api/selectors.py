@@ -1,6 +1,7 @@
 """The queries: what the Email tab, the learner pages and the commands read. Keyword-only and
 typed; staff reads take the ``CourseAccess`` their caller checked once."""
 
+import dataclasses
 import datetime
 from dataclasses import dataclass
 
@@ -8,11 +9,11 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 
-from .. import recipients, rendering
+from .. import app_settings, recipients, rendering
 from ..exceptions import InvalidTokenError, UnknownTaskError
 from ..groups import Group
 from ..lms import get_lms
-from ..models import CourseEmail, EmailTask, Optout
+from ..models import CourseEmail, EmailTask, Optout, SendAuditEntry
 from ..tokens import read_token
 from .access import CourseAccess, course_or_refuse
 from .validation import clean_fields, clean_html, clean_subject
@@ -183,6 +184,31 @@ class TaskSummary:
     skipped: int
     resend_of: int | None
     error: str
+    # From the audit trail: who last changed the scheduled send, who stopped it.
+    edited_by: str = ""
+    edited_at: datetime.datetime | None = None
+    revoked_by: str = ""
+    revoked_at: datetime.datetime | None = None
+    # What came back after the send (they keep arriving after it ends) and the rates over
+    # the messages sent; a warning when a rate passes BOUNCE_RATE_WARNING / COMPLAINT_RATE_WARNING.
+    bounced: int = 0
+    complained: int = 0
+
+    @property
+    def bounce_rate(self) -> float | None:
+        return feedback_rate(self.bounced, self.sent)
+
+    @property
+    def complaint_rate(self) -> float | None:
+        return feedback_rate(self.complained, self.sent)
+
+    @property
+    def bounce_warning(self) -> bool:
+        return past_threshold(self.bounce_rate, "BOUNCE_RATE_WARNING")
+
+    @property
+    def complaint_warning(self) -> bool:
+        return past_threshold(self.complaint_rate, "COMPLAINT_RATE_WARNING")
 
     @property
     def duration(self) -> datetime.timedelta | None:
@@ -190,6 +216,15 @@ class TaskSummary:
         if self.started_at is None:
             return None
         return (self.finished_at or timezone.now()) - self.started_at
+
+
+def feedback_rate(count: int, sent: int) -> float | None:
+    """``count`` of the messages sent, 0 to 1; None before any was sent (no rate yet)."""
+    return count / sent if sent else None
+
+
+def past_threshold(rate: float | None, setting: str) -> bool:
+    return rate is not None and rate > app_settings.get(setting)
 
 
 def list_tasks(*, access: CourseAccess, limit: int | None = 100) -> list[TaskSummary]:
@@ -209,9 +244,34 @@ def task_summary(*, access: CourseAccess, task: EmailTask) -> TaskSummary:
 
 def summarize(course_id: str, tasks: list[EmailTask]) -> list[TaskSummary]:
     labels = {group.key: group.label for group in recipients.available_groups(course_id=course_id)}
+    latest = latest_audit_entries([task.pk for task in tasks])
     people = {task.email.sender_id for task in tasks} | {task.requester_id for task in tasks}
+    people |= {entry.actor_id for entry in latest.values()}
     names = recipients.display_names(user_ids=people - {None})
-    return [_summary(task, labels, names) for task in tasks]
+    return [
+        dataclasses.replace(_summary(task, labels, names), **_audit_fields(task, latest, names))
+        for task in tasks
+    ]
+
+
+AUDITED_IN_SUMMARY = (SendAuditEntry.EDITED, SendAuditEntry.REVOKED)
+
+
+def latest_audit_entries(task_ids: list[int]) -> dict[tuple[int, str], SendAuditEntry]:
+    """The last edit and the revocation of each task, by (task id, action): one query."""
+    entries = SendAuditEntry.objects.filter(task_id__in=task_ids, action__in=AUDITED_IN_SUMMARY)
+    return {(entry.task_id, entry.action): entry for entry in entries.order_by("at", "pk")}
+
+
+def _audit_fields(task: EmailTask, latest: dict, names: dict[int, str]) -> dict:
+    edit = latest.get((task.pk, SendAuditEntry.EDITED))
+    revocation = latest.get((task.pk, SendAuditEntry.REVOKED))
+    return {
+        "edited_by": names.get(edit.actor_id, "") if edit else "",
+        "edited_at": edit.at if edit else None,
+        "revoked_by": names.get(revocation.actor_id, "") if revocation else "",
+        "revoked_at": revocation.at if revocation else None,
+    }
 
 
 def _summary(task: EmailTask, labels: dict[str, str], names: dict[int, str]) -> TaskSummary:
@@ -237,13 +297,21 @@ def _summary(task: EmailTask, labels: dict[str, str], names: dict[int, str]) -> 
         skipped=task.sum_skipped or 0,
         resend_of=task.resend_of_id,
         error=task.error,
+        bounced=task.bounced,
+        complained=task.complained,
     )
 
 
 REPORT_COLUMNS = [
     "task id", "requester", "created", "state", "duration (s)", "total", "sent", "failed",
-    "skipped",
+    "skipped", "bounced", "complained", "bounce rate (%)", "complaint rate (%)",
+    "last edited by", "last edited", "revoked by", "revoked",
 ]  # fmt: skip
+
+
+def percent(rate: float | None) -> str | float:
+    """A rate as the report writes it: a percentage to two decimals, empty when none."""
+    return "" if rate is None else round(rate * 100, 2)
 
 
 def task_report_rows(*, access: CourseAccess) -> list[list]:
@@ -257,8 +325,42 @@ def _report_row(task: TaskSummary) -> list:
     seconds = "" if duration is None else round(duration.total_seconds())
     return [
         task.task_id, task.requester, task.created.isoformat(), task.state_label, seconds,
-        task.total, task.sent, task.failed, task.skipped,
+        task.total, task.sent, task.failed, task.skipped, task.bounced, task.complained,
+        percent(task.bounce_rate), percent(task.complaint_rate),
+        task.edited_by, iso_or_blank(task.edited_at),
+        task.revoked_by, iso_or_blank(task.revoked_at),
     ]  # fmt: skip
+
+
+def iso_or_blank(moment: datetime.datetime | None) -> str:
+    return moment.isoformat() if moment else ""
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One change to a send as staff read it: what, by whom, when, what changed."""
+
+    action: str
+    action_label: str
+    actor: str
+    at: datetime.datetime
+    changes: dict
+
+
+def audit_trail(*, access: CourseAccess, task: EmailTask) -> list[AuditEntry]:
+    """Every recorded change to the send, oldest first (two queries)."""
+    entries = list(access.owns(task).audit_entries.order_by("at", "pk"))
+    names = recipients.display_names(user_ids={e.actor_id for e in entries} - {None})
+    return [
+        AuditEntry(
+            action=entry.action,
+            action_label=entry.get_action_display(),
+            actor=names.get(entry.actor_id, ""),
+            at=entry.at,
+            changes=entry.changes,
+        )
+        for entry in entries
+    ]
 
 
 # --- Opt-outs and Email Settings ---------------------------------------------------------------

@@ -10,7 +10,8 @@ from typing import Any
 from django.utils import timezone
 
 from .. import app_settings, recipients, rendering
-from ..exceptions import InvalidEmailError
+from ..exceptions import BadRequestError, InvalidEmailError
+from ..models.courses import IDEMPOTENCY_KEY_MAX_LENGTH
 
 
 def clean_subject(subject: str) -> str:
@@ -110,3 +111,20 @@ def clean_fields(**cleaners: Callable[[], Any]) -> dict[str, Any]:
             all_errors.setdefault(error.field, str(error))
         raise InvalidEmailError(str(first), field=first.field, errors=all_errors)
     return cleaned
+
+
+IDEMPOTENCY_KEY = re.compile(rf"[A-Za-z0-9_-]{{8,{IDEMPOTENCY_KEY_MAX_LENGTH}}}")
+
+
+def clean_idempotency_key(key: str | None) -> str | None:
+    """A client's key for one send (a UUID, say): 8 to 64 letters, digits, "-" or "_", so
+    that it is stored and compared as given; None or "" when the client sent none."""
+    if not key:
+        return None
+    if not isinstance(key, str) or not IDEMPOTENCY_KEY.fullmatch(key):
+        raise BadRequestError(
+            f"The idempotency key must be 8 to {IDEMPOTENCY_KEY_MAX_LENGTH} letters, digits, "
+            '"-" or "_" (a UUID fits).',
+            field="idempotency_key",
+        )
+    return key

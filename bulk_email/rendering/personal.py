@@ -18,11 +18,11 @@ import time
 from dataclasses import dataclass, field
 from email.utils import formatdate
 
-from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 
 from ..lms import Recipient
-from ..tokens import BOUNCE, UNSUBSCRIBE, feedback_address, make_token, salted_hmac_digest
+from ..tokens import BOUNCE, UNSUBSCRIBE, feedback_address, make_token
+from ..tokens import make_message_id as make_signed_message_id
 from .dkim import dkim_sign
 from .headers import (
     CRLF,
@@ -33,7 +33,7 @@ from .headers import (
     plain_address,
     refuse_header_injection,
 )
-from .mime import BULK_HEADERS, UNSUBSCRIBE_TOKEN, USER_FULLNAME, USER_ID, dot_stuffed
+from .mime import BULK_HEADERS, UNSUBSCRIBE_TOKEN, USER_EMAIL, USER_FULLNAME, USER_ID, dot_stuffed
 from .prepare import PreparedMessage
 
 _date_now = (0, "")  # (a second, its Date header): swapped whole, so threads never see halves
@@ -156,8 +156,13 @@ def render_message(
     ``task_id`` is the send's (the pipeline knows it per batch); None for a preview."""
     token = make_token(recipient.user_id, prepared.course_id)
     name = one_line(recipient.full_name)
-    raw = {USER_FULLNAME: name, USER_ID: str(recipient.user_id), UNSUBSCRIBE_TOKEN: token}
-    escaped = {**raw, USER_FULLNAME: html.escape(name)}
+    raw = {
+        USER_FULLNAME: name,
+        USER_ID: str(recipient.user_id),
+        UNSUBSCRIBE_TOKEN: token,
+        USER_EMAIL: recipient.email,
+    }
+    escaped = {**raw, USER_FULLNAME: html.escape(name), USER_EMAIL: html.escape(recipient.email)}
     to_addr = idna_address(recipient.email)
     refuse_header_injection(to=to_addr)
     mailto = unsubscribe_mailto(prepared, recipient.user_id, task_id)
@@ -192,18 +197,13 @@ def unsubscribe_mailto(prepared: PreparedMessage, user_id: int, task_id: int | N
 
 
 def make_message_id(prepared: PreparedMessage, recipient: Recipient) -> str:
-    """The same (email, recipient) always gets the same Message-ID, so the one copy a worker
-    crash may send twice is one message to clients that de-duplicate by it. Unsaved emails
-    (previews) get a random one."""
+    """The same (email, recipient) always gets the same Message-ID, signed (tokens.py), so
+    the one copy a worker crash may send twice is one message to clients that de-duplicate
+    by it, and feedback quoting it names its email and learner. Unsaved emails (previews)
+    get a random one."""
     if prepared.email_id is None:
-        unique = secrets.token_hex(8)
-    else:
-        pair = f"{prepared.email_id}:{recipient.user_id}"
-        digest = salted_hmac_digest(
-            "bulk_email.message_id", pair, secret=settings.SECRET_KEY, algorithm="sha1"
-        )
-        unique = digest.hex()[:16]
-    return f"<{unique}.{prepared.email_id or 0}.{recipient.user_id}@{prepared.message_id_domain}>"
+        return f"<{secrets.token_hex(8)}.0.{recipient.user_id}@{prepared.message_id_domain}>"
+    return make_signed_message_id(prepared.email_id, recipient.user_id, prepared.message_id_domain)
 
 
 def list_unsubscribe(prepared: PreparedMessage, token: str, mailto: str) -> str:

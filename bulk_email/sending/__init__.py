@@ -19,6 +19,7 @@ from .session import (
 )
 from .transports import (
     DJANGO_SMTP_BACKEND,
+    ESP_METADATA_KEY,
     BackendTransport,
     Message,
     NeedsSMTPUTF8,
@@ -29,6 +30,7 @@ from .transports import (
 
 __all__ = [
     "DJANGO_SMTP_BACKEND",
+    "ESP_METADATA_KEY",
     "BackendTransport",
     "LocalRateLimiter",
     "Message",

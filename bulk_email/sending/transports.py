@@ -28,6 +28,9 @@ from .classify import Verdict, classify
 from .session import Content, Result, get_session
 
 DJANGO_SMTP_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+# The anymail metadata key that carries a message's signed Message-ID: ESPs return metadata
+# in their webhook events, also those (Postmark) that report only their own message ids.
+ESP_METADATA_KEY = "bulk_email_message_id"
 
 
 class Message(Content, Protocol):
@@ -43,6 +46,9 @@ class Message(Content, Protocol):
 
     @property
     def envelope_from(self) -> str: ...
+
+    @property
+    def message_id(self) -> str: ...
 
     @property
     def needs_smtputf8(self) -> bool: ...
@@ -129,12 +135,18 @@ class BackendTransport(Transport):
         anymail takes it as ``envelope_sender`` (ESPs without a custom envelope sender, e.g.
         Postmark or SendGrid, refuse it with AnymailUnsupportedFeature: leave FEEDBACK_DOMAIN
         unset there and use the ESP's webhooks); Django's own backends use ``from_email`` as
-        MAIL FROM, so it becomes the VERP address and the From header is given explicitly."""
+        MAIL FROM, so it becomes the VERP address and the From header is given explicitly.
+        Through anymail, the signed Message-ID also travels as metadata (ESP_METADATA_KEY),
+        which the ESP's webhook events return (feedback/esp.py)."""
         email = message.as_email_message(self.connection)
+        through_anymail = isinstance(self.connection, anymail_backends())
+        if through_anymail:
+            metadata = getattr(email, "metadata", None) or {}
+            email.metadata = {**metadata, ESP_METADATA_KEY: message.message_id}
         envelope_from = message.envelope_from
         if envelope_from == message.from_addr:
             return email
-        if isinstance(self.connection, anymail_backends()):
+        if through_anymail:
             email.envelope_sender = envelope_from
         else:
             email.extra_headers["From"], email.from_email = email.from_email, envelope_from

@@ -4,10 +4,10 @@ import datetime
 
 from django.utils import timezone
 
+from bulk_email.testing import LMSBackendContract, World
 from lms_stub.bulk_email_backend import StubLMSBackend
 from lms_stub.models import CourseAccessRole
 from tests.factories import enroll, give_role, make_cohort, make_course, make_user
-from tests.lms_contract import LMSBackendContract, World
 
 
 def months_ago(months: int) -> datetime.datetime:

@@ -152,3 +152,21 @@ def test_check_deploy_is_clean_with_the_documented_production_environment(tmp_pa
     )
     assert checked.returncode == 0, checked.stderr
     assert "System check identified no issues" in checked.stdout
+
+
+def test_esp_webhooks_come_from_the_environment_and_check_refuses_them_without_a_secret(
+    tmp_path,
+):
+    env = example_env()
+    env["BULK_EMAIL_ESP_WEBHOOKS"] = "true"
+    env["MAILGUN_WEBHOOK_SIGNING_KEY"] = "key-1"
+    read = read_settings(tmp_path, "ANYMAIL", 'BULK_EMAIL["ESP_WEBHOOKS"]', **env)
+    assert read.stdout.strip() == "({'MAILGUN_WEBHOOK_SIGNING_KEY': 'key-1'}, True)"
+    refused = start_site(tmp_path, ["manage.py", "check", "--deploy"], **env)
+    assert refused.returncode != 0
+    assert "bulk_email.E014" in refused.stderr
+    env["ANYMAIL_WEBHOOK_SECRET"] = "esp:long-random-password"
+    checked = start_site(
+        tmp_path, ["manage.py", "check", "--deploy", "--fail-level", "WARNING"], **env
+    )
+    assert checked.returncode == 0, checked.stderr

@@ -217,3 +217,17 @@ def test_without_verp_a_backend_message_is_left_as_it_was(settings, prepared):
     BatchSender(prepared, task_id=TASK_ID).send(learners(1))
     assert "envelope_sender" not in mail.outbox[0].anymail_test_params
     assert "From" not in mail.outbox[0].extra_headers
+
+
+def test_through_anymail_the_signed_message_id_travels_as_esp_metadata(settings, prepared):
+    """anymail's own test backend (a real AnymailBaseBackend): ESPs return metadata in their
+    webhook events, so feedback names the message even where the ESP reports its own ids."""
+    from bulk_email.tokens import read_message_id
+
+    settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
+    outcomes = send_batch(prepared, learners(2))
+    assert [o.status for o in outcomes] == [SENT, SENT]
+    for message, user_id in zip(mail.outbox, (1, 2), strict=True):
+        message_id = message.anymail_test_params["metadata"][sending.ESP_METADATA_KEY]
+        assert message_id == message.extra_headers["Message-ID"]
+        assert read_message_id(message_id) == (prepared.email_id, user_id)

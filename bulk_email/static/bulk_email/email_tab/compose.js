@@ -66,6 +66,17 @@ function writeDraft(draft) {
   countSubject();
 }
 
+/** A new idempotency key: one per compose, sent with the send, so that the same request twice
+ * (a double click, a retry after a lost answer) makes one send. randomUUID needs a secure
+ * context (https or localhost); getRandomValues works everywhere. */
+function newKey() {
+  if (window.crypto.randomUUID) return window.crypto.randomUUID();
+  return Array.from(window.crypto.getRandomValues(new Uint8Array(16)),
+    (byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
+let composeKey = newKey();
+
 const emptyDraft = () => ({ subject: "", message: "", targets: [], later: false, sendAt: "" });
 
 function countSubject() {
@@ -155,7 +166,7 @@ function preview() {
 function sendTest() {
   return busy(el("test"), async () => {
     const task = await call("POST", urls.emails, {
-      subject: subjectInput.value, message: getMessage(), targets: ["myself"],
+      subject: subjectInput.value, message: getMessage(), targets: ["myself"], idempotency_key: newKey(),
     });
     say("A test of “" + task.subject + "” is on its way to you.");
     track(task);
@@ -171,7 +182,8 @@ async function submit(event) {
     const counted = await checkDraft(draft);
     if (editing) return saveEdit(body);
     if (!(await confirmSend(draft, body, counted))) return;
-    const task = await call("POST", urls.emails, body);
+    const task = await call("POST", urls.emails, { ...body, idempotency_key: composeKey });
+    composeKey = newKey(); // sent: what is composed next is another email
     say(draft.later
       ? "Your email “" + task.subject + "” is scheduled for " + localTime(task.send_at) + "."
       : "Your email “" + task.subject + "” was queued for sending to " + people(counted.total) + ".");

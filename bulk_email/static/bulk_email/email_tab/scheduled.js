@@ -7,7 +7,8 @@ import { forgetEdit, startEdit } from "./compose.js";
 
 export function render(tasks) {
   fill("scheduled", tasks.filter((t) => t.state === states.names.SCHEDULED).map((t) => row([
-    localTime(t.send_at), t.groups.join(", "), t.subject, t.author,
+    localTime(t.send_at), t.groups.join(", "), t.subject,
+    t.edited_by ? t.author + " (edited by " + t.edited_by + ")" : t.author,
     buttons(t, [["View", view], ["Edit", startEdit], ["Delete", remove]]),
   ])));
 }
