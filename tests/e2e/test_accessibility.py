@@ -177,6 +177,27 @@ def test_the_email_tab_in_each_state_has_no_serious_violation(live_server, page,
     assert not audit.blocking(), audit.blocking()
 
 
+def test_the_history_with_feedback_and_the_delivery_report_have_no_serious_violation(
+    live_server, page, audit
+):
+    from tests.e2e.test_email_tab_feedback import SUBJECT, a_send_that_bounced
+
+    task, _ = a_send_that_bounced()
+    log_in(page, live_server, "instructor", "instructor")
+    page.goto(live_server.url + TAB)
+    row = page.locator(f"#bulk-email-sent tbody tr[data-task-id='{task.pk}']")
+    expect(row.locator(".bulk-email-warning")).to_have_count(2)
+    audit.check("email-tab-history-feedback")
+    row.get_by_role("button", name=f"Delivery report “{SUBJECT}”").click()
+    expect(page.locator("#bulk-email-delivery-table tbody tr").first).to_be_visible()
+    audit.check("email-tab-delivery-report")
+    page.keyboard.press("Escape")
+    expect(page.locator("#bulk-email-delivery")).to_be_hidden()
+    # Focus is back on the button that opened it.
+    expect(row.get_by_role("button", name=f"Delivery report “{SUBJECT}”")).to_be_focused()
+    assert not audit.blocking(), audit.blocking()
+
+
 def test_the_admin_changelist_has_no_serious_violation_of_ours(live_server, page, audit):
     seed_demo()
     scheduled_email("Week 2 notice")
