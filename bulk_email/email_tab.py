@@ -35,6 +35,8 @@ def tab_context(request: HttpRequest, course_id: str) -> dict:
     """What ``bulk_email/email_tab.html`` needs. The host renders the tab only when
     ``api.can_send`` says so; the endpoints check again on every call."""
     groups = recipients.available_groups(course_id=course_id)
+    # The counts only: who each group leaves out, and why, is fetched when someone asks (the
+    # group's "why?"), since it costs a second scan of the group (docs/recipients.md).
     counts = recipients.group_counts(course_id=course_id, sender_id=request.user.pk)
     return {
         "bulk_email_form": ComposeForm(),
@@ -177,12 +179,28 @@ def preview_json(preview: api.Preview) -> dict:
 
 @course_endpoint("GET")
 def groups(request, access):
-    """The "Send to" groups with how many people each reaches on its own."""
-    counts = recipients.group_counts(course_id=access.course_id, sender_id=request.user.pk)
-    offered = recipients.available_groups(course_id=access.course_id)
-    return JsonResponse(
-        {"groups": [{"key": g.key, "label": g.label, "count": counts[g.key]} for g in offered]}
+    """The "Send to" groups with how many people each reaches on its own, and how many it
+    leaves out by rule (``left_out``) with the sentence the tab shows (``why``): all of them,
+    or those of ``?key=...`` (repeatable; one query a group), which is what the tab asks for
+    when someone opens a group's "why?"."""
+    keys = request.GET.getlist("key")
+    if keys:
+        keys = recipients.validate_target_keys(course_id=access.course_id, keys=keys)
+    chosen = api.group_breakdowns(
+        course_id=access.course_id, sender_id=request.user.pk, keys=keys or None
     )
+    return JsonResponse({"groups": [group_json(group, breakdown) for group, breakdown in chosen]})
+
+
+def group_json(group, breakdown: recipients.Breakdown) -> dict:
+    left_out = {
+        "not_logged_in": breakdown.not_logged_in,
+        "opted_out": breakdown.opted_out,
+        "not_activated": breakdown.not_activated,
+        "suppressed": breakdown.suppressed,
+    }
+    return {"key": group.key, "label": group.label, "count": breakdown.receive,
+            "left_out": left_out, "why": breakdown.summary()}  # fmt: skip
 
 
 @course_endpoint("POST")

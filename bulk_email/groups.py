@@ -43,13 +43,19 @@ class GroupKind:
     """A kind of group: its key's name, whether a value follows it, the groups a course
     offers of it (in display order) and the users a group reaches (a queryset of the user
     model, without duplicates). ``opt_out_applies``: False only where the sender asked for
-    the copy themselves (Myself)."""
+    the copy themselves (Myself).
+
+    ``everyone``: the people the group is about before the activation and last-login rules
+    (members with accounts not activated or gone quiet included), from which the Email tab's
+    breakdown counts who is left out and why; it must contain ``members``. None: the same
+    as ``members`` (a kind with no such rules)."""
 
     name: str
     has_value: bool
     offered: Callable[[str], list[Group]]
     members: Callable[[MemberQuery], QuerySet]
     opt_out_applies: bool = True
+    everyone: Callable[[MemberQuery], QuerySet] | None = None
 
 
 _kinds: dict[str, GroupKind] = {}
@@ -150,11 +156,32 @@ def group_members(
 
 
 def _not_opted_out(users: QuerySet, course_id: str, after_id: int) -> QuerySet:
+    return users.filter(~opted_out(course_id, after_id))
+
+
+def opted_out(course_id: str, after_id: int = 0) -> Exists:
+    """Whether the outer query's user opted out of the course."""
     # The redundant ``user_id > after_id`` lets the anti-join start at the page too.
-    opted_out = Optout.objects.filter(
+    optouts = Optout.objects.filter(
         course_id=course_id, user_id=OuterRef("pk"), user_id__gt=after_id
     )
-    return users.filter(~Exists(opted_out))
+    return Exists(optouts)
+
+
+def suppressed() -> Exists:
+    """Whether the outer query's user's address is suppressed."""
+    return Exists(_suppressions_of_outer_user())
+
+
+def breakdown_parts(*, course_id: str, sender_id: int | None, key: str, active_since):
+    """What a group's breakdown counts over: everyone the group is about, the members the
+    activation and last-login rules keep, and whether opt-outs apply."""
+    name, value = split_key(key)
+    kind = _kinds[name]
+    query = MemberQuery(course_id, sender_id, value, active_since, 0)
+    members = kind.members(query)
+    everyone = kind.everyone(query) if kind.everyone else members
+    return everyone, members, kind.opt_out_applies
 
 
 def _suppressions_of_outer_user() -> QuerySet:
@@ -168,7 +195,7 @@ def _suppressions_of_outer_user() -> QuerySet:
 def _not_suppressed(users: QuerySet) -> QuerySet:
     # No exception, not even Myself: an address that bounced for good cannot receive a
     # test copy either, and one whose owner complained must not get more mail.
-    return users.filter(~Exists(_suppressions_of_outer_user()))
+    return users.filter(~suppressed())
 
 
 def with_suppression_reason(users: QuerySet) -> QuerySet:
@@ -194,6 +221,11 @@ def _learners(query: MemberQuery, **filters) -> QuerySet:
     )
 
 
+def _all_learners(query: MemberQuery, **filters) -> QuerySet:
+    """Every active enrollment's user, the activation and last-login rules not applied."""
+    return get_lms().enrolled_learners(query.course_id, activated_only=False, **filters)
+
+
 def _cohort_id(value: str) -> int:
     try:
         return int(value)
@@ -213,6 +245,11 @@ def _cohort_members(query: MemberQuery) -> QuerySet:
         query.course_id, _cohort_id(query.value), after_user_id=query.after_id
     )
     return _learners(query) & cohort
+
+
+def _cohort_everyone(query: MemberQuery) -> QuerySet:
+    cohort = get_lms().cohort_members(query.course_id, _cohort_id(query.value))
+    return _all_learners(query) & cohort
 
 
 def _track_groups(course_id: str) -> list[Group]:
@@ -246,6 +283,7 @@ register_group_kind(
         offered=_only(MYSELF),
         # Not filtered by opt-out: the sender asked for this copy themselves.
         members=lambda q: _users().filter(pk=q.sender_id, is_active=True),
+        everyone=lambda q: _users().filter(pk=q.sender_id),
         opt_out_applies=False,
     )
 )
@@ -255,6 +293,7 @@ register_group_kind(
         has_value=False,
         offered=_only(STAFF),
         members=lambda q: get_lms().course_staff(q.course_id).filter(is_active=True),
+        everyone=lambda q: get_lms().course_staff(q.course_id),
     )
 )
 register_group_kind(
@@ -263,6 +302,7 @@ register_group_kind(
         has_value=False,
         offered=_only(LEARNERS),
         members=lambda q: _without_course_team(_learners(q), q.course_id),
+        everyone=lambda q: _without_course_team(_all_learners(q), q.course_id),
     )
 )
 register_group_kind(
@@ -271,8 +311,15 @@ register_group_kind(
         has_value=True,
         offered=_track_groups,
         members=lambda q: _without_course_team(_learners(q, mode=q.value), q.course_id),
+        everyone=lambda q: _without_course_team(_all_learners(q, mode=q.value), q.course_id),
     )
 )
 register_group_kind(
-    GroupKind(name="cohort", has_value=True, offered=_cohort_groups, members=_cohort_members)
+    GroupKind(
+        name="cohort",
+        has_value=True,
+        offered=_cohort_groups,
+        members=_cohort_members,
+        everyone=_cohort_everyone,
+    )
 )

@@ -26,6 +26,9 @@ class CourseInfo:
     org: str
     end: datetime.datetime | None
     postal_address: str
+    # The course's language (Open edX's course "language" setting), a BCP 47 tag such as
+    # "fr"; "" when the LMS has none: the email's <html lang> is then "en".
+    language: str = ""
 
 
 @dataclass(frozen=True)
@@ -85,8 +88,12 @@ class LMSBackend:
         mode: str | None = None,
         active_since: datetime.datetime | None = None,
         after_user_id: int = 0,
+        activated_only: bool = True,
     ) -> QuerySet:
         """Activated accounts with an active enrollment in the course (in ``mode`` if given).
+
+        With ``activated_only=False``, accounts not activated (``is_active`` false) too: the
+        Email tab's breakdown counts how many of a group are left out for that.
 
         With ``active_since``: only those who logged in since then, or who never logged in
         and enrolled since then. Course team members are *not* removed here.

@@ -90,6 +90,14 @@ class LMSBackendContract:
             *("absent", "never_recent", "never_old"),
         )
 
+    def test_enrolled_learners_with_accounts_not_activated(self, world):
+        learners = self.backend.enrolled_learners(world.course_id, activated_only=False)
+        assert ids(learners) == self.people(
+            world,
+            *("staff", "beta", "moderator", "audit_learner", "verified_learner"),
+            *("absent", "never_recent", "never_old", "inactive_account"),
+        )
+
     def test_enrolled_learners_by_mode(self, world):
         learners = self.backend.enrolled_learners(world.course_id, mode="verified")
         assert ids(learners) == self.people(world, "verified_learner")

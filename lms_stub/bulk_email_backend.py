@@ -50,6 +50,7 @@ class StubLMSBackend(LMSBackend):
         mode: str | None = None,
         active_since: datetime.datetime | None = None,
         after_user_id: int = 0,
+        activated_only: bool = True,
     ) -> QuerySet:
         enrollment = Q(enrollments__course_id=course_id, enrollments__is_active=True)
         if after_user_id:
@@ -62,7 +63,8 @@ class StubLMSBackend(LMSBackend):
                 last_login__isnull=True, enrollments__created__gte=active_since
             )
         # One enrollment per (user, course), so the join cannot duplicate users.
-        return get_user_model().objects.filter(enrollment, is_active=True)
+        users = get_user_model().objects.filter(enrollment)
+        return users.filter(is_active=True) if activated_only else users
 
     def cohort_members(self, course_id: str, cohort_id: int, *, after_user_id: int = 0) -> QuerySet:
         # The course check is an uncorrelated EXISTS, evaluated once, rather than a join to

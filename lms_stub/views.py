@@ -128,10 +128,21 @@ def course_info_context(request, course: Course) -> dict:
     )
     return {
         "enrollment_counts": enrollments,
+        "all_learners": all_learners_explained(request, course, enrollments["active"]),
         "by_mode": by_mode,
         "modes": course.modes.all(),
         "cohorts": course.cohorts.annotate(members=Count("memberships")),
     }
+
+
+def all_learners_explained(request, course: Course, active_enrollments: int) -> dict:
+    """Why the Email tab's All Learners differs from the active enrollments: the course
+    team's own enrollments, and who bulk_email's rules leave out (its breakdown)."""
+    [(_group, breakdown)] = bulk_email_api.group_breakdowns(
+        course_id=course.id, sender_id=request.user.pk, keys=["learners"]
+    )
+    team = active_enrollments - breakdown.receive - breakdown.left_out
+    return {"breakdown": breakdown, "course_team": team}
 
 
 def membership_context(request, course: Course) -> dict:

@@ -23,7 +23,15 @@ from bulk_email.models import (
     RecipientOutcome,
 )
 from lms_stub.models import CourseAccessRole
-from tests.factories import enroll, give_role, make_course, make_sending_course, make_user, staff
+from tests.factories import (
+    enroll,
+    give_role,
+    make_course,
+    make_sending_course,
+    make_user,
+    opt_out,
+    staff,
+)
 
 pytestmark = pytest.mark.django_db
 STATIC = Path(__file__).resolve().parent.parent / "bulk_email" / "static" / "bulk_email"
@@ -392,9 +400,56 @@ def test_groups_lists_each_group_with_its_count(client, course, instructor):
     enroll(make_user(), course, mode="audit")
     client.force_login(instructor)
     groups = {g["key"]: g for g in client.get(api_url(course, "groups/")).json()["groups"]}
-    assert groups["myself"] == {"key": "myself", "label": "Myself", "count": 1}
+    nobody = {"not_logged_in": 0, "opted_out": 0, "not_activated": 0, "suppressed": 0}
+    assert groups["myself"] == {
+        "key": "myself",
+        "label": "Myself",
+        "count": 1,
+        "left_out": nobody,
+        "why": "1 will receive it; nobody is left out.",
+    }
     assert groups["learners"]["count"] == 1 and groups["track:verified"]["count"] == 0
     assert groups["staff"]["label"] == "Staff and Administrators"
+
+
+def test_groups_say_who_each_leaves_out_and_why(client, course, instructor):
+    quitter, sleeper = (
+        make_user(),
+        make_user(last_login=timezone.now() - datetime.timedelta(days=900)),
+    )
+    enroll(make_user(), course)
+    enroll(quitter, course)
+    enroll(sleeper, course, created=timezone.now() - datetime.timedelta(days=900))
+    opt_out(quitter, course.id)
+    client.force_login(instructor)
+    groups = {g["key"]: g for g in client.get(api_url(course, "groups/")).json()["groups"]}
+    assert groups["learners"]["count"] == 1
+    assert groups["learners"]["left_out"] == {
+        "not_logged_in": 1, "opted_out": 1, "not_activated": 0, "suppressed": 0
+    }  # fmt: skip
+    why = "1 will receive it: 2 left out — 1 has not logged in for 18 months, 1 opted out."
+    assert groups["learners"]["why"] == why
+    # What the tab asks for when a group's "why?" is opened: that group alone.
+    one = client.get(api_url(course, "groups/"), {"key": "learners"}).json()["groups"]
+    assert [(g["key"], g["why"]) for g in one] == [("learners", why)]
+    page = dashboard(client, course).content.decode()
+    assert page.count('class="bulk-email-why"') == len(groups)
+    assert 'data-key="learners"' in page
+    assert '<span class="bulk-email-sr-only"> of All Learners</span>, and why?' in page
+
+
+@pytest.mark.parametrize(
+    "key", ["cohort:999999", "nope", "<script>", "track:" + "x" * 5000, "learners\r\nX: y"]
+)
+def test_a_breakdown_of_a_group_the_course_does_not_offer_is_refused(
+    client, course, instructor, key
+):
+    client.force_login(instructor)
+    response = client.get(api_url(course, "groups/"), {"key": key})
+    assert response.status_code == 400
+    body = response.json()
+    assert body["field"] == "targets" and body["message"].startswith("Not a group of this course")
+    assert len(response.content) < 1000
 
 
 def test_preview_is_the_rendered_message_for_the_viewer_and_saves_nothing(

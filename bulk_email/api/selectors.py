@@ -66,6 +66,23 @@ def offered_groups(*, course_id: str) -> list[Group]:
     return recipients.available_groups(course_id=course_id)
 
 
+def group_breakdowns(
+    *, course_id: str, sender_id: int | None, keys: list[str] | None = None
+) -> list[tuple[Group, recipients.Breakdown]]:
+    """The offered groups (those of ``keys`` only, when given), each with how many it reaches
+    and how many each rule leaves out (one query a group): why a count differs from the
+    course's enrollments."""
+    offered = recipients.available_groups(course_id=course_id)
+    chosen = [group for group in offered if keys is None or group.key in keys]
+    now = timezone.now()
+    return [
+        (group, recipients.group_breakdown(
+            course_id=course_id, sender_id=sender_id, key=group.key, now=now
+        ))
+        for group in chosen
+    ]  # fmt: skip
+
+
 def recent_tasks(*, course_id: str | None = None, limit: int = 20) -> list[EmailTask]:
     """The newest sends, with their email (for operators' status listings)."""
     tasks = EmailTask.objects.select_related("email", "requester").order_by("-created")

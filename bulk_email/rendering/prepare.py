@@ -178,7 +178,35 @@ def render_html_part(email: EmailFields, course, template, context) -> str:
     document = wrap(template.html, body)
     footer = render_to_string("bulk_email/email_footer.html", context)
     document = inline_css(insert_before_body_end(document, footer), site_url("/"))
+    document = with_language_and_title(document, course.language or "en", email.subject)
     return fill_course_keywords(document, course, escape=True)
+
+
+HTML_START_TAG = re.compile(r"<html\b[^>]*>", re.IGNORECASE)
+HEAD_START_TAG = re.compile(r"<head\b[^>]*>", re.IGNORECASE)
+LANG_ATTRIBUTE = re.compile(r"\slang\s*=", re.IGNORECASE)
+TITLE_ELEMENT = re.compile(r"<title\b", re.IGNORECASE)
+
+
+def with_language_and_title(document: str, language: str, subject: str) -> str:
+    """The document with ``<html lang>`` and a ``<title>`` (the subject) where its template
+    has none: a screen reader opening the message as a page announces its title and reads
+    it in the right language's voice. The subject keeps its personal slots, filled (escaped)
+    per recipient like the body's."""
+    html_tag = HTML_START_TAG.search(document)
+    if html_tag is None:  # premailer always writes one; a guard, not a path
+        return document
+    if not LANG_ATTRIBUTE.search(html_tag.group()):
+        with_lang = html_tag.group()[:-1].rstrip("/ ") + f' lang="{html.escape(language)}">'
+        document = document[: html_tag.start()] + with_lang + document[html_tag.end() :]
+    if TITLE_ELEMENT.search(document):
+        return document
+    title = f"<title>{html.escape(one_line(subject))}</title>"
+    head_tag = HEAD_START_TAG.search(document)
+    if head_tag is None:
+        html_end = HTML_START_TAG.search(document).end()
+        return document[:html_end] + f"<head>{title}</head>" + document[html_end:]
+    return document[: head_tag.end()] + title + document[head_tag.end() :]
 
 
 def render_text_part(email: EmailFields, course, template, context) -> str:

@@ -13,7 +13,15 @@ from bulk_email.management.commands import send_course_email
 from bulk_email.management.commands.send_course_email import progress_line
 from bulk_email.models import Batch, BulkEmailFlag, EmailTask
 from lms_stub.models import CourseAccessRole
-from tests.factories import enroll, give_role, make_cohort, make_course, make_email, make_user
+from tests.factories import (
+    enroll,
+    give_role,
+    make_cohort,
+    make_course,
+    make_email,
+    make_user,
+    opt_out,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -47,6 +55,23 @@ def test_send_course_email_saves_a_send(course, tmp_path):
     assert f"Task {task.pk}: Queuing" in output
     assert "你好" in task.email.html_message
     assert sorted(t.key for t in task.email.targets.all()) == ["learners", "myself"]
+
+
+def test_send_course_email_says_who_each_group_leaves_out_and_why(course):
+    quitter = make_user()
+    enroll(quitter, course)
+    opt_out(quitter, course.id)
+    enroll(make_user(is_active=False), course)
+    output = run(
+        "send_course_email",
+        *("--course-id", course.id, "--sender", "prof", "--subject", "S", "--message", "<p>x</p>"),
+        *("--to", "learners,myself"),
+    )
+    assert "  Myself: 1 will receive it; nobody is left out.\n" in output
+    assert (
+        "  All Learners: 1 will receive it: 2 left out — 1 opted out,"
+        " 1 has not activated their account.\n"
+    ) in output
 
 
 def test_send_course_email_schedules(course):

@@ -124,6 +124,24 @@ def test_every_page_has_a_favicon_and_favicon_ico_answers(live_server, admin_cli
         assert status == 200 and content_type.startswith("image/") and b"<svg" in body
 
 
+def test_course_info_says_why_all_learners_differs_from_the_active_enrollments(client, course):
+    staff = make_user()
+    give_role(staff, course, CourseAccessRole.STAFF)
+    enroll(staff, course)
+    for _ in range(3):
+        enroll(make_user(), course)
+    enroll(make_user(is_active=False), course)
+    client.force_login(staff)
+    page = client.get(dashboard_url(course), {"tab": "course_info"}).content.decode()
+    text = " ".join(re.sub(r"<[^>]+>", " ", page).split())
+    assert "Active enrollments 5 (of 5)" in text
+    assert "Email: All Learners 3 why not 5?" in text
+    assert (
+        "1 of the active enrollments is the course team, who have their own group (Staff and"
+        " Administrators). 3 will receive it: 1 left out — 1 has not activated their account."
+    ) in text
+
+
 def test_a_course_turned_off_tells_its_team_why_the_email_tab_is_absent(client):
     course = make_sending_course()
     member = make_user()

@@ -126,6 +126,66 @@ def test_changing_any_setting_prepares_the_message_anew(settings, name, value, s
     assert get_prepared_message(email) is first  # the old settings again: the cached one
 
 
+# --- The HTML part as a page: <html lang> and <title> (what a screen reader announces) ---------
+
+
+def test_the_html_part_has_a_language_and_the_subject_as_title_filled_and_escaped():
+    html = parts(rendered_mail())["text/html"]
+    assert re.search(r'<html lang="en">', html)
+    title = re.search(r"<title>(.*?)</title>", html, re.S).group(1)
+    assert title == (
+        "Bienvenue, Ána &lt;Ö&#x27;Brien&gt; &amp; 李 — Physique générale — 物理"
+    ) or title == ("Bienvenue, Ána &lt;Ö'Brien&gt; &amp; 李 — Physique générale — 物理")
+    assert html.index("<title>") < html.index("<body")
+
+
+def test_the_language_is_the_courses():
+    from tests.messages import UNICODE_COURSE
+
+    french = rendering.CourseInfo(**{**UNICODE_COURSE.__dict__, "language": 'fr" onload="x'})
+    html = render_message(prepare(course=french), LEARNER).html
+    assert '<html lang="fr&quot; onload=&quot;x">' in html
+
+
+def test_a_hostile_subject_is_text_in_the_title():
+    html = parts(rendered_mail(EmailData(subject="</title><script>alert(1)</script>")))["text/html"]
+    assert "<title>&lt;/title&gt;&lt;script&gt;alert(1)&lt;/script&gt;</title>" in html
+    assert "<script" not in html
+
+
+@pytest.mark.django_db
+def test_a_templates_own_language_and_title_are_kept():
+    CourseEmailTemplate.objects.create(
+        name="own",
+        html_template='<html lang="de"><head><title>Kurs</title></head><body>{{message_body}}'
+        "</body></html>",
+        plain_template="{{message_body}}",
+    )
+    course = factories.make_course(display_name="Eigen")
+    email = CourseEmail.objects.create(
+        course_id=course.id, subject="S", html_message="<p>Body</p>", template_name="own"
+    )
+    html = render_message(get_prepared_message(email), LEARNER).html
+    assert (
+        '<html lang="de">' in html and html.count("<title>") == 1 and "<title>Kurs</title>" in html
+    )
+
+
+@pytest.mark.django_db
+def test_a_template_without_head_gets_one_with_the_title():
+    CourseEmailTemplate.objects.create(
+        name="bare",
+        html_template="<html><body>{{message_body}}</body></html>",
+        plain_template="{{message_body}}",
+    )
+    course = factories.make_course(display_name="Bare")
+    email = CourseEmail.objects.create(
+        course_id=course.id, subject="Plain subject", html_message="<p>B</p>", template_name="bare"
+    )
+    html = render_message(get_prepared_message(email), LEARNER).html
+    assert '<html lang="en">' in html and "<title>Plain subject</title>" in html
+
+
 @pytest.mark.django_db
 def test_djangos_spelling_of_the_body_slot_wraps_the_message_too():
     CourseEmailTemplate.objects.create(

@@ -61,10 +61,20 @@ class Command(BaseCommand):
         except BulkEmailError as error:
             raise CommandError(refusal(error, options["course_id"])) from error
         self.stdout.write(f"Task {task.pk}: {task.get_state_display()}, queue {task.queue}.")
+        self.explain_groups(task, access)
         if options["wait"] and task.state != EmailTask.SCHEDULED:
             status = watch(task, self.stdout, no_worker_after=options["no_worker_after"])
             if status.state != EmailTask.SUCCESS:
                 raise CommandError(f"The send ended {status.state_label}: {status.error}")
+
+    def explain_groups(self, task: EmailTask, access) -> None:
+        """Each chosen group's reach and who it leaves out, so that a total below the
+        course's enrollments comes with its reasons (counted now, as the send resolves)."""
+        keys = [target.key for target in task.email.targets.all()]
+        for group, breakdown in api.group_breakdowns(
+            course_id=access.course_id, sender_id=access.user.pk, keys=keys
+        ):
+            self.stdout.write(f"  {group.label}: {breakdown.summary()}")
 
     def sender(self, username: str):
         user = get_user_model().objects.filter(username=username).first()

@@ -9,7 +9,7 @@ import { initDeliveryReport } from "./email_tab/delivery.js";
 import * as history from "./email_tab/history.js";
 import * as progress from "./email_tab/progress.js";
 import * as scheduled from "./email_tab/scheduled.js";
-import { call, config, initViewer, root, say, setRefresh, urls } from "./email_tab/shared.js";
+import { call, config, initFocusReturn, initViewer, root, say, setRefresh, urls } from "./email_tab/shared.js";
 
 async function refresh() {
   try {
@@ -36,6 +36,7 @@ function keepHistoryFresh() {
 if (root) {
   setRefresh(refresh);
   initViewer();
+  initFocusReturn();
   initDeliveryReport();
   compose.init();
   refresh();

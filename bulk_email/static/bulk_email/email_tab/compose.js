@@ -3,7 +3,7 @@
  * schedule after confirmation; and editing a scheduled email in this same form. */
 import {
   call, config, confirmDialog, el, failure, isoWithOffset, localInputValue, localTime, people,
-  refresh, root, say, showMessage, taskUrl, urls,
+  refresh, restoreFocus, root, say, showMessage, taskUrl, urls,
 } from "./shared.js";
 import { track } from "./progress.js";
 
@@ -152,6 +152,7 @@ async function busy(button, work) {
     showErrors(error);
   } finally {
     button.disabled = false;
+    restoreFocus(); // it lost focus when disabled, or the dialog it opened gave it to <body>
   }
 }
 
@@ -286,6 +287,40 @@ async function saveEdit(body) {
   await refresh();
 }
 
+// --- Who a group leaves out, and why (on demand: it costs a scan of the group) -----------------------
+
+async function explainGroup(event) {
+  const details = event.target;
+  if (!details.open || details.dataset.loaded) return;
+  const text = details.querySelector("p");
+  text.textContent = "Counting…";
+  try {
+    const found = await call("GET", urls.groups + "?" + new URLSearchParams({ key: details.dataset.key }));
+    text.textContent = found.groups[0].why;
+    details.dataset.loaded = "true";
+  } catch (error) {
+    text.textContent = error.message;
+  }
+}
+
+// --- The editor's focus ring -------------------------------------------------------------------------
+// CKEditor's text is in a frame, and a frame whose document has focus matches neither :focus nor
+// :focus-within in this page: the editor's own focus events mark its box instead (email_tab.css).
+
+function ringEditorWhenFocused() {
+  const wire = (instance) => {
+    if (instance.name !== "bulk-email-message") return;
+    const mark = (on) => () => {
+      const box = document.getElementById("cke_bulk-email-message");
+      if (box) box.classList.toggle("bulk-email-editor-focused", on);
+    };
+    instance.on("focus", mark(true));
+    instance.on("blur", mark(false));
+  };
+  if (editor()) wire(editor());
+  else if (window.CKEDITOR) window.CKEDITOR.on("instanceCreated", (event) => wire(event.editor));
+}
+
 // --- Wiring -----------------------------------------------------------------------------------------
 
 export function init() {
@@ -307,4 +342,8 @@ export function init() {
   sendAtInput.min = localInputValue(new Date());
   countSubject();
   showWhen();
+  ringEditorWhenFocused();
+  root.querySelectorAll("details.bulk-email-why").forEach((details) => {
+    details.addEventListener("toggle", explainGroup);
+  });
 }

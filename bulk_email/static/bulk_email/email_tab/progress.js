@@ -1,7 +1,7 @@
 /* The "Pending and running sends" panel: a send started here, or found active when the page
  * loads, is listed with its bar and polled until it ends; then its card moves to the history
  * ("Sent emails", above the table that now lists it too) until the page is left. */
-import { call, el, isFinal, node, refresh, states, taskUrl } from "./shared.js";
+import { call, el, isFinal, node, refresh, say, states, taskUrl } from "./shared.js";
 
 const POLL_MS = 1000;
 const running = new Map(); // task id -> latest summary, while queued or running
@@ -38,6 +38,7 @@ async function poll() {
     try {
       const latest = await call("GET", taskUrl(task.task_id));
       note(latest);
+      if (isFinal(latest)) announceEnd(latest);
       ended = ended || isFinal(latest);
     } catch (error) {
       running.delete(task.task_id); // gone or no longer ours to see
@@ -46,6 +47,13 @@ async function poll() {
   renderRuns();
   if (ended) await refresh();
   setTimeout(poll, POLL_MS);
+}
+
+/** The end of a send watched here, in the tab's status line (role="status", aria-live):
+ * a screen reader says it whatever has focus, and everyone reads it above the lists. */
+function announceEnd(task) {
+  say("“" + task.subject + "” ended: " + task.state_label + " — " + countsText(task) + "." +
+    (task.error ? " " + task.error : ""));
 }
 
 function countsText(task) {

@@ -95,6 +95,31 @@ export function say(message) {
   el("status").textContent = message;
 }
 
+// --- Where focus goes back to -------------------------------------------------------------------
+// A button is disabled while its request runs, and a disabled button loses focus to <body>; a
+// dialog closing gives focus back to what had it when it opened, <body> again then. Either way
+// a keyboard user would be thrown to the top of the page: focus goes back to the last control
+// focused outside a dialog instead, once it is usable again.
+
+let returnTo = null;
+
+function noteFocus(event) {
+  if (root.contains(event.target) && !event.target.closest("dialog")) returnTo = event.target;
+}
+
+/** Focus the control that had it last, if focus was lost (to <body>) and it can take it. */
+export function restoreFocus() {
+  const lost = !document.activeElement || document.activeElement === document.body;
+  if (lost && returnTo && returnTo.isConnected && !returnTo.disabled) returnTo.focus();
+}
+
+export function initFocusReturn() {
+  document.addEventListener("focusin", noteFocus);
+  root.querySelectorAll("dialog").forEach((dialog) => {
+    dialog.addEventListener("close", () => setTimeout(restoreFocus));
+  });
+}
+
 // --- Dialogs ------------------------------------------------------------------------------------
 
 export function confirmDialog(title, text, okLabel) {
