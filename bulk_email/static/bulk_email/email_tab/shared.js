@@ -111,14 +111,39 @@ export function confirmDialog(title, text, okLabel) {
   });
 }
 
+let shownHtml = ""; // the message in the viewer, as it is, for "Show images"
+
 export function showMessage(title, note, preview) {
   el("viewer-title").textContent = title;
   el("viewer-note").textContent = note;
   el("viewer-subject").textContent = preview.subject;
   el("viewer").showModal();
+  shownHtml = preview.html;
+  const guarded = withoutRemoteImages(preview.html);
+  el("viewer-images").hidden = !guarded.hasImages;
   // Only now: a sandboxed frame given its srcdoc while the dialog is closed shows a blank
   // page from the second opening on, although the HTML is there.
-  el("viewer-frame").srcdoc = preview.html;
+  el("viewer-frame").srcdoc = guarded.html;
+}
+
+/** The message with a CSP of its own first in its head: images only from the message itself
+ * (data:) and from this site. The frame inherits the page's policy too; this one narrows it,
+ * so a sender's tracking pixel is not fetched just because a colleague opened the message.
+ * DOMParser makes an inert document: nothing in it loads or runs while it is rewritten. */
+export function withoutRemoteImages(html) {
+  const doc = new DOMParser().parseFromString(html, "text/html");
+  const policy = doc.createElement("meta");
+  policy.httpEquiv = "Content-Security-Policy";
+  policy.content = "img-src data: " + window.location.origin;
+  doc.head.prepend(policy);
+  const doctype = doc.doctype ? new XMLSerializer().serializeToString(doc.doctype) : "";
+  const hasImages = Boolean(doc.querySelector("img, [background]")) || /url\s*\(/i.test(html);
+  return { html: doctype + doc.documentElement.outerHTML, hasImages };
+}
+
+function showImages() {
+  el("viewer-images").hidden = true;
+  el("viewer-frame").srcdoc = shownHtml;
 }
 
 /** The viewer's frame runs no script, so the keys typed in it never reach this page and
@@ -130,6 +155,7 @@ export function initViewer() {
     if (dialog.open) setTimeout(focusViewerIfFrameHasFocus);
   });
   dialog.addEventListener("close", () => el("viewer-frame").removeAttribute("srcdoc"));
+  el("viewer-show-images").addEventListener("click", showImages);
 }
 
 function focusViewerIfFrameHasFocus() {
