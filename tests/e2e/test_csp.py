@@ -238,6 +238,23 @@ def test_preview_loads_remote_images_only_after_show_images(live_server, page, p
     assert pixel_server.wait_for(composing + 1) == composing + 1
 
 
+def test_the_viewer_frame_inherits_the_pages_policy(live_server, page, pixel_server, monkeypatch):
+    """A srcdoc frame has no policy of its own but the one it inherits: with the dashboard's
+    remote-image widening taken away, even "Show images" loads nothing."""
+    from lms_stub import views
+
+    monkeypatch.setitem(views.INSTRUCTOR_DASHBOARD_CSP, "img-src", [])
+    seed_demo()
+    schedule("Inherited", f'<p>Look</p><p><img src="{pixel_server.url}" alt="a pixel"></p>')
+    open_tab(page, live_server)
+    row = page.locator("#bulk-email-scheduled tbody tr", has_text="Inherited")
+    row.get_by_role("button", name="View “Inherited”").click()
+    page.get_by_role("button", name="Show images").click()
+    expect(page.frame_locator("#bulk-email-viewer-frame").locator("body")).to_contain_text("Look")
+    page.wait_for_timeout(1500)
+    assert pixel_server.requests == 0
+
+
 def test_the_instructor_dashboard_is_the_only_page_with_inline_styles(live_server, page):
     """CKEditor's one widening, and only where CKEditor is."""
     seed_demo()
