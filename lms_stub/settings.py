@@ -267,6 +267,9 @@ CKEDITOR_CONFIGS = {
         "width": "100%",
         "title": "Message",
         "removePlugins": "exportpdf",
+        # No uploads here (no upload URL is configured), and their tabs' file-input frames start
+        # from a javascript: URL and an inline script, which the CSP refuses.
+        "removeDialogTabs": "link:upload;image:Upload",
         "allowedContent": (
             "h1 h2 h3 h4 h5 h6 p div span blockquote pre code small center cite q abbr del ins"
             " strong em b i u s strike sub sup br hr ul ol li dl dt dd figure figcaption"

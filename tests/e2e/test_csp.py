@@ -119,6 +119,18 @@ def test_ckeditor_composes_previews_and_sends_under_the_policy(
     page.keyboard.type("Typed in CKEditor.")
     page.locator("#cke_bulk-email-message .cke_button__bold").click()
     page.keyboard.type(" Bold too.")
+    # The Link and Image dialogs: CKEditor's own forms, wired by handlers too.
+    page.keyboard.type(" Read the ")
+    page.locator("#cke_bulk-email-message .cke_button__link").click()
+    link = page.get_by_role("dialog", name="Link")
+    link.get_by_label("Display Text").fill("syllabus")
+    link.get_by_label("URL").fill("example.com/syllabus")
+    link.get_by_role("button", name="OK").click()
+    page.locator("#cke_bulk-email-message .cke_button__image").click()
+    image = page.get_by_role("dialog", name="Image Properties")
+    image.get_by_label("URL*").fill(live_server.url + "/static/lms_stub/favicon.svg")
+    image.get_by_label("Alternative Text").fill("the course logo")
+    image.get_by_role("button", name="OK").click()
     use_source_mode(page, "<p><em>From the Source mode.</em></p>")
     page.get_by_role("button", name="Preview").click()
     frame = page.frame_locator("#bulk-email-viewer-frame")
@@ -133,6 +145,8 @@ def test_ckeditor_composes_previews_and_sends_under_the_policy(
     assert "Typed in CKEditor." in sent.email.html_message
     assert "<strong>" in sent.email.html_message and "Source mode" in sent.email.html_message
     assert "<h2>A heading</h2>" in sent.email.html_message
+    assert 'href="http://example.com/syllabus"' in sent.email.html_message
+    assert 'alt="the course logo"' in sent.email.html_message
     row = page.locator("#bulk-email-scheduled tbody tr", has_text="Already scheduled")
     row.get_by_role("button", name="View “Already scheduled”").click()
     expect(frame.locator("strong", has_text="message")).to_be_visible()

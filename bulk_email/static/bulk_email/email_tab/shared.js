@@ -120,7 +120,7 @@ export function showMessage(title, note, preview) {
   el("viewer").showModal();
   shownHtml = preview.html;
   const guarded = withoutRemoteImages(preview.html);
-  el("viewer-images").hidden = !guarded.hasImages;
+  el("viewer-images").hidden = !guarded.hasImages; // only when something is held back
   // Only now: a sandboxed frame given its srcdoc while the dialog is closed shows a blank
   // page from the second opening on, although the HTML is there.
   el("viewer-frame").srcdoc = guarded.html;
@@ -137,8 +137,20 @@ export function withoutRemoteImages(html) {
   policy.content = "img-src data: " + window.location.origin;
   doc.head.prepend(policy);
   const doctype = doc.doctype ? new XMLSerializer().serializeToString(doc.doctype) : "";
-  const hasImages = Boolean(doc.querySelector("img, [background]")) || /url\s*\(/i.test(html);
+  const sources = Array.from(doc.querySelectorAll("img[src], [background]"),
+    (node) => node.getAttribute("src") || node.getAttribute("background"));
+  const hasImages = sources.some(isRemote) || /url\s*\(/i.test(html);
   return { html: doctype + doc.documentElement.outerHTML, hasImages };
+}
+
+/** An image address that the frame's own policy holds back: not data:, not this site. */
+function isRemote(address) {
+  try {
+    const url = new URL(address, window.location.href);
+    return url.protocol !== "data:" && url.origin !== window.location.origin;
+  } catch (notAnAddress) {
+    return false;
+  }
 }
 
 function showImages() {
