@@ -94,7 +94,9 @@ def test_every_page_carries_the_policy_and_none_violates_it(
         visit(page, f"{course}?tab={tab}")
     page.locator("#cke_bulk-email-message .cke_wysiwyg_frame").wait_for()
     log_in(page, live_server, "admin", "admin")
-    for admin_page in ("", "bulk_email/emailtask/", "bulk_email/sendauditentry/"):
+    admin_pages = ["", "bulk_email/emailtask/", "bulk_email/sendauditentry/"]
+    admin_pages += ["bulk_email/courseemail/add/", "bulk_email/bulkemailflag/"]
+    for admin_page in admin_pages:
         visit(page, f"{base}/admin/{admin_page}")
     visit(page, base + "/mailbox/")
     page.get_by_role("link", name="A message in the Mailbox").click()
