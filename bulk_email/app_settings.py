@@ -25,8 +25,12 @@ DEFAULTS: dict[str, Any] = {
     "EMAILS_PER_TASK": 500,
     # Learners who have not logged in for this many months are not mailed; None turns it off.
     "LAST_LOGIN_ELIGIBILITY_MONTHS": 18,
-    # Sends with more recipients than this go to the "large" queue, the rest to the default.
+    # Sends with more recipients than this go to LARGE_QUEUE, the rest to QUEUE.
     "LARGE_SEND_THRESHOLD": 2000,
+    # The celery queues of every bulk_email task (Open edX's BULK_EMAIL_ROUTING_KEY_SMALL_JOBS
+    # and BULK_EMAIL_ROUTING_KEY): start workers that read both, e.g. -Q default,large.
+    "QUEUE": "default",
+    "LARGE_QUEUE": "large",
     # Reconnect after this many messages on one SMTP session (Amazon SES closes near 350).
     "MAX_MESSAGES_PER_CONNECTION": 300,
     # Messages per second across all workers on all machines; None means unlimited.
@@ -77,10 +81,19 @@ DEFAULTS: dict[str, Any] = {
     # Temporary failures (4.x.x) of one address within SOFT_BOUNCE_DAYS that suppress it.
     "SOFT_BOUNCE_LIMIT": 3,
     "SOFT_BOUNCE_DAYS": 7,
+    # Finished sends older than this many days are folded by the purge_sends beat task
+    # (recipient lists and failed/skipped rows deleted, counts kept); None keeps everything.
+    "RETENTION_DAYS": None,
     # A send's bounce and complaint rates above these are shown with a warning (Amazon SES
     # reviews an account at 5 % bounces and 0.1 % complaints).
     "BOUNCE_RATE_WARNING": 0.05,
     "COMPLAINT_RATE_WARNING": 0.001,
+    # The Email tab reloads its history this often (seconds), so that the bounces and
+    # complaints that arrive after a send ends show up without reloading the page.
+    "HISTORY_REFRESH_SECONDS": 30,
+    # A learner whose address bounced may send a test message to it this many times an hour
+    # (counted in Django's cache: use a shared one, e.g. Redis, when the site runs many processes).
+    "ADDRESS_TEST_LIMIT_PER_HOUR": 3,
     # Larger feedback messages are refused unread (counted as ignored).
     "MAX_FEEDBACK_MESSAGE_BYTES": 10 * 1024 * 1024,
 }

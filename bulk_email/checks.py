@@ -1,12 +1,15 @@
 """System checks for a misconfigured deployment, reported by ``manage.py check`` and at start."""
 
+import re
 from collections.abc import Callable
 from functools import wraps
 
+from django.conf import settings
 from django.core import checks
 from django.utils.module_loading import import_string
 
-from . import app_settings
+from . import app_settings, rendering
+from .exceptions import EmailTemplateError
 from .lms import LMSBackend
 
 
@@ -72,6 +75,7 @@ def check_numbers(**kwargs) -> list[checks.CheckMessage]:
         "BATCH_LEASE_SECONDS",
         "PENDING_REQUEUE_SECONDS",
         "MAX_HTML_ELEMENTS",
+        "ADDRESS_TEST_LIMIT_PER_HOUR",
     ):
         if not _is_positive_int(app_settings.get(name)):
             errors.append(
@@ -89,7 +93,12 @@ def check_numbers(**kwargs) -> list[checks.CheckMessage]:
         )
     errors += [
         checks.Error(f'BULK_EMAIL["{name}"] must be a positive number.', id="bulk_email.E009")
-        for name in ("RETRY_DELAY", "RETRY_MAX_DELAY", "PROGRESS_CHECKPOINT_SECONDS")
+        for name in (
+            "RETRY_DELAY",
+            "RETRY_MAX_DELAY",
+            "PROGRESS_CHECKPOINT_SECONDS",
+            "HISTORY_REFRESH_SECONDS",
+        )
         if not _is_positive_number(app_settings.get(name))
     ]
     rate = app_settings.get("MAX_SEND_RATE")
@@ -204,6 +213,71 @@ def check_feedback_domain(**kwargs) -> list[checks.CheckMessage]:
     ]
 
 
+QUEUE_NAME = re.compile(r"[A-Za-z0-9_.:@-]{1,200}")
+TASK_NAMES = tuple(f"bulk_email.tasks.{name}" for name in ("fan_out", "send_batch", "dispatch"))
+
+
+@for_bulk_email
+def check_queues(**kwargs) -> list[checks.CheckMessage]:
+    """QUEUE and LARGE_QUEUE are the queues the docs tell operators to start workers on.
+    bulk_email names one of them for each of its tasks; a beat entry that names another
+    queue for ``dispatch`` still wins, and scheduled sends would wait for a worker that
+    never comes."""
+    queues = [app_settings.get("QUEUE"), app_settings.get("LARGE_QUEUE")]
+    bad = [q for q in queues if not isinstance(q, str) or not QUEUE_NAME.fullmatch(q)]
+    if bad:
+        return [
+            checks.Error(
+                f'BULK_EMAIL["QUEUE"] and ["LARGE_QUEUE"] must be queue names; got {bad[0]!r}.',
+                hint='Letters, digits and _ . : @ - only, e.g. "default" and "large".',
+                id="bulk_email.E020",
+            )
+        ]
+    return [
+        _beat_queue_warning(entry, queue, queues)
+        for entry, queue in _beat_queues()
+        if queue not in queues
+    ]
+
+
+def _beat_queues() -> list[tuple[str, object]]:
+    """(entry name, queue) of each CELERY_BEAT_SCHEDULE entry of a bulk_email task that
+    names a queue in its options."""
+    schedule = getattr(settings, "CELERY_BEAT_SCHEDULE", None)
+    if not isinstance(schedule, dict):
+        return []
+    return [
+        (name, entry["options"]["queue"])
+        for name, entry in schedule.items()
+        if isinstance(entry, dict)
+        and entry.get("task") in TASK_NAMES
+        and isinstance(entry.get("options"), dict)
+        and "queue" in entry["options"]
+    ]
+
+
+def _beat_queue_warning(entry: str, queue, queues: list) -> checks.CheckMessage:
+    return checks.Warning(
+        f"CELERY_BEAT_SCHEDULE[{entry!r}] sends its bulk_email task to the queue {queue!r}, "
+        f'which is neither BULK_EMAIL["QUEUE"] nor ["LARGE_QUEUE"] ({", ".join(queues)}).',
+        hint="Drop the entry's queue option (bulk_email routes its own tasks) or start a "
+        "worker on that queue.",
+        id="bulk_email.W020",
+    )
+
+
+@for_bulk_email
+def check_email_template_files(**kwargs) -> list[checks.CheckMessage]:
+    """The template files (a project may override them) need their body slot, as database
+    templates do: without it every message would go out without its body."""
+    try:
+        rendering.file_template()
+    except EmailTemplateError as problem:
+        hint = "Put {{message_body}} once in each file, e.g. <div>{{message_body}}</div>."
+        return [checks.Error(str(problem), hint=hint, id="bulk_email.E015")]
+    return []
+
+
 @for_bulk_email
 def check_unknown_names(**kwargs) -> list[checks.CheckMessage]:
     return [
@@ -223,7 +297,9 @@ def register() -> None:
         check_redis_key_prefix,
         check_site_url,
         check_dkim,
+        check_queues,
         check_feedback_domain,
+        check_email_template_files,
         check_unknown_names,
     ):
         checks.register(check, "bulk_email")

@@ -12,6 +12,7 @@ protection on every method that changes something. Every one is authorized once,
 import csv
 import dataclasses
 import datetime
+import itertools
 import json
 from collections.abc import Callable
 from functools import wraps
@@ -21,7 +22,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.urls import path, reverse
 
-from . import api, app_settings, recipients
+from . import api, app_settings, converters, recipients  # noqa: F401  (converters: course_key)
 from .exceptions import BadRequestError, BulkEmailError
 from .forms import ComposeForm
 from .http import json_endpoint, json_error, json_refusal
@@ -43,6 +44,8 @@ def tab_context(request: HttpRequest, course_id: str) -> dict:
             "subjectMaxLength": app_settings.get("SUBJECT_MAX_LENGTH"),
             "urls": endpoint_urls(course_id),
             "states": state_sets(),
+            "warnings": warning_thresholds(),
+            "historyRefreshSeconds": app_settings.get("HISTORY_REFRESH_SECONDS"),
         },
     }
 
@@ -55,6 +58,14 @@ def state_sets() -> dict:
         "running": list(EmailTask.RUNNING_STATES),
         "stopped": list(EmailTask.STOPPED_STATES),
         "final": list(EmailTask.FINAL_STATES),
+    }
+
+
+def warning_thresholds() -> dict[str, float]:
+    """The rates past which a send is flagged, for the tab's explanation of its warnings."""
+    return {
+        "bounceRate": app_settings.get("BOUNCE_RATE_WARNING"),
+        "complaintRate": app_settings.get("COMPLAINT_RATE_WARNING"),
     }
 
 
@@ -152,6 +163,8 @@ def task_json(summary: api.TaskSummary) -> dict:
     data = dataclasses.asdict(summary)
     duration = summary.duration
     data["duration_seconds"] = None if duration is None else round(duration.total_seconds())
+    for name in ("bounce_rate", "complaint_rate", "bounce_warning", "complaint_warning"):
+        data[name] = getattr(summary, name)
     return data
 
 
@@ -227,16 +240,29 @@ TASKS_LIMIT_MAX = 1000
 
 
 def limit_param(request: HttpRequest) -> int | None:
-    """``?limit=``: how many sends to list, 0 to TASKS_LIMIT_MAX (0: all); default 100. Bounded
-    before it reaches a query: a negative slice or a 30-digit number is a 500 there."""
+    """``?limit=``: how many sends to list, 0 to TASKS_LIMIT_MAX (0: all); default 100."""
+    return bounded_limit(request, zero_means="all") or None
+
+
+def bounded_limit(request: HttpRequest, *, zero_means: str) -> int:
+    """``?limit=`` as a whole number from 0 to TASKS_LIMIT_MAX, default 100. Bounded before it
+    reaches a query: a negative slice or a 30-digit number is a 500 there."""
     raw = request.GET.get("limit", "100").strip()
     digits = raw.isascii() and raw.isdigit() and len(raw) <= len(str(TASKS_LIMIT_MAX))
     if not digits or int(raw) > TASKS_LIMIT_MAX:
         raise BadRequestError(
-            f"limit must be a whole number between 0 and {TASKS_LIMIT_MAX} (0: all).",
+            f"limit must be a whole number between 0 and {TASKS_LIMIT_MAX} (0: {zero_means}).",
             field="limit",
         )
-    return int(raw) or None
+    return int(raw)
+
+
+def text_param(request: HttpRequest, name: str, *, max_length: int = 64) -> str:
+    """A short query parameter; a longer one is refused before anything reads it."""
+    value = request.GET.get(name, "")
+    if len(value) > max_length:
+        raise BadRequestError(f"{name} is too long.", field=name)
+    return value
 
 
 @course_endpoint("GET")
@@ -290,6 +316,47 @@ def resend(request, access, task_id):
     return JsonResponse(task_json(api.task_summary(access=access, task=again)), status=201)
 
 
+def delivery_row_json(row: api.DeliveryRow) -> dict:
+    return dataclasses.asdict(row)
+
+
+@course_endpoint("GET")
+def task_recipients(request, access, task_id):
+    """A send's delivery report, one page: ``?kind=`` (failed, skipped, bounced, complained;
+    empty for all), ``?after=`` (the previous page's ``next``), ``?limit=`` (0 to 1000,
+    default 100; 0 for the counts alone)."""
+    found = api.get_task(access=access, task_id=task_id)
+    page = api.delivery_page(
+        access=access,
+        task=found,
+        kind=text_param(request, "kind"),
+        after=text_param(request, "after"),
+        limit=bounded_limit(request, zero_means="the counts alone"),
+    )
+    return JsonResponse(
+        {
+            "recipients": [delivery_row_json(row) for row in page.rows],
+            "next": page.next,
+            "counts": page.counts,
+        }
+    )
+
+
+@course_endpoint("GET")
+def task_recipients_csv(request, access, task_id):
+    """The whole delivery report of a send as CSV (``?kind=`` as above), read in keyset
+    chunks as it streams; every cell through ``csv_cell`` (a DSN's diagnostic is a
+    stranger's text)."""
+    found = api.get_task(access=access, task_id=task_id)
+    rows = api.delivery_rows(access=access, task=found, kind=text_param(request, "kind"))
+    first = next(rows, None)  # a bad kind is refused now, as JSON, not mid-stream
+    table = [api.DELIVERY_COLUMNS, *([api.delivery_csv_row(first)] if first else [])]
+    return csv_response(
+        itertools.chain(table, map(api.delivery_csv_row, rows)),
+        filename=f"delivery-{found.pk}-{safe_course(access.course_id)}.csv",
+    )
+
+
 class Echo:
     """A file-like whose write returns the line: csv.writer feeding a streaming response."""
 
@@ -314,17 +381,25 @@ def csv_cell(value):
 def report_csv(request, access):
     """The email task history report as CSV (UTC times), one row per send; every cell through
     ``csv_cell``."""
-    course_id = access.course_id
     rows = api.task_report_rows(access=access)
+    filename = f"email-tasks-{safe_course(access.course_id)}.csv"
+    return csv_response([api.REPORT_COLUMNS, *rows], filename=filename)
+
+
+def safe_course(course_id: str) -> str:
+    return course_id.replace(":", "_").replace("+", "_")
+
+
+def csv_response(rows, *, filename: str) -> StreamingHttpResponse:
+    """``rows`` (lists) streamed as a CSV download, every cell through ``csv_cell``."""
     writer = csv.writer(Echo())
-    lines = (writer.writerow(map(csv_cell, row)) for row in [api.REPORT_COLUMNS, *rows])
+    lines = (writer.writerow(map(csv_cell, row)) for row in rows)
     response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
-    filename = f"email-tasks-{course_id.replace(':', '_').replace('+', '_')}.csv"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
 
 
-COURSE = "courses/<str:course_id>/api/"
+COURSE = "courses/<course_key:course_id>/api/"
 TASK = COURSE + "tasks/<int:task_id>/"
 
 urlpatterns = [
@@ -336,5 +411,7 @@ urlpatterns = [
     path(TASK, task, name="tab_task"),
     path(TASK + "email/", task_email, name="tab_task_email"),
     path(TASK + "resend/", resend, name="tab_resend"),
+    path(TASK + "recipients/", task_recipients, name="tab_task_recipients"),
+    path(TASK + "recipients.csv", task_recipients_csv, name="tab_task_recipients_csv"),
     path(COURSE + "report.csv", report_csv, name="tab_report_csv"),
 ]

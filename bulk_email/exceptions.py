@@ -31,6 +31,13 @@ class BulkEmailImproperlyInstalled(BulkEmailConfigurationError, ImportError):
         self.extra = extra
 
 
+class EmailTemplateError(BulkEmailConfigurationError):
+    """The email template (a CourseEmailTemplate or the file an operator overrode) does not
+    have exactly one message body slot: sending would drop or repeat the message."""
+
+    code = "email_template"
+
+
 class BulkEmailDisabledError(BulkEmailError, PermissionDenied):
     """The feature flag or the course authorization says no."""
 
@@ -91,6 +98,18 @@ class InvalidTokenError(BulkEmailError, ValueError):
     """An unsubscribe token that is forged, truncated, or bound to another course."""
 
     code = "invalid_token"
+
+
+class TooManyRequestsError(BulkEmailError):
+    """The person asked for the same thing too often (a test message to their address)."""
+
+    code = "rate_limited"
+
+
+class AddressTestNotSentError(BulkEmailError):
+    """The test message to a learner's own address could not be handed to the mail server."""
+
+    code = "test_not_sent"
 
 
 class SendError(BulkEmailError):

@@ -11,7 +11,12 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.csrf import csrf_failure as django_csrf_failure
 
-from .exceptions import BulkEmailConfigurationError, BulkEmailError, InvalidEmailError
+from .exceptions import (
+    BulkEmailConfigurationError,
+    BulkEmailError,
+    InvalidEmailError,
+    TooManyRequestsError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -20,6 +25,7 @@ STATUS_BY_ERROR = [
     (BulkEmailConfigurationError, 500),
     (LookupError, 404),  # UnknownCourseError, UnknownTaskError
     (PermissionDenied, 403),  # BulkEmailDisabledError, NotCourseStaffError, NotEnrolledError
+    (TooManyRequestsError, 429),
     (BulkEmailError, 400),  # InvalidEmailError, BadRequestError, InvalidTokenError
 ]
 CONFIGURATION_MESSAGE = (

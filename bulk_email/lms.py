@@ -112,6 +112,17 @@ class LMSBackend:
         """Absolute path of the page where a learner turns this course's email on or off."""
         raise NotImplementedError
 
+    def email_template_values(self, course_id: str) -> dict[str, str]:
+        """What only the LMS knows for an Open edX email template's placeholders, by name:
+        course_url, course_root, course_image_url, course_language, account_settings_url,
+        logo_url, platform_name (absolute URLs). Any left out is filled with ""."""
+        return {}
+
+    def user_course_ids(self, user_id: int) -> list[str]:
+        """Every course the user is or was enrolled in, or has a role in: retiring the user
+        (``bulk_email.api.retire_user``) opts them out of each one."""
+        raise NotImplementedError
+
     def is_enrolled(self, user: AbstractBaseUser, course_id: str) -> bool:
         """Whether the user has an active enrollment in the course (whose email settings they
         may then change). Override when the LMS has a cheaper check."""

@@ -6,13 +6,27 @@ batch another worker is still sending is looked at again after a lease."""
 
 import random
 
-from celery import shared_task
+from celery import Task, shared_task
 from celery.signals import worker_process_shutdown
 
-from . import app_settings, pipeline, sending
+from . import api, app_settings, pipeline, sending
 from .exceptions import SMTPConfigurationError, TransientSendError
 
-TASK_OPTIONS = {"acks_late": True, "ignore_result": True}
+
+class BulkEmailTask(Task):
+    """Every bulk_email task names its queue: a caller that does not (celery beat calling
+    ``dispatch``) would otherwise put it on the host's default queue, often celery's own
+    "celery", which no worker started as the docs say reads: scheduled sends would never go."""
+
+    def apply_async(self, args=None, kwargs=None, **options):
+        # Read on every call, not celery's per-process cached task options: the setting
+        # may change (tests, a reloaded configuration) and an explicit queue still wins.
+        if not options.get("queue"):
+            options["queue"] = app_settings.get("QUEUE")
+        return super().apply_async(args, kwargs, **options)
+
+
+TASK_OPTIONS = {"base": BulkEmailTask, "acks_late": True, "ignore_result": True}
 
 
 def enqueue(task, job: pipeline.Job, **options) -> None:
@@ -62,6 +76,14 @@ def dispatch() -> None:
         enqueue(fan_out, job)
     for job in round_.batches:
         enqueue(send_batch, job)
+
+
+@shared_task(**TASK_OPTIONS)
+def purge_sends() -> None:
+    """Run by celery beat (daily): retention of finished sends when RETENTION_DAYS is set."""
+    days = app_settings.get("RETENTION_DAYS")
+    if days is not None:
+        api.purge_sends(older_than_days=days)
 
 
 @worker_process_shutdown.connect

@@ -3,14 +3,16 @@
 
 from django.urls import path
 
-from . import email_tab, views
+from . import converters, email_tab, views  # noqa: F401  (converters: course_key)
 
 app_name = "bulk_email"
 
 urlpatterns = [
-    path("settings/<str:course_id>/", views.email_settings, name="email_settings"),
+    path("settings/<course_key:course_id>/", views.email_settings, name="email_settings"),
     path("unsubscribe/<str:token>/", views.unsubscribe, name="unsubscribe"),
     path("one-click/<str:token>/", views.one_click_unsubscribe, name="one_click"),
+    path("address/test/", views.address_test, name="address_test"),
+    path("address/confirm/<str:token>/", views.address_confirm, name="address_confirm"),
 ]
 
 # The instructor dashboard's Email tab: JSON endpoints under courses/<course_id>/api/.

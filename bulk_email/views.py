@@ -98,6 +98,61 @@ def email_settings(request, course_id: str) -> HttpResponse:
         return refusal(request, error, as_json=as_json)
 
 
+# --- A learner's bounced address: a test message, then its link clears the suppression ------------
+
+
+def wants_json(request) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
+@never_cache
+@require_http_methods(["POST"])
+def address_test(request) -> HttpResponse:
+    """ "Send me a test message" on the dashboard: POST with the CSRF token, signed in. JSON for
+    a script (Accept: application/json); a form post returns to ``next`` with a message."""
+    as_json = wants_json(request)
+    if not request.user.is_authenticated:
+        if as_json:
+            return json_refusal("Sign in first.", status=401, code="not_signed_in")
+        return redirect_to_login(safe_next(request))
+    try:
+        address = api.send_address_test(user=request.user)
+    except BulkEmailError as error:
+        if as_json:
+            return json_error(error)
+        messages.error(request, message_of(error), fail_silently=True)
+        return redirect(safe_next(request))
+    sent = f"We sent a test message to {address}. Open it and follow its link to clear the block."
+    if as_json:
+        return JsonResponse({"address": address, "message": sent})
+    messages.success(request, sent, fail_silently=True)
+    return redirect(safe_next(request))
+
+
+def safe_next(request) -> str:
+    target = request.POST.get("next", "")
+    safe = url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    return target if safe else "/"
+
+
+@never_cache  # a CSRF token and the address on the page
+@require_http_methods(["GET", "POST"])
+def address_confirm(request, token: str) -> HttpResponse:
+    """The test message's link. GET: a page with a Confirm button, changing nothing (mail
+    scanners follow links). POST (CSRF): the suppression is deleted."""
+    template = "bulk_email/address_confirm.html"
+    try:
+        if request.method == "POST":
+            address = api.clear_tested_address(token=token)
+            return render(request, template, {"state": "cleared", "address": address})
+        test = api.read_address_test(token=token)
+    except InvalidTokenError as error:
+        return render(request, template, {"state": "invalid", "reason": str(error)}, status=400)
+    return render(request, template, {"state": "confirm", "address": test.user.email})
+
+
 # --- The footer's unsubscribe link --------------------------------------------------------------
 
 

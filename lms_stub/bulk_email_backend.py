@@ -2,15 +2,17 @@
 
 import datetime
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Exists, Expression, F, Q, QuerySet
+from django.templatetags.static import static
 from django.urls import reverse
 from django.utils.http import urlencode
 
 from bulk_email.lms import Cohort as CohortInfo
 from bulk_email.lms import CourseInfo, LMSBackend, Track
 
-from .models import Cohort, Course, CourseAccessRole, CourseMode
+from .models import Cohort, Course, CourseAccessRole, CourseEnrollment, CourseMode
 
 
 class StubLMSBackend(LMSBackend):
@@ -78,3 +80,23 @@ class StubLMSBackend(LMSBackend):
     def email_settings_url(self, course_id: str) -> str:
         # The dashboard opens that course's Email Settings dialog (lms_stub.views).
         return reverse("dashboard") + "?" + urlencode({"email_settings": course_id})
+
+    def user_course_ids(self, user_id: int) -> list[str]:
+        enrolled = CourseEnrollment.objects.filter(user_id=user_id).values_list("course_id")
+        roles = CourseAccessRole.objects.filter(user_id=user_id).values_list("course_id")
+        return sorted({course_id for (course_id,) in enrolled.union(roles)})
+
+    def email_template_values(self, course_id: str) -> dict[str, str]:
+        # lms_stub has no course pages for learners: the dashboard row of the course is its
+        # place, and the dashboard holds what an account page would.
+        site = settings.SITE_URL
+        course_root = reverse("dashboard") + f"#course-{course_id}"
+        return {
+            "course_root": course_root,
+            "course_url": site + course_root,
+            "course_image_url": site + static("lms_stub/favicon.svg"),
+            "course_language": settings.LANGUAGE_CODE,
+            "account_settings_url": site + reverse("dashboard"),
+            "logo_url": site + static("lms_stub/favicon.svg"),
+            "platform_name": settings.PLATFORM_NAME,
+        }

@@ -138,6 +138,8 @@ SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS") or 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# The site's name, as Open edX's PLATFORM_NAME (email templates' {platform_name}).
+PLATFORM_NAME = os.environ.get("PLATFORM_NAME", "LMS stub")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -345,7 +347,9 @@ CELERY_BEAT_SCHEDULE = {
     "bulk-email-dispatch": {
         "task": "bulk_email.tasks.dispatch",
         "schedule": float(os.environ.get("DISPATCH_SECONDS", "5")),
-    }
+    },
+    # Retention: does nothing unless BULK_EMAIL["RETENTION_DAYS"] is set.
+    "bulk-email-purge": {"task": "bulk_email.tasks.purge_sends", "schedule": 24 * 3600.0},
 }
 
 # --- bulk_email -------------------------------------------------------------------------------
@@ -361,6 +365,7 @@ BULK_EMAIL_ENV_NUMBERS = (
     "MAX_SEND_RATE",
     "LARGE_SEND_THRESHOLD",
     "MAX_MESSAGES_PER_CONNECTION",
+    "RETENTION_DAYS",
 )
 
 

@@ -2,6 +2,8 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+import bulk_email.converters  # noqa: F401  (registers the course_key converter)
+
 from . import views
 
 urlpatterns = [
@@ -11,7 +13,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("dashboard/", views.learner_dashboard, name="dashboard"),
     path(
-        "courses/<str:course_id>/instructor/",
+        "courses/<course_key:course_id>/instructor/",
         views.instructor_dashboard,
         name="instructor_dashboard",
     ),

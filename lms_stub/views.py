@@ -40,6 +40,7 @@ class EnrolledCourse:
     receive_email: bool
     settings_url: str
     settings_open: bool
+    email_enabled: bool  # Open edX leaves Email Settings out when the course sends none
 
 
 def enrolled_courses(request) -> list[EnrolledCourse]:
@@ -59,6 +60,7 @@ def enrolled_courses(request) -> list[EnrolledCourse]:
             receive_email=e.course_id not in opted_out,
             settings_url=bulk_email_api.email_settings_url(course_id=e.course_id),
             settings_open=e.course_id == open_course_id,
+            email_enabled=bulk_email_api.course_email_enabled(course_id=e.course_id),
         )
         for e in enrollments
     ]
@@ -74,7 +76,11 @@ def learner_dashboard(request):
     return render(
         request,
         "lms_stub/learner_dashboard.html",
-        {"courses": enrolled_courses(request), "taught_courses": taught.order_by("display_name")},
+        {
+            "courses": enrolled_courses(request),
+            "taught_courses": taught.order_by("display_name"),
+            "bulk_email_address": bulk_email_api.address_suppression(user=request.user),
+        },
     )
 
 
@@ -107,6 +113,10 @@ def instructor_dashboard(request, course_id: str):
     if tab not in dict(tabs):
         tab = tabs[0][0]
     context = {"course": course, "tabs": tabs, "active_tab": tab}
+    if EMAIL_TAB not in tabs:  # the course team sees why, not just an absent tab
+        context["email_tab_absent"] = bulk_email_api.send_refusal(
+            course_id=course.id, user=request.user
+        )
     context.update(TAB_CONTEXT[tab](request, course))
     return render(request, "lms_stub/instructor_dashboard.html", context)
 

@@ -4,16 +4,20 @@ import datetime
 import itertools
 
 from django.contrib.auth import get_user_model
+from django.db.models import F
 from django.utils import timezone
 
 from bulk_email import api, pipeline, recipients
 from bulk_email.groups import split_key
 from bulk_email.models import (
+    Batch,
     BulkEmailFlag,
     CourseAuthorization,
     CourseEmail,
     EmailTask,
+    FeedbackEvent,
     Optout,
+    RecipientOutcome,
     Suppression,
     Target,
 )
@@ -49,7 +53,8 @@ def make_course(course_id: str | None = None, *, tracks=("audit",), **fields) ->
     number = next(_numbers)
     course_id = course_id or f"course-v1:TestX+T{number}+2026"
     fields.setdefault("display_name", f"Test course {number}")
-    fields.setdefault("org", course_id.split(":", 1)[1].split("+")[0])
+    # New-style "course-v1:Org+Course+Run" or Open edX's old-style "Org/Course/Run".
+    fields.setdefault("org", course_id.split(":", 1)[-1].replace("/", "+").split("+")[0])
     fields.setdefault("postal_address", "1 Test Street, Testville")
     course = Course.objects.create(id=course_id, **fields)
     for slug in tracks:
@@ -146,3 +151,55 @@ def recipient_rows(**audience) -> list[dict]:
     """Every recipient once, in user-id order, as rows: what the keyset pages add up to."""
     pages = recipients.recipient_pages(**audience)
     return [{"pk": r.user_id, "email": r.email, "full_name": r.full_name} for p in pages for r in p]
+
+
+# --- What a send's recipients did: outcomes while sending, feedback after -----------------------
+
+
+def finished_task(
+    course, sender, *, sent: int = 0, state=EmailTask.SUCCESS, subject: str = ""
+) -> EmailTask:
+    """A send that ended, with one batch that counts ``sent`` messages."""
+    task = make_task(course, sender, state=state)
+    if subject:
+        CourseEmail.objects.filter(pk=task.email_id).update(subject=subject)
+    now = timezone.now()
+    EmailTask.objects.filter(pk=task.pk).update(started_at=now, finished_at=now, total=sent)
+    Batch.objects.create(task=task, seq=0, user_ids=[], state=Batch.DONE, sent=sent)
+    task.refresh_from_db()
+    return task
+
+
+def record_outcome(
+    task, user, *, status=RecipientOutcome.FAILED, code=None, detail=""
+) -> RecipientOutcome:
+    """A failed or skipped recipient, counted on the task's first batch as the pipeline does."""
+    batch = task.batches.order_by("seq").first()
+    Batch.objects.filter(pk=batch.pk).update(**{status: F(status) + 1})
+    return RecipientOutcome.objects.create(
+        task=task, batch=batch, user=user, status=status, code=code, detail=detail
+    )
+
+
+def record_feedback(
+    task,
+    user,
+    *,
+    kind=FeedbackEvent.HARD_BOUNCE,
+    status_code="5.1.1",
+    diagnostic="550 5.1.1 unknown user",
+    source="dsn",
+) -> FeedbackEvent:
+    """Something that came back for a send, counted on the task as the feedback service does."""
+    event = FeedbackEvent.objects.create(
+        kind=kind, dedupe_key=f"test-{next(_numbers)}", address=user.email, user=user, task=task,
+        course_id=task.email.course_id, source=source, status_code=status_code,
+        diagnostic=diagnostic,
+    )  # fmt: skip
+    # As feedback counts them: a soft bounce is not (yet) a bounce of the send.
+    counter = {FeedbackEvent.HARD_BOUNCE: "bounced", FeedbackEvent.COMPLAINT: "complained"}.get(
+        kind
+    )
+    if counter:
+        EmailTask.objects.filter(pk=task.pk).update(**{counter: F(counter) + 1})
+    return event

@@ -150,5 +150,11 @@ class LMSBackendContract:
         for label in ("inactive_account", "unenrolled", "other_course", "instructor"):
             assert not self.backend.is_enrolled(world.users[label], world.course_id)
 
+    def test_user_course_ids_name_every_course_of_the_user_once(self, world):
+        user_courses = self.backend.user_course_ids
+        assert user_courses(world.users["staff"].pk) == [world.course_id]
+        assert user_courses(world.users["unenrolled"].pk) == [world.course_id]
+        assert user_courses(world.users["other_course"].pk) == [world.other_course_id]
+
     def test_email_settings_url_is_an_absolute_path(self, world):
         assert self.backend.email_settings_url(world.course_id).startswith("/")

@@ -6,7 +6,7 @@ import subprocess
 from dataclasses import dataclass
 
 from bulk_email.lms import CourseInfo
-from bulk_email.rendering import PreparedMessage, load_template, prepare_message
+from bulk_email.rendering import EmailTemplate, PreparedMessage, load_template, prepare_message
 
 UNICODE_COURSE = CourseInfo(
     course_id="course-v1:EPFL+Phys101+2026",
@@ -35,11 +35,15 @@ class EmailData:
     from_addr: str = ""
 
 
-def prepare(email: EmailData | None = None, course: CourseInfo = UNICODE_COURSE) -> PreparedMessage:
+def prepare(
+    email: EmailData | None = None,
+    course: CourseInfo = UNICODE_COURSE,
+    template: EmailTemplate | None = None,
+) -> PreparedMessage:
     return prepare_message(
         email or EmailData(),
         course,
-        template=load_template(""),
+        template=template or load_template(""),
         email_settings_url=SETTINGS_URL,
     )
 

@@ -20,6 +20,7 @@ from bulk_email.models import (
     BulkEmailFlag,
     CourseAuthorization,
     CourseEmail,
+    DisabledCourse,
     EmailTask,
     RecipientOutcome,
     Target,
@@ -75,8 +76,9 @@ def test_the_fan_out_is_enqueued_only_after_the_commit(
     monkeypatch.setattr(tasks.fan_out, "apply_async", lambda args, queue: enqueued.append(args))
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         task = send(course, instructor)
-    assert enqueued == [] and len(callbacks) == 1
-    callbacks[0]()
+    assert enqueued == [] and callbacks  # the fan-out, and the signal email_created
+    for callback in callbacks:
+        callback()
     task.refresh_from_db()
     assert enqueued == [(task.pk,)] and task.state == EmailTask.PENDING
 
@@ -151,6 +153,18 @@ def test_the_flag_and_the_course_authorization_gate_sending(course, instructor):
     flag.save()
     with pytest.raises(BulkEmailDisabledError):
         send(course, instructor)
+
+
+def test_a_disabled_course_refuses_with_its_reason_and_hides_email_settings(course, instructor):
+    DisabledCourse.objects.create(course_id=course.id, reason="archived")
+    with pytest.raises(BulkEmailDisabledError, match="turned off for this course: archived"):
+        send(course, instructor)
+    assert not api.can_send(course_id=course.id, user=instructor)
+    assert api.send_refusal(course_id=course.id, user=instructor).endswith(": archived")
+    assert not api.course_email_enabled(course_id=course.id)
+    DisabledCourse.objects.all().delete()
+    assert api.send_refusal(course_id=course.id, user=instructor) == ""
+    assert api.course_email_enabled(course_id=course.id)
 
 
 def test_unknown_course(instructor):

@@ -24,6 +24,7 @@ def run_all() -> list[str]:
         checks.check_redis_key_prefix,
         checks.check_site_url,
         checks.check_dkim,
+        checks.check_queues,
         checks.check_feedback_domain,
         checks.check_unknown_names,
     ):
@@ -59,10 +60,15 @@ def test_the_site_settings_pass_every_check(settings):
         ({"MAX_HTML_ELEMENTS": 0}, "bulk_email.E004"),
         ({"REDIS_KEY_PREFIX": 7}, "bulk_email.E011"),
         ({"PROGRESS_CHECKPOINT_SECONDS": "1"}, "bulk_email.E009"),
+        ({"HISTORY_REFRESH_SECONDS": 0}, "bulk_email.E009"),
+        ({"ADDRESS_TEST_LIMIT_PER_HOUR": 0}, "bulk_email.E004"),
         ({"SITE_URL": "lms.example.com"}, "bulk_email.E007"),
         ({"DKIM": {"domain": "example.com"}}, "bulk_email.E008"),
         ({"EMAIL_PER_TASK": 5}, "bulk_email.W001"),
         ({"UNSUBSCRIBE_MAILTO": "unsub@example.com"}, "bulk_email.W001"),  # removed setting
+        ({"QUEUE": ""}, "bulk_email.E020"),
+        ({"LARGE_QUEUE": "large queue"}, "bulk_email.E020"),
+        ({"QUEUE": None}, "bulk_email.E020"),
         ({"FEEDBACK_DOMAIN": None}, "bulk_email.W002"),
         ({"FEEDBACK_DOMAIN": ""}, "bulk_email.W002"),
     ],
@@ -96,3 +102,16 @@ def test_checks_honour_app_configs(settings):
         assert check(app_configs=others) == []
         assert check(app_configs=[apps.get_app_config("bulk_email")])
         assert check(app_configs=None)
+
+
+def test_a_beat_entry_sending_dispatch_to_a_queue_no_documented_worker_reads_is_reported(
+    settings,
+):
+    schedule = {"bulk-email-dispatch": {"task": "bulk_email.tasks.dispatch", "schedule": 5.0}}
+    settings.CELERY_BEAT_SCHEDULE = schedule
+    assert checks.check_queues() == []
+    schedule["bulk-email-dispatch"]["options"] = {"queue": "celery"}
+    (warning,) = checks.check_queues()
+    assert warning.id == "bulk_email.W020" and "'celery'" in warning.msg
+    settings.BULK_EMAIL = {**settings.BULK_EMAIL, "QUEUE": "celery"}
+    assert checks.check_queues() == []

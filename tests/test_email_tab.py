@@ -18,6 +18,7 @@ from bulk_email.models import (
     Batch,
     BulkEmailFlag,
     CourseAuthorization,
+    DisabledCourse,
     EmailTask,
     RecipientOutcome,
 )
@@ -166,18 +167,27 @@ def test_everyone_else_is_refused_on_every_endpoint(client, course, instructor, 
     assert task.state == EmailTask.SCHEDULED and EmailTask.objects.count() == 1
 
 
-@pytest.mark.parametrize("switch", ["flag_off", "course_not_authorized"])
-def test_with_the_feature_off_the_endpoints_answer_403(client, course, instructor, switch):
+@pytest.mark.parametrize(
+    ("switch", "says"),
+    [
+        ("flag_off", "Bulk email is turned off for this site (the bulk email flag in the admin)."),
+        ("course_not_authorized", "This course is not authorized to send bulk email"),
+        ("course_disabled", "Bulk email is turned off for this course: moved to a new run"),
+    ],
+)
+def test_with_the_feature_off_the_endpoints_answer_403(client, course, instructor, switch, says):
     task = schedule(course, instructor)
     if switch == "flag_off":
         BulkEmailFlag.objects.update(enabled=False)
-    else:
+    elif switch == "course_not_authorized":
         CourseAuthorization.objects.update(email_enabled=False)
+    else:
+        DisabledCourse.objects.create(course_id=course.id, reason="moved to a new run")
     client.force_login(instructor)
     for method, url, body, _ in endpoint_calls(course, task):
         response = call(client, method, url, body)
         assert response.status_code == 403, (method, url)
-        assert response.json()["message"] == "Bulk email is not enabled for this course."
+        assert response.json()["message"].startswith(says)
 
 
 def test_an_unknown_course_and_another_courses_task_are_404(client, course, instructor):
@@ -446,12 +456,15 @@ def test_the_report_csv(client, course, instructor):
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert rows[0] == [
         "task id", "requester", "created", "state", "duration (s)", "total", "sent", "failed",
-        "skipped", "last edited by", "last edited", "revoked by", "revoked",
+        "skipped", "bounced", "complained", "bounce rate (%)", "complaint rate (%)",
+        "last edited by", "last edited", "revoked by", "revoked",
     ]  # fmt: skip
     assert rows[1][0] == str(scheduled.pk)
-    assert rows[1][3:] == ["Scheduled", "", "0", "0", "0", "0", "", "", "", ""]
+    assert rows[1][3:] == ["Scheduled", "", "0", "0", "0", "0", "0", "0", "", "", "", "", "", ""]
     assert rows[2][0] == str(done.pk) and rows[2][1] == "Prof. Hélène Durand"
-    assert rows[2][3:] == ["Success", "62", "4", "3", "1", "0", "", "", "", ""]
+    assert rows[2][3:] == [
+        "Success", "62", "4", "3", "1", "0", "0", "0", "0.0", "0.0", "", "", "", "",
+    ]  # fmt: skip
     assert datetime.datetime.fromisoformat(rows[2][2]).utcoffset() == datetime.timedelta(0)
 
 

@@ -1,6 +1,6 @@
 """The layer order of DESIGN.md, enforced: a module never imports one of a higher layer.
 
-    app_settings, exceptions  <  lms, models, tokens  <  recipients, groups, rendering,
+    app_settings, exceptions, signals  <  lms, models, tokens  <  recipients, groups, rendering,
     sending  <  pipeline, progress  <  api (services, selectors)  <  tasks  <  views,
     email_tab, http, forms, admin, checks, urls, commands
 
@@ -15,13 +15,24 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "bulk_email"
 
 LAYERS = [
-    ["app_settings", "exceptions", "__init__"],
+    ["app_settings", "exceptions", "signals", "__init__"],
     ["lms", "models", "tokens"],
     ["recipients", "groups", "rendering", "sending"],
     ["pipeline", "progress"],
     ["api"],
     ["tasks"],
-    ["views", "email_tab", "http", "forms", "admin", "checks", "urls", "apps", "management"],
+    [
+        "views",
+        "email_tab",
+        "http",
+        "forms",
+        "admin",
+        "checks",
+        "urls",
+        "apps",
+        "management",
+        "converters",
+    ],
 ]
 LAYER_OF = {name: level for level, names in enumerate(LAYERS) for name in names}
 ALLOWED_UPWARD = {("api.services", "tasks")}

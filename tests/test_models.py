@@ -7,6 +7,7 @@ from bulk_email.models import (
     CourseAuthorization,
     CourseEmail,
     CourseEmailTemplate,
+    DisabledCourse,
     EmailTask,
     Optout,
 )
@@ -121,3 +122,30 @@ def test_every_state_is_in_the_table_and_the_sets_agree_with_it():
         assert not EmailTask.TRANSITIONS[state]
     assert set(EmailTask.RUNNING_STATES) <= set(EmailTask.ACTIVE_STATES)
     assert set(EmailTask.STOPPED_STATES) <= set(EmailTask.FINAL_STATES)
+
+
+def test_a_disabled_course_is_off_even_when_every_course_may_send():
+    set_flag(enabled=True, require_auth=False)
+    assert BulkEmailFlag.disabled_reason(COURSE) == ""
+    DisabledCourse.objects.create(course_id=COURSE, reason="the course ended in May")
+    assert not BulkEmailFlag.feature_enabled(COURSE)
+    assert BulkEmailFlag.disabled_reason(COURSE) == (
+        "Bulk email is turned off for this course: the course ended in May"
+    )
+    assert BulkEmailFlag.feature_enabled("course-v1:Other+X+1")
+
+
+def test_a_disabled_course_wins_over_its_authorization():
+    set_flag(enabled=True, require_auth=True)
+    CourseAuthorization.objects.create(course_id=COURSE, email_enabled=True)
+    DisabledCourse.objects.create(course_id=COURSE)
+    assert BulkEmailFlag.disabled_reason(COURSE) == "Bulk email is turned off for this course."
+
+
+@pytest.mark.parametrize(
+    ("enabled", "require_auth", "says"),
+    [(False, False, "turned off for this site"), (True, True, "not authorized")],
+)
+def test_each_reason_names_the_switch_to_turn(enabled, require_auth, says):
+    set_flag(enabled=enabled, require_auth=require_auth)
+    assert says in BulkEmailFlag.disabled_reason(COURSE)

@@ -12,7 +12,15 @@ from django.utils import timezone
 
 from bulk_email import pipeline
 from bulk_email.exceptions import SMTPConfigurationError, TransientSendError
-from bulk_email.models import Batch, EmailTask, RecipientOutcome, TaskCounts
+from bulk_email.models import (
+    Batch,
+    CourseEmail,
+    CourseEmailTemplate,
+    DisabledCourse,
+    EmailTask,
+    RecipientOutcome,
+    TaskCounts,
+)
 from bulk_email.rendering.headers import MAX_DISPLAY_NAME
 from bulk_email.tokens import BOUNCE, UNSUBSCRIBE, AddressToken, read_feedback_address
 from lms_stub.models import UserProfile
@@ -93,6 +101,18 @@ def test_an_empty_recipient_set_is_success_with_total_zero(smtp_settings, course
     assert run_fan_out(task) == []
     task.refresh_from_db()
     assert (task.state, task.total) == (EmailTask.SUCCESS, 0)
+
+
+def test_a_send_of_a_course_turned_off_before_it_started_fails_with_the_reason(
+    smtp_settings, smtp_sink, course_with_learners
+):
+    course, instructor, _ = course_with_learners
+    task = make_task(course, instructor)
+    DisabledCourse.objects.create(course_id=course.id, reason="archived")
+    assert run_fan_out(task) == []
+    task.refresh_from_db()
+    assert (task.state, task.batches_total, smtp_sink.messages) == (EmailTask.FAILURE, 0, [])
+    assert task.error == "Not sent. Bulk email is turned off for this course: archived"
 
 
 def test_a_rerun_fan_out_resumes_and_never_writes_a_batch_twice(
@@ -441,3 +461,16 @@ def test_a_stored_message_that_sanitizing_refuses_fails_the_task_with_the_reason
     task.refresh_from_db()
     assert task.state == EmailTask.FAILURE and "nests its elements" in task.error
     assert smtp_sink.messages == []
+
+
+def test_a_send_whose_template_lost_its_body_slot_fails_with_the_reason(
+    smtp_settings, smtp_sink, course_with_learners
+):
+    course, instructor, _ = course_with_learners
+    CourseEmailTemplate.objects.create(name="broken", html_template="<p>x</p>", plain_template="x")
+    task = make_task(course, instructor)
+    CourseEmail.objects.filter(pk=task.email_id).update(template_name="broken")
+    send_all(run_fan_out(task))
+    task.refresh_from_db()
+    assert (task.state, smtp_sink.messages) == (EmailTask.FAILURE, [])
+    assert task.error.startswith("The message cannot be sent: The HTML part of the CourseEmail")

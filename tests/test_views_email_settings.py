@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def course():
-    return factories.make_course(display_name="Physique générale — 物理")
+    return factories.make_sending_course(display_name="Physique générale — 物理")
 
 
 @pytest.fixture
@@ -191,7 +191,7 @@ def dialogs(page: str) -> list[str]:
 
 
 def test_each_enrolled_course_has_a_settings_dialog_showing_its_optout(signed_in, learner, course):
-    second = factories.make_course(display_name="Zoology")
+    second = factories.make_sending_course(display_name="Zoology")
     factories.enroll(learner, second)
     factories.make_course(display_name="Not enrolled")
     factories.opt_out(learner, second.id)
@@ -204,7 +204,7 @@ def test_each_enrolled_course_has_a_settings_dialog_showing_its_optout(signed_in
 
 
 def test_the_email_settings_url_opens_that_courses_dialog(signed_in, learner, course):
-    second = factories.make_course(display_name="Zoology")
+    second = factories.make_sending_course(display_name="Zoology")
     factories.enroll(learner, second)
     url = api.email_settings_url(course_id=second.id)
     assert url.startswith(reverse("dashboard") + "?")

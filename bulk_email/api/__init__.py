@@ -2,7 +2,24 @@
 checked once at the edge), ``services`` (commands that change something), ``selectors``
 (queries) and ``validation`` (what staff typed)."""
 
-from .access import CourseAccess, can_send, learner_access, staff_access
+from .access import (
+    CourseAccess,
+    can_send,
+    course_email_enabled,
+    learner_access,
+    send_refusal,
+    staff_access,
+)
+from .delivery import (
+    DELIVERY_COLUMNS,
+    DeliveryPage,
+    DeliveryRow,
+    delivery_csv_row,
+    delivery_page,
+    delivery_rows,
+)
+from .retention import Purge, purge_sends
+from .retirement import Retirement, retire_user
 from .selectors import (
     REPORT_COLUMNS,
     AuditEntry,
@@ -42,21 +59,41 @@ from .services import (
     set_receive_email,
     submit_email,
 )
+from .suppressions import (
+    AddressSuppression,
+    address_suppression,
+    clear_tested_address,
+    read_address_test,
+    remove_suppressions,
+    send_address_test,
+)
 
 __all__ = [
+    "DELIVERY_COLUMNS",
     "REPORT_COLUMNS",
     "STUCK_REASON",
+    "AddressSuppression",
     "AuditEntry",
     "CourseAccess",
+    "DeliveryPage",
+    "DeliveryRow",
     "EmailSetting",
     "Preview",
+    "Purge",
+    "Retirement",
     "ScheduledEmail",
     "Submitted",
     "TaskStatus",
     "TaskSummary",
     "UnsubscribeRequest",
+    "address_suppression",
     "audit_trail",
     "can_send",
+    "clear_tested_address",
+    "course_email_enabled",
+    "delivery_csv_row",
+    "delivery_page",
+    "delivery_rows",
     "edit_scheduled",
     "email_of_task",
     "email_setting",
@@ -72,11 +109,17 @@ __all__ = [
     "opted_out_course_ids",
     "preview_email",
     "preview_sent_email",
+    "purge_sends",
+    "read_address_test",
     "read_unsubscribe_token",
     "recent_tasks",
+    "remove_suppressions",
     "resend_to_failed",
+    "retire_user",
     "revoke",
+    "send_address_test",
     "send_email",
+    "send_refusal",
     "set_receive_email",
     "staff_access",
     "submit_email",

@@ -51,8 +51,8 @@ def course_or_refuse(course_id: str) -> CourseInfo:
 def staff_access(*, user: AbstractBaseUser, course_id: str) -> CourseAccess:
     """Raise unless ``user`` may send bulk email for the course now."""
     course = course_or_refuse(course_id)
-    if not BulkEmailFlag.feature_enabled(course_id):
-        raise BulkEmailDisabledError("Bulk email is not enabled for this course.")
+    if reason := BulkEmailFlag.disabled_reason(course_id):
+        raise BulkEmailDisabledError(reason)
     if not get_lms().is_course_staff(user, course_id):
         raise NotCourseStaffError("Only the course's Staff and Admins can send course email.")
     return CourseAccess(user=user, course=course, roles=frozenset({STAFF}))
@@ -60,11 +60,23 @@ def staff_access(*, user: AbstractBaseUser, course_id: str) -> CourseAccess:
 
 def can_send(*, course_id: str, user: AbstractBaseUser) -> bool:
     """Whether ``staff_access`` lets the user through: the dashboard shows the Email tab."""
+    return not send_refusal(course_id=course_id, user=user)
+
+
+def send_refusal(*, course_id: str, user: AbstractBaseUser) -> str:
+    """Why ``staff_access`` turns the user away ("" when it lets them through): the host
+    shows it to the course team in place of the absent Email tab."""
     try:
         staff_access(user=user, course_id=course_id)
-    except BulkEmailError:
-        return False
-    return True
+    except BulkEmailError as refused:
+        return str(refused)
+    return ""
+
+
+def course_email_enabled(*, course_id: str) -> bool:
+    """Whether the course sends bulk email at all: when it does not, learners' dashboards
+    leave its Email Settings out, as Open edX does (there is nothing to opt out of)."""
+    return BulkEmailFlag.feature_enabled(course_id)
 
 
 def learner_access(*, user: AbstractBaseUser, course_id: str) -> CourseAccess:

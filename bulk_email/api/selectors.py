@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 
-from .. import recipients, rendering
+from .. import app_settings, recipients, rendering
 from ..exceptions import InvalidTokenError, UnknownTaskError
 from ..groups import Group
 from ..lms import get_lms
@@ -172,6 +172,26 @@ class TaskSummary:
     edited_at: datetime.datetime | None = None
     revoked_by: str = ""
     revoked_at: datetime.datetime | None = None
+    # What came back after the send (they keep arriving after it ends) and the rates over
+    # the messages sent; a warning when a rate passes BOUNCE_RATE_WARNING / COMPLAINT_RATE_WARNING.
+    bounced: int = 0
+    complained: int = 0
+
+    @property
+    def bounce_rate(self) -> float | None:
+        return feedback_rate(self.bounced, self.sent)
+
+    @property
+    def complaint_rate(self) -> float | None:
+        return feedback_rate(self.complained, self.sent)
+
+    @property
+    def bounce_warning(self) -> bool:
+        return past_threshold(self.bounce_rate, "BOUNCE_RATE_WARNING")
+
+    @property
+    def complaint_warning(self) -> bool:
+        return past_threshold(self.complaint_rate, "COMPLAINT_RATE_WARNING")
 
     @property
     def duration(self) -> datetime.timedelta | None:
@@ -179,6 +199,15 @@ class TaskSummary:
         if self.started_at is None:
             return None
         return (self.finished_at or timezone.now()) - self.started_at
+
+
+def feedback_rate(count: int, sent: int) -> float | None:
+    """``count`` of the messages sent, 0 to 1; None before any was sent (no rate yet)."""
+    return count / sent if sent else None
+
+
+def past_threshold(rate: float | None, setting: str) -> bool:
+    return rate is not None and rate > app_settings.get(setting)
 
 
 def list_tasks(*, access: CourseAccess, limit: int | None = 100) -> list[TaskSummary]:
@@ -251,13 +280,21 @@ def _summary(task: EmailTask, labels: dict[str, str], names: dict[int, str]) -> 
         skipped=task.sum_skipped or 0,
         resend_of=task.resend_of_id,
         error=task.error,
+        bounced=task.bounced,
+        complained=task.complained,
     )
 
 
 REPORT_COLUMNS = [
     "task id", "requester", "created", "state", "duration (s)", "total", "sent", "failed",
-    "skipped", "last edited by", "last edited", "revoked by", "revoked",
+    "skipped", "bounced", "complained", "bounce rate (%)", "complaint rate (%)",
+    "last edited by", "last edited", "revoked by", "revoked",
 ]  # fmt: skip
+
+
+def percent(rate: float | None) -> str | float:
+    """A rate as the report writes it: a percentage to two decimals, empty when none."""
+    return "" if rate is None else round(rate * 100, 2)
 
 
 def task_report_rows(*, access: CourseAccess) -> list[list]:
@@ -271,7 +308,8 @@ def _report_row(task: TaskSummary) -> list:
     seconds = "" if duration is None else round(duration.total_seconds())
     return [
         task.task_id, task.requester, task.created.isoformat(), task.state_label, seconds,
-        task.total, task.sent, task.failed, task.skipped,
+        task.total, task.sent, task.failed, task.skipped, task.bounced, task.complained,
+        percent(task.bounce_rate), percent(task.complaint_rate),
         task.edited_by, iso_or_blank(task.edited_at),
         task.revoked_by, iso_or_blank(task.revoked_at),
     ]  # fmt: skip

@@ -9,11 +9,12 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from .. import app_settings, recipients, rendering
+from .. import app_settings, recipients, rendering, signals
 from ..exceptions import InvalidEmailError
 from ..models import CourseEmail, EmailTask, Optout, SendAuditEntry, Target
 from .access import CourseAccess
 from .selectors import EmailSetting
+from .suppressions import clear_complaint_on_resubscribe
 from .validation import clean_email, clean_idempotency_key
 
 # --- Sending ------------------------------------------------------------------------------------
@@ -117,6 +118,9 @@ def save_send(access, clean, template_name: str, from_addr: str, key: str | None
     audit(task, access.user, action, snapshot(email, clean.target_keys, clean.send_at))
     if not clean.send_at:
         enqueue_fan_out_on_commit(task)
+    signals.announce_on_commit(
+        signals.email_created, CourseEmail, email=email, task=task, user=access.user
+    )
     return task
 
 
@@ -133,7 +137,7 @@ def queue_for(email: CourseEmail) -> str:
     threshold = app_settings.get("LARGE_SEND_THRESHOLD")
     audience = recipients.email_audience(email=email)
     count = recipients.count_recipients(**audience, at_most=threshold + 1)
-    return "large" if count > threshold else "default"
+    return app_settings.get("LARGE_QUEUE" if count > threshold else "QUEUE")
 
 
 def enqueue_fan_out_on_commit(task: EmailTask) -> None:
@@ -227,7 +231,7 @@ def resend_to_failed(*, access: CourseAccess, task: EmailTask) -> EmailTask:
                 field="state",
             )
         resend = EmailTask.objects.create(
-            email=task.email, requester=access.user, resend_of=task, queue="default"
+            email=task.email, requester=access.user, resend_of=task, queue=app_settings.get("QUEUE")
         )
         audit(resend, access.user, SendAuditEntry.RESENT, {"resend_of": task.pk})
         enqueue_fan_out_on_commit(resend)
@@ -291,21 +295,19 @@ def fail_stuck_tasks(*, older_than: datetime.timedelta, dry_run: bool = False) -
 def opt_out(*, user_id: int, course_id: str, how: str) -> Optout:
     """Record that the user receives no more bulk email of the course; idempotent (the first
     opt-out, and how it was made, is kept)."""
-    optout, _ = Optout.objects.get_or_create(
-        user_id=user_id, course_id=course_id, defaults={"how": how}
-    )
-    return optout
+    return Optout.objects.opt_out(user_id=user_id, course_id=course_id, how=how)
 
 
 def opt_in(*, user_id: int, course_id: str) -> None:
     """Undo an opt-out: the user receives the course's bulk email again."""
-    Optout.objects.filter(user_id=user_id, course_id=course_id).delete()
+    Optout.objects.opt_in(user_id=user_id, course_id=course_id)
 
 
 def set_receive_email(*, access: CourseAccess, receive: bool) -> EmailSetting:
     """The dashboard's "Receive course emails" checkbox: opt in, or opt out (how=dashboard)."""
     if receive:
         opt_in(user_id=access.user.pk, course_id=access.course_id)
+        clear_complaint_on_resubscribe(user=access.user)
     else:
         opt_out(user_id=access.user.pk, course_id=access.course_id, how=Optout.DASHBOARD)
     return EmailSetting(

@@ -3,12 +3,18 @@ no foreign key into any LMS, so these migrations stand on their own."""
 
 from .audit import SendAuditEntry
 from .courses import (
+    BODY_SLOT,
     MESSAGE_BODY_SLOT,
+    OPENEDX_EMAIL_PLACEHOLDERS,
+    OPENEDX_RECIPIENT_PLACEHOLDERS,
     BulkEmailFlag,
     CourseAuthorization,
     CourseEmail,
     CourseEmailTemplate,
+    DisabledCourse,
     Target,
+    body_slot_problem,
+    openedx_placeholder_problem,
     validate_has_one_body_slot,
 )
 from .feedback import FeedbackEvent, Optout, Suppression
@@ -16,12 +22,16 @@ from .sends import Batch, EmailTask, EmailTaskQuerySet, RecipientOutcome, TaskCo
 from .states import StatefulModel, StateQuerySet
 
 __all__ = [
+    "BODY_SLOT",
     "MESSAGE_BODY_SLOT",
+    "OPENEDX_EMAIL_PLACEHOLDERS",
+    "OPENEDX_RECIPIENT_PLACEHOLDERS",
     "Batch",
     "BulkEmailFlag",
     "CourseAuthorization",
     "CourseEmail",
     "CourseEmailTemplate",
+    "DisabledCourse",
     "EmailTask",
     "EmailTaskQuerySet",
     "FeedbackEvent",
@@ -33,5 +43,7 @@ __all__ = [
     "Suppression",
     "Target",
     "TaskCounts",
+    "body_slot_problem",
+    "openedx_placeholder_problem",
     "validate_has_one_body_slot",
 ]

@@ -1,8 +1,12 @@
 """The feature switch, course authorization, templates, and what staff composed."""
 
+import re
+import string
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models import Exists, Subquery
 
 
 class BulkEmailFlag(models.Model):
@@ -36,12 +40,50 @@ class BulkEmailFlag(models.Model):
     @classmethod
     def feature_enabled(cls, course_id: str) -> bool:
         """Whether course staff of ``course_id`` may send bulk email."""
-        flag = cls.objects.filter(pk=1).first()
+        return not cls.disabled_reason(course_id)
+
+    @classmethod
+    def disabled_reason(cls, course_id: str) -> str:
+        """Why ``course_id`` may not send bulk email, for its staff; "" when it may. Open
+        edX's order: the site's flag, then a course turned off (even when every course may
+        send), then the per-course authorization the flag may require."""
+        disabled = DisabledCourse.objects.filter(course_id=course_id)
+        authorized = CourseAuthorization.objects.filter(course_id=course_id, email_enabled=True)
+        flag = (  # one query: the tab's every request asks
+            cls.objects.filter(pk=1)
+            .annotate(
+                course_disabled=Exists(disabled),
+                disabled_because=Subquery(disabled.values("reason")[:1]),
+                course_authorized=Exists(authorized),
+            )
+            .first()
+        )
         if flag is None or not flag.enabled:
-            return False
-        if not flag.require_course_email_auth:
-            return True
-        return CourseAuthorization.objects.filter(course_id=course_id, email_enabled=True).exists()
+            return "Bulk email is turned off for this site (the bulk email flag in the admin)."
+        if flag.course_disabled:
+            return DisabledCourse(reason=flag.disabled_because).explanation()
+        if flag.require_course_email_auth and not flag.course_authorized:
+            return "This course is not authorized to send bulk email (course authorizations)."
+        return ""
+
+
+class DisabledCourse(models.Model):
+    """Bulk email turned off for one course, whatever the flag says (Open edX's model of the
+    same name): its Email tab disappears, the API refuses with the reason, and a send that
+    has not started yet fails with it."""
+
+    course_id = models.CharField(max_length=255, unique=True)
+    reason = models.CharField(
+        max_length=255, blank=True, help_text="Shown to the course's staff in place of the tab."
+    )
+    created = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.course_id}: bulk email turned off"
+
+    def explanation(self) -> str:
+        because = f": {self.reason}" if self.reason else "."
+        return f"Bulk email is turned off for this course{because}"
 
 
 class CourseAuthorization(models.Model):
@@ -55,11 +97,62 @@ class CourseAuthorization(models.Model):
 
 
 MESSAGE_BODY_SLOT = "{{message_body}}"
+# Django's own spelling, "{{ message_body }}", is the same slot: a template an operator wrote
+# as a Django template must not drop the message silently.
+BODY_SLOT = re.compile(r"\{\{\s*message_body\s*\}\}")
+
+
+def body_slot_problem(template: str) -> str:
+    """Why ``template`` cannot wrap a message ("" when it has exactly one body slot)."""
+    slots = len(BODY_SLOT.findall(template))
+    if slots == 1:
+        return ""
+    found = "none" if not slots else f"{slots}"
+    return f"The template must contain {MESSAGE_BODY_SLOT} exactly once (found {found})."
 
 
 def validate_has_one_body_slot(template: str) -> None:
-    if template.count(MESSAGE_BODY_SLOT) != 1:
-        raise ValidationError(f"The template must contain {MESSAGE_BODY_SLOT} exactly once.")
+    if problem := body_slot_problem(template):
+        raise ValidationError(problem)
+
+
+# Open edX's CourseEmailTemplate placeholders (Python format fields): per email, then per
+# recipient. Only these bare names are accepted: no attribute, index, conversion or spec.
+OPENEDX_EMAIL_PLACEHOLDERS = (
+    "course_title",
+    "course_root",
+    "course_url",
+    "course_image_url",
+    "course_end_date",
+    "course_language",
+    "course_id",
+    "account_settings_url",
+    "email_settings_url",
+    "logo_url",
+    "platform_name",
+    "year",
+)
+OPENEDX_RECIPIENT_PLACEHOLDERS = ("name", "email", "user_id", "unsubscribe_link")
+OPENEDX_PLACEHOLDERS = OPENEDX_EMAIL_PLACEHOLDERS + OPENEDX_RECIPIENT_PLACEHOLDERS
+
+
+def openedx_placeholder_problem(template: str) -> str:
+    """Why ``template`` is not an Open edX template we can fill ("" when it is): it must be
+    a valid Python format string (literal braces doubled, as in Open edX's CSS) whose fields
+    are known bare names; anything else would fail at send time or reach into objects."""
+    try:
+        parsed = string.Formatter().parse(template)
+        fields = [field[1:] for field in parsed if field[1] is not None]
+    except ValueError as error:
+        return f"Not an Open edX template ({error}): literal braces must be doubled, {{ and }}."
+    for name, spec, conversion in fields:
+        if name not in OPENEDX_PLACEHOLDERS or spec or conversion:
+            known = ", ".join(f"{{{known}}}" for known in OPENEDX_PLACEHOLDERS)
+            return (
+                f"Unknown placeholder {{{name}}}: the known ones are {known}; literal braces "
+                "must be doubled, {{ and }}."
+            )
+    return ""
 
 
 class CourseEmailTemplate(models.Model):
@@ -68,9 +161,25 @@ class CourseEmailTemplate(models.Model):
     name = models.CharField(max_length=255, unique=True)
     html_template = models.TextField(validators=[validate_has_one_body_slot])
     plain_template = models.TextField(validators=[validate_has_one_body_slot])
+    openedx_placeholders = models.BooleanField(
+        default=False,
+        help_text="An Open edX template: {course_title}, {name}... are filled, and literal "
+        "braces are doubled as Python format strings have them.",
+    )
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        if not self.openedx_placeholders:
+            return
+        problems = {
+            field: problem
+            for field in ("html_template", "plain_template")
+            if (problem := openedx_placeholder_problem(getattr(self, field)))
+        }
+        if problems:
+            raise ValidationError(problems)
 
 
 IDEMPOTENCY_KEY_MAX_LENGTH = 64

@@ -3,6 +3,32 @@
 from django.conf import settings
 from django.db import models
 
+from .. import signals
+
+
+class OptoutQuerySet(models.QuerySet):
+    """The one place an opt-out is made or undone: each change is announced once."""
+
+    def opt_out(self, *, user_id: int, course_id: str, how: str) -> "Optout":
+        """Idempotent: the first opt-out, and how it was made, is kept."""
+        optout, created = self.get_or_create(
+            user_id=user_id, course_id=course_id, defaults={"how": how}
+        )
+        if created:
+            signals.announce_on_commit(
+                signals.opted_out, Optout, user_id=user_id, course_id=course_id, how=how
+            )
+        return optout
+
+    def opt_in(self, *, user_id: int, course_id: str) -> bool:
+        """Undo an opt-out; whether there was one."""
+        deleted, _ = self.filter(user_id=user_id, course_id=course_id).delete()
+        if deleted:
+            signals.announce_on_commit(
+                signals.opted_in, Optout, user_id=user_id, course_id=course_id
+            )
+        return bool(deleted)
+
 
 class Optout(models.Model):
     """A learner's choice not to receive a course's bulk email."""
@@ -11,11 +37,13 @@ class Optout(models.Model):
     LINK = "link"
     ONE_CLICK = "one_click"
     ADMIN = "admin"
+    RETIRED = "retired"
     HOW_CHOICES = [
         (DASHBOARD, "Learner dashboard"),
         (LINK, "Unsubscribe link"),
         (ONE_CLICK, "One-click unsubscribe (RFC 8058)"),
         (ADMIN, "Admin"),
+        (RETIRED, "Account retired"),
     ]
 
     user = models.ForeignKey(
@@ -24,6 +52,8 @@ class Optout(models.Model):
     course_id = models.CharField(max_length=255)
     created = models.DateTimeField(auto_now_add=True)
     how = models.CharField(max_length=16, choices=HOW_CHOICES, default=ADMIN)
+
+    objects = OptoutQuerySet.as_manager()
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "course_id"], name="unique_optout")]

@@ -3,9 +3,10 @@
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.db.models import F, Sum
 
+from .. import signals
 from .courses import CourseEmail
 from .states import StatefulModel, StateQuerySet
 
@@ -64,6 +65,7 @@ class EmailTask(StatefulModel):
     STOPPED_STATES = (REVOKED, FAILURE)
     FINAL_STATES = (SUCCESS, FAILURE, REVOKED)
     ACTIVE_STATES = (QUEUING, PENDING, *RUNNING_STATES)  # going, not waiting for a time
+    ANNOUNCED_STATES = frozenset({STARTED, *FINAL_STATES})  # signals.send_started / _finished
     TRANSITIONS = {
         QUEUING: frozenset({PENDING, FAILURE, REVOKED}),  # enqueued, stuck, revoked
         SCHEDULED: frozenset({PENDING, REVOKED}),  # due
@@ -115,6 +117,8 @@ class EmailTask(StatefulModel):
     # it ends, one F() increment each (feedback.py).
     bounced = models.PositiveIntegerField(default=0)
     complained = models.PositiveIntegerField(default=0)
+    # Retention (api/retention.py) folded its batches into one and deleted its outcomes.
+    purged_at = models.DateTimeField(null=True, blank=True)
 
     objects = EmailTaskQuerySet.as_manager()
 
@@ -124,6 +128,22 @@ class EmailTask(StatefulModel):
 
     def __str__(self) -> str:
         return f"Task {self.pk} ({self.state}) of email {self.email_id}"
+
+    @classmethod
+    def announce_transition(cls, *, ids: list[int], state: str) -> None:
+        signal = signals.send_started if state == cls.STARTED else signals.send_finished
+        if not signal.has_listeners(cls):
+            return  # nobody listens: no query for the counts
+
+        def announce() -> None:
+            for task in cls.objects.filter(pk__in=ids).select_related("email"):
+                if state == cls.STARTED:
+                    signals.send_started.send_robust(sender=cls, task=task)
+                else:
+                    finished = {"task": task, "state": state, "counts": task.counts()}
+                    signals.send_finished.send_robust(sender=cls, **finished)
+
+        transaction.on_commit(announce)
 
     def counts(self) -> TaskCounts:
         """Sent, failed and skipped summed over the task's batches (one query)."""

@@ -3,7 +3,7 @@ batch's state changes."""
 
 from collections.abc import Iterable
 
-from django.db import models
+from django.db import models, transaction
 
 
 class StateQuerySet(models.QuerySet):
@@ -20,13 +20,23 @@ class StateQuerySet(models.QuerySet):
         if not sources or not sources <= allowed:
             refused = sorted(sources - allowed) or "nothing"
             raise ValueError(f"{self.model.__name__}: {refused} -> {to} is not a transition.")
-        return self.filter(state__in=sorted(sources)).update(state=to, **fields)
+        rows = self.filter(state__in=sorted(sources))
+        if to not in self.model.ANNOUNCED_STATES:
+            return rows.update(state=to, **fields)
+        with transaction.atomic(using=self.db):
+            # Locked, so the UPDATE changes exactly these rows and each is announced once.
+            ids = list(rows.select_for_update().values_list("pk", flat=True))
+            changed = self.model.objects.filter(pk__in=ids).update(state=to, **fields)
+            self.model.announce_transition(ids=ids, state=to)
+        return changed
 
 
 class StatefulModel(models.Model):
     """A model with a ``state`` field and ``TRANSITIONS``: {state: states it may move to}."""
 
     TRANSITIONS: dict[str, frozenset[str]] = {}
+    # Moves into these states are announced (a signal per row, after the commit).
+    ANNOUNCED_STATES: frozenset[str] = frozenset()
 
     class Meta:
         abstract = True
@@ -34,3 +44,8 @@ class StatefulModel(models.Model):
     @classmethod
     def sources_of(cls, to: str) -> set[str]:
         return {source for source, targets in cls.TRANSITIONS.items() if to in targets}
+
+    @classmethod
+    def announce_transition(cls, *, ids: list[int], state: str) -> None:
+        """Announce that the rows ``ids`` moved into ``state`` (one of ANNOUNCED_STATES)."""
+        raise NotImplementedError(f"{cls.__name__} announces no state")

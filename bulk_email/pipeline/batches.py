@@ -24,7 +24,12 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from .. import app_settings, progress, recipients, rendering
-from ..exceptions import InvalidEmailError, SMTPConfigurationError, TransientSendError
+from ..exceptions import (
+    EmailTemplateError,
+    InvalidEmailError,
+    SMTPConfigurationError,
+    TransientSendError,
+)
 from ..lms import Recipient, get_lms
 from ..models import Batch, EmailTask, RecipientOutcome
 from ..progress import ClaimLost
@@ -113,7 +118,7 @@ def send_batch(*, batch_id: int) -> str | None:
     except TaskStopped:
         logger.info("The task of batch %s was revoked or failed; stopping.", batch_id)
         return None
-    except InvalidEmailError as error:  # a stored message refused when prepared (too deep...)
+    except (InvalidEmailError, EmailTemplateError) as error:  # refused when prepared
         fail_task(task_id=claim.batch.task_id, reason=f"The message cannot be sent: {error}")
         return None
     except SMTPConfigurationError as error:

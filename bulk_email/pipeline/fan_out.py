@@ -13,8 +13,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from .. import app_settings, recipients
-from ..models import Batch, EmailTask, RecipientOutcome
-from .batches import finish_if_complete
+from ..models import Batch, DisabledCourse, EmailTask, RecipientOutcome
+from .batches import fail_task, finish_if_complete
 
 # A fan-out page is up to this many batches: one recipient query and one transaction for
 # all of them (per batch, each cost as much as sending a tenth of its messages).
@@ -37,7 +37,7 @@ def fan_out(*, task_id: int) -> Iterator[Job]:
     A re-run resumes after the last page written and first yields the batches a crashed run
     may have committed without enqueueing. An empty recipient set ends in Success."""
     task = start_fan_out(task_id=task_id)
-    if task is None:
+    if task is None or refused_for_disabled_course(task):
         return
     if task.batches_total:
         pending = Batch.objects.filter(task_id=task_id, state=Batch.PENDING)
@@ -63,6 +63,18 @@ def start_fan_out(*, task_id: int) -> EmailTask | None:
         .filter(pk=task_id, state__in=EmailTask.RUNNING_STATES, fan_out_done=False)
         .first()
     )
+
+
+def refused_for_disabled_course(task: EmailTask) -> bool:
+    """A send whose course was turned off before it started (a scheduled one, or one still
+    queued) fails with the reason instead of going out; one already under way finishes."""
+    if task.batches_total:
+        return False
+    disabled = DisabledCourse.objects.filter(course_id=task.email.course_id).first()
+    if disabled is None:
+        return False
+    fail_task(task_id=task.pk, reason=f"Not sent. {disabled.explanation()}")
+    return True
 
 
 def recipient_id_pages(task: EmailTask, *, after_id: int) -> Iterator[list[int]]:

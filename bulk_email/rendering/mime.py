@@ -13,9 +13,11 @@ from .headers import CRLF
 
 USER_FULLNAME = "%%USER_FULLNAME%%"
 USER_ID = "%%USER_ID%%"
-# Internal slot: where the recipient's unsubscribe token goes (footer and headers).
+# Internal slots: the recipient's unsubscribe token (footer and headers) and address (an
+# Open edX template's {email}).
 UNSUBSCRIBE_TOKEN = "%%UNSUBSCRIBE_TOKEN%%"
-PERSONAL_SLOTS = (USER_FULLNAME, USER_ID, UNSUBSCRIBE_TOKEN)
+USER_EMAIL = "%%BULK_EMAIL_USER_EMAIL%%"
+PERSONAL_SLOTS = (USER_FULLNAME, USER_ID, UNSUBSCRIBE_TOKEN, USER_EMAIL)
 PERSONAL_SLOT_PATTERN = re.compile("(" + "|".join(re.escape(s) for s in PERSONAL_SLOTS) + ")")
 
 

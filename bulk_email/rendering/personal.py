@@ -33,7 +33,7 @@ from .headers import (
     plain_address,
     refuse_header_injection,
 )
-from .mime import BULK_HEADERS, UNSUBSCRIBE_TOKEN, USER_FULLNAME, USER_ID, dot_stuffed
+from .mime import BULK_HEADERS, UNSUBSCRIBE_TOKEN, USER_EMAIL, USER_FULLNAME, USER_ID, dot_stuffed
 from .prepare import PreparedMessage
 
 _date_now = (0, "")  # (a second, its Date header): swapped whole, so threads never see halves
@@ -156,8 +156,13 @@ def render_message(
     ``task_id`` is the send's (the pipeline knows it per batch); None for a preview."""
     token = make_token(recipient.user_id, prepared.course_id)
     name = one_line(recipient.full_name)
-    raw = {USER_FULLNAME: name, USER_ID: str(recipient.user_id), UNSUBSCRIBE_TOKEN: token}
-    escaped = {**raw, USER_FULLNAME: html.escape(name)}
+    raw = {
+        USER_FULLNAME: name,
+        USER_ID: str(recipient.user_id),
+        UNSUBSCRIBE_TOKEN: token,
+        USER_EMAIL: recipient.email,
+    }
+    escaped = {**raw, USER_FULLNAME: html.escape(name), USER_EMAIL: html.escape(recipient.email)}
     to_addr = idna_address(recipient.email)
     refuse_header_injection(to=to_addr)
     mailto = unsubscribe_mailto(prepared, recipient.user_id, task_id)

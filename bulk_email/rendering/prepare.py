@@ -19,11 +19,18 @@ from typing import Any, Protocol
 import premailer
 from django.template.loader import get_template, render_to_string
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 
 from .. import app_settings
-from ..exceptions import BulkEmailConfigurationError, UnknownCourseError
+from ..exceptions import BulkEmailConfigurationError, EmailTemplateError, UnknownCourseError
 from ..lms import CourseInfo, get_lms
-from ..models import MESSAGE_BODY_SLOT, CourseEmailTemplate
+from ..models import (
+    BODY_SLOT,
+    OPENEDX_EMAIL_PLACEHOLDERS,
+    CourseEmailTemplate,
+    body_slot_problem,
+    openedx_placeholder_problem,
+)
 from .dkim import DkimKey, dkim_key
 from .headers import (
     CRLF,
@@ -33,7 +40,16 @@ from .headers import (
     one_line,
     refuse_header_injection,
 )
-from .mime import UNSUBSCRIBE_TOKEN, SplitText, fixed_header_block, mime_part_head, with_crlf
+from .mime import (
+    UNSUBSCRIBE_TOKEN,
+    USER_EMAIL,
+    USER_FULLNAME,
+    USER_ID,
+    SplitText,
+    fixed_header_block,
+    mime_part_head,
+    with_crlf,
+)
 from .sanitize import sanitize_html, text_from_html
 
 logger = logging.getLogger(__name__)
@@ -58,6 +74,8 @@ class EmailFields(Protocol):
 class EmailTemplate:
     html: str
     plain: str
+    # An Open edX template: Python format fields ({course_title}, {name}...) to fill.
+    openedx_placeholders: bool = False
 
 
 @dataclass(frozen=True)
@@ -99,8 +117,16 @@ def fill_course_keywords(text: str, course: CourseInfo, *, escape: bool) -> str:
     return text
 
 
+# Where a filled Open edX template's body goes: no value can hold it (NUL is taken out of
+# every value), so a course titled "{{message_body}}" stays a title.
+FILLED_BODY_SLOT = "\x00message_body\x00"
+
+
 def wrap(template: str, body: str) -> str:
-    before, _, after = template.partition(MESSAGE_BODY_SLOT)
+    if FILLED_BODY_SLOT in template:
+        before, _, after = template.partition(FILLED_BODY_SLOT)
+    else:
+        before, after = BODY_SLOT.split(template, maxsplit=1)
     return before + body + after
 
 
@@ -163,6 +189,51 @@ def render_text_part(email: EmailFields, course, template, context) -> str:
     return fill_course_keywords(text, course, escape=False)
 
 
+# --- Open edX templates: {course_title}, {name}... ------------------------------------------------
+
+
+def openedx_values(course: CourseInfo, email_settings_url: str, lms_values: dict) -> dict:
+    """Every placeholder's value, once per email: the per-email ones from the course and
+    the LMS port (what it does not give is ""), the per-recipient ones as this email's
+    personal slots, filled per recipient like %%USER_FULLNAME%%."""
+    values = dict.fromkeys(OPENEDX_EMAIL_PLACEHOLDERS, "")
+    values.update({k: str(v) for k, v in lms_values.items() if k in OPENEDX_EMAIL_PLACEHOLDERS})
+    values.update(
+        course_title=course.display_name,
+        course_id=course.course_id,
+        course_end_date=course_end_text(course),
+        email_settings_url=email_settings_url,
+        year=str(timezone.now().year),
+        name=USER_FULLNAME,
+        email=USER_EMAIL,
+        user_id=USER_ID,
+        unsubscribe_link=_url_with_token_slot("unsubscribe"),
+    )
+    return values
+
+
+def filled_openedx_template(template: EmailTemplate, values: dict) -> EmailTemplate:
+    """The template with its placeholders filled as Open edX fills them (str.format), the
+    HTML part's values escaped; EmailTemplateError for one that cannot be filled (a row
+    saved around the admin's validation)."""
+    for part, source in (("HTML", template.html), ("plain text", template.plain)):
+        if problem := openedx_placeholder_problem(source):
+            raise EmailTemplateError(f"The {part} part of the Open edX template: {problem}")
+    values = {name: value.replace("\x00", "") for name, value in values.items()}
+    escaped = {name: html.escape(value, quote=True) for name, value in values.items()}
+    return EmailTemplate(
+        html=format_around_body(template.html, escaped),
+        plain=format_around_body(template.plain, values),
+    )
+
+
+def format_around_body(template: str, values: dict) -> str:
+    """Both sides of the body slot formatted apart and joined by a slot no value can hold:
+    a course titled "{{message_body}}" can never take the body's place."""
+    before, after = BODY_SLOT.split(template, maxsplit=1)
+    return before.format_map(values) + FILLED_BODY_SLOT + after.format_map(values)
+
+
 # --- The headers that are the same for every recipient ------------------------------------------
 
 
@@ -191,9 +262,18 @@ def subject_with_course_keywords(email: EmailFields, course: CourseInfo) -> Spli
 
 
 def prepare_message(
-    email: EmailFields, course: CourseInfo, *, template: EmailTemplate, email_settings_url: str
+    email: EmailFields,
+    course: CourseInfo,
+    *,
+    template: EmailTemplate,
+    email_settings_url: str,
+    lms_values: dict | None = None,
 ) -> PreparedMessage:
-    """Everything about an email that is the same for all its recipients (the costly part)."""
+    """Everything about an email that is the same for all its recipients (the costly part).
+    ``lms_values``: what the LMS port gives an Open edX template's placeholders."""
+    if template.openedx_placeholders:
+        values = openedx_values(course, email_settings_url, lms_values or {})
+        template = filled_openedx_template(template, values)
     sender = from_address(email)
     refuse_header_injection(subject=email.subject, from_addr=sender)
     sender = idna_address(sender)
@@ -236,13 +316,37 @@ def load_template(name: str) -> EmailTemplate:
     name = name or app_settings.get("DEFAULT_TEMPLATE_NAME")
     row = CourseEmailTemplate.objects.filter(name=name).first() if name else None
     if row is not None:
-        return EmailTemplate(html=row.html_template, plain=row.plain_template)
+        template = EmailTemplate(
+            html=row.html_template,
+            plain=row.plain_template,
+            openedx_placeholders=row.openedx_placeholders,
+        )
+        return checked_template(template, f"the CourseEmailTemplate {name!r}")
     if name:
         logger.warning("No CourseEmailTemplate named %r: using the default template.", name)
-    return EmailTemplate(
-        html=get_template("bulk_email/email_template.html").template.source,
-        plain=get_template("bulk_email/email_template.txt").template.source,
-    )
+    return file_template()
+
+
+def file_template() -> EmailTemplate:
+    """The template files, the project's override if it has one (checks.py checks them)."""
+    html = get_template(FILE_TEMPLATES["html"]).template.source
+    plain = get_template(FILE_TEMPLATES["plain"]).template.source
+    return checked_template(EmailTemplate(html=html, plain=plain), "the email template files")
+
+
+FILE_TEMPLATES = {
+    "html": "bulk_email/email_template.html",
+    "plain": "bulk_email/email_template.txt",
+}
+
+
+def checked_template(template: EmailTemplate, where: str) -> EmailTemplate:
+    """EmailTemplateError unless both parts have exactly one body slot: a row saved around
+    the admin's validation, or a file override, would otherwise drop the message."""
+    for part, source in (("HTML", template.html), ("plain text", template.plain)):
+        if problem := body_slot_problem(source):
+            raise EmailTemplateError(f"The {part} part of {where}: {problem}")
+    return template
 
 
 def get_prepared_message(email: Any) -> PreparedMessage:
@@ -268,7 +372,12 @@ def prepare_from_lms(email: EmailFields) -> PreparedMessage:
         raise UnknownCourseError(f"No course {email.course_id!r} in the LMS.")
     settings_url = site_url(lms.email_settings_url(email.course_id))
     template = load_template(email.template_name)
-    return prepare_message(email, course, template=template, email_settings_url=settings_url)
+    lms_values = (
+        lms.email_template_values(course.course_id) if template.openedx_placeholders else {}
+    )
+    return prepare_message(
+        email, course, template=template, email_settings_url=settings_url, lms_values=lms_values
+    )
 
 
 def clear_prepared_cache() -> None:

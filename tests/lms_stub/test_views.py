@@ -4,8 +4,16 @@ import urllib.request
 import pytest
 from django.urls import reverse
 
+from bulk_email.models import DisabledCourse
 from lms_stub.models import CourseAccessRole
-from tests.factories import enroll, give_role, make_cohort, make_course, make_user
+from tests.factories import (
+    enroll,
+    give_role,
+    make_cohort,
+    make_course,
+    make_sending_course,
+    make_user,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -114,3 +122,26 @@ def test_every_page_has_a_favicon_and_favicon_ico_answers(live_server, admin_cli
     for path in (*links, "/favicon.ico"):
         status, content_type, body = fetch(live_server.url + path)
         assert status == 200 and content_type.startswith("image/") and b"<svg" in body
+
+
+def test_a_course_turned_off_tells_its_team_why_the_email_tab_is_absent(client):
+    course = make_sending_course()
+    member = make_user()
+    give_role(member, course, CourseAccessRole.INSTRUCTOR)
+    client.force_login(member)
+    assert "?tab=email" in client.get(dashboard_url(course)).content.decode()
+    DisabledCourse.objects.create(course_id=course.id, reason="<b>archived</b>")
+    page = client.get(dashboard_url(course)).content.decode()
+    assert "?tab=email" not in page
+    assert "No Email tab: Bulk email is turned off for this course: &lt;b&gt;archived" in page
+
+
+def test_learners_see_no_email_settings_for_a_course_that_sends_none(client):
+    course = make_sending_course()
+    learner = make_user()
+    enroll(learner, course)
+    client.force_login(learner)
+    assert "Email Settings" in client.get(reverse("dashboard")).content.decode()
+    DisabledCourse.objects.create(course_id=course.id)
+    page = client.get(reverse("dashboard")).content.decode()
+    assert course.display_name in page and "Email Settings" not in page

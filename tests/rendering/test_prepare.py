@@ -1,9 +1,12 @@
 import re
 
 import pytest
+from django.conf import settings
+from django.core import checks
 from django.test import override_settings
 
 from bulk_email import rendering
+from bulk_email.exceptions import EmailTemplateError
 from bulk_email.models import CourseEmail, CourseEmailTemplate
 from bulk_email.rendering import get_prepared_message, render_message
 from bulk_email.tokens import read_token
@@ -121,3 +124,87 @@ def test_changing_any_setting_prepares_the_message_anew(settings, name, value, s
     assert changed is not first
     assert shown in "".join(changed.text.parts) and shown not in "".join(first.text.parts)
     assert get_prepared_message(email) is first  # the old settings again: the cached one
+
+
+@pytest.mark.django_db
+def test_djangos_spelling_of_the_body_slot_wraps_the_message_too():
+    CourseEmailTemplate.objects.create(
+        name="spaced",
+        html_template="<html><body><div>BRAND</div>{{ message_body }}</body></html>",
+        plain_template="BRAND\n{{  message_body\t}}",
+    )
+    course = factories.make_course(display_name="Templated")
+    email = CourseEmail.objects.create(
+        course_id=course.id, subject="S", html_message="<p>Body</p>", template_name="spaced"
+    )
+    body = parts(parse(render_message(get_prepared_message(email), LEARNER).as_bytes()))
+    assert "<p>Body</p>" in body["text/html"] and "message_body" not in body["text/html"]
+    assert body["text/plain"].startswith("BRAND\nBody")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("html", ["<p>no slot</p>", "{{message_body}}{{ message_body }}"])
+def test_a_template_row_saved_around_validation_is_refused_with_the_reason(html):
+    CourseEmailTemplate.objects.create(
+        name="broken", html_template=html, plain_template="{{message_body}}"
+    )
+    with pytest.raises(EmailTemplateError, match="HTML part of the CourseEmailTemplate 'broken'"):
+        rendering.load_template("broken")
+
+
+def template_files(tmp_path, html: str):
+    """A project override of the template files: a templates/ directory searched first."""
+    folder = tmp_path / "bulk_email"
+    folder.mkdir()
+    (folder / "email_template.html").write_text(html)
+    (folder / "email_template.txt").write_text("{{ message_body }}\n")
+    templates = [{**settings.TEMPLATES[0], "DIRS": [tmp_path, *settings.TEMPLATES[0]["DIRS"]]}]
+    return override_settings(TEMPLATES=templates)
+
+
+def test_an_overriding_template_file_without_the_slot_is_a_check_error(tmp_path):
+    with template_files(tmp_path, "<html><body>{{ body }}</body></html>"):
+        errors = checks.run_checks(tags=["bulk_email"])
+        assert [e.id for e in errors if e.id == "bulk_email.E015"] == ["bulk_email.E015"]
+        with pytest.raises(EmailTemplateError, match="email template files"):
+            rendering.file_template()
+
+
+def test_an_overriding_template_file_with_djangos_spelling_is_used(tmp_path):
+    with template_files(tmp_path, "<html><body><h1>OURS</h1>{{ message_body }}</body></html>"):
+        assert not [e for e in checks.run_checks(tags=["bulk_email"]) if e.id == "bulk_email.E015"]
+        assert "<h1>OURS</h1>" in rendering.file_template().html
+
+
+@pytest.mark.django_db
+def test_an_openedx_value_that_reads_like_the_body_slot_stays_a_value():
+    CourseEmailTemplate.objects.create(
+        name="oe",
+        html_template="<html><body><h1>{course_title}</h1>{{message_body}}</body></html>",
+        plain_template="{course_title}\n{{message_body}}",
+        openedx_placeholders=True,
+    )
+    course = factories.make_course(display_name="{message_body} {{message_body}} {name}")
+    email = CourseEmail.objects.create(
+        course_id=course.id, subject="S", html_message="<p>Body</p>", template_name="oe"
+    )
+    body = parts(parse(render_message(get_prepared_message(email), LEARNER).as_bytes()))
+    title = re.escape("<h1>{message_body} {{message_body}} {name}</h1>")
+    assert re.search(title + r"\s*<p>Body</p>", body["text/html"])
+    assert body["text/plain"].startswith("{message_body} {{message_body}} {name}\nBody")
+
+
+@pytest.mark.django_db
+def test_an_openedx_row_saved_around_validation_is_refused_when_prepared():
+    CourseEmailTemplate.objects.create(
+        name="oe",
+        html_template="<p>{course_title.__class__}</p>{{message_body}}",
+        plain_template="{{message_body}}",
+        openedx_placeholders=True,
+    )
+    course = factories.make_course()
+    email = CourseEmail.objects.create(
+        course_id=course.id, subject="S", html_message="<p>Body</p>", template_name="oe"
+    )
+    with pytest.raises(EmailTemplateError, match="Unknown placeholder"):
+        get_prepared_message(email)

@@ -196,8 +196,8 @@ export function node(tag, props) {
   return made;
 }
 
-export function row(cells) {
-  const tr = node("tr");
+export function row(cells, attributes) {
+  const tr = node("tr", attributes);
   cells.forEach((cell) => {
     const td = node("td");
     if (cell instanceof Node) td.append(cell);
