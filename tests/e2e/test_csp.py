@@ -5,6 +5,7 @@ shows messages, without one violation; remote images in Preview and View load on
 
 import datetime
 import http.server
+import re
 import threading
 import time
 from base64 import b64decode
@@ -21,6 +22,7 @@ from bulk_email.tokens import make_token
 from lms_stub.demo import DEMO_COURSE_ID, seed_demo
 from tests.e2e.conftest import log_in
 from tests.e2e.test_email_tab import TAB, open_tab, type_in_editor, use_source_mode
+from tests.e2e.test_email_tab_feedback import a_send_that_bounced
 from tests.lms_stub.test_mailbox import deliver_many
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -53,10 +55,10 @@ def violations(page):
     return check
 
 
-def visit(page, url: str) -> str:
+def visit(page, url: str, *, status: int = 200) -> str:
     """Open ``url``; its CSP header, after checking it forbids inline script."""
     response = page.goto(url)
-    assert response.status < 400, f"{url} answered {response.status}"
+    assert response.status == status, f"{url} answered {response.status}"
     policy = response.headers.get("content-security-policy", "")
     directives = dict(part.strip().split(" ", 1) for part in policy.split(";") if part.strip())
     assert directives.get("script-src") == "'self'", f"{url}: {policy!r}"
@@ -80,11 +82,13 @@ def test_every_page_carries_the_policy_and_none_violates_it(
     seed_demo()
     settings.MAILBOX_DIR, settings.MAILBOX_ENABLED = tmp_path, True
     deliver_many(tmp_path, ["A message in the Mailbox"])
+    sent = a_send_that_bounced(sent=20, bounced=1, complained=0, failed=1, skipped=1)[0]
     base = live_server.url
     learner = get_user_model().objects.get(username="learner")
     token = make_token(learner.pk, DEMO_COURSE_ID)
     visit(page, base + "/login/")
     visit(page, base + reverse("bulk_email:unsubscribe", args=[token]))
+    visit(page, base + reverse("bulk_email:address_confirm", args=["not-a-token"]), status=400)
     log_in(page, live_server, "learner", "learner")
     visit(page, base + "/dashboard/")
     visit(page, base + reverse("bulk_email:email_settings", args=[DEMO_COURSE_ID]))
@@ -93,6 +97,9 @@ def test_every_page_carries_the_policy_and_none_violates_it(
     for tab in ("course_info", "membership", "email"):
         visit(page, f"{course}?tab={tab}")
     page.locator("#cke_bulk-email-message .cke_wysiwyg_frame").wait_for()
+    row = page.locator(f"#bulk-email-sent tbody tr[data-task-id='{sent.pk}']")
+    row.get_by_role("button", name=re.compile("^Delivery report")).click()
+    expect(page.locator("#bulk-email-delivery-table tbody tr")).to_have_count(3)
     log_in(page, live_server, "admin", "admin")
     admin_pages = ["", "bulk_email/emailtask/", "bulk_email/sendauditentry/"]
     admin_pages += ["bulk_email/courseemail/add/", "bulk_email/bulkemailflag/"]
