@@ -113,7 +113,8 @@ export function confirmDialog(title, text, okLabel) {
 
 let shownHtml = ""; // the message in the viewer, as it is, for "Show images"
 
-export function showMessage(title, note, preview) {
+export function showMessage(title, note, preview, trail) {
+  showTrail(trail || []);
   el("viewer-title").textContent = title;
   el("viewer-note").textContent = note;
   el("viewer-subject").textContent = preview.subject;
@@ -179,10 +180,25 @@ export async function view(task) {
   try {
     const stored = await call("GET", taskUrl(task.task_id, "email/"));
     showMessage("“" + task.subject + "”", "As you would receive it. Sent to: " + task.groups.join(", ") + ".",
-      stored.preview);
+      stored.preview, stored.audit);
   } catch (error) {
     say(error.message);
   }
+}
+
+/** The send's audit trail under the subject: who did what, when, and which fields changed. */
+function showTrail(trail) {
+  el("viewer-trail").replaceChildren(...trail.map((entry) => node("li", { textContent: trailLine(entry) })));
+  el("viewer-trail").hidden = !trail.length;
+}
+
+const CHANGED_FIELDS = { subject: "subject", targets: "groups", send_at: "time", body_sha256: "message" };
+
+function trailLine(entry) {
+  const line = entry.action_label + " by " + (entry.actor || "a removed user") + ", " + localTime(entry.at);
+  if (entry.action !== "edited") return line;
+  const fields = Object.keys(entry.changes).map((name) => CHANGED_FIELDS[name] || name);
+  return line + (fields.length ? " (changed: " + fields.join(", ") + ")" : " (nothing changed)");
 }
 
 // --- Building rows, lists and buttons -----------------------------------------------------------
