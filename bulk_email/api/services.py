@@ -251,7 +251,8 @@ def snapshot(email: CourseEmail, target_keys: list[str], send_at) -> dict:
     return {
         "subject": email.subject,
         "targets": sorted(target_keys),
-        "send_at": send_at.isoformat() if send_at else None,
+        # Milliseconds, as JSON carries a time back (an edit that keeps the time is no change).
+        "send_at": send_at.isoformat(timespec="milliseconds") if send_at else None,
         "body_sha256": hashlib.sha256(email.html_message.encode()).hexdigest(),
     }
 
