@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.utils import get_random_secret_key
 
@@ -149,6 +150,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "ckeditor",
+    "csp",
     "lms_stub",
     "bulk_email",
     "anymail",  # ESP webhooks at /webhooks/anymail/ (docs/feedback.md)
@@ -156,6 +158,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -163,6 +166,30 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+
+# --- Content-Security-Policy (django-csp) -----------------------------------------------------
+# Every page: nothing runs but this site's own script files (no inline script, no eval), no
+# plugin, no <base> rewrite, forms post only here, no other site may frame a page. A flaw in
+# the bundled CKEditor 4 (end of life) or a pasted payload then has nowhere to go. Views
+# widen it where they must, by name (lms_stub/views.py: the instructor dashboard).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        # CKEditor's editing frame (about:blank) and the Mailbox's message frame are this
+        # site's; the Email tab's viewer is a srcdoc frame, which inherits this policy.
+        "frame-src": [SELF],
+        "child-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [SELF],
+    }
+}
 
 ROOT_URLCONF = "lms_stub.urls"
 WSGI_APPLICATION = "lms_stub.wsgi.application"
@@ -244,6 +271,9 @@ CKEDITOR_CONFIGS = {
         "width": "100%",
         "title": "Message",
         "removePlugins": "exportpdf",
+        # No uploads here (no upload URL is configured), and their tabs' file-input frames start
+        # from a javascript: URL and an inline script, which the CSP refuses.
+        "removeDialogTabs": "link:upload;image:Upload",
         "allowedContent": (
             "h1 h2 h3 h4 h5 h6 p div span blockquote pre code small center cite q abbr del ins"
             " strong em b i u s strike sub sup br hr ul ol li dl dt dd figure figcaption"

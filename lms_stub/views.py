@@ -2,6 +2,8 @@
 
 from dataclasses import dataclass
 
+from csp.constants import UNSAFE_INLINE
+from csp.decorators import csp_update
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -88,7 +90,18 @@ def user_is_course_team(user, course: Course) -> bool:
     return course.roles.filter(user=user, role__in=CourseAccessRole.TEAM_ROLES).exists()
 
 
+# The instructor dashboard widens the site's policy (settings.CONTENT_SECURITY_POLICY) twice:
+# - style-src 'unsafe-inline': CKEditor 4 writes <style> elements and style attributes into the
+#   page and into its editing frame (skin, toolbar, dialogs, the editable area) and has no
+#   nonce or hash mode. Styles cannot run script: script-src stays 'self'.
+# - remote images: the Email tab's viewer shows a message's images after "Show images". Its
+#   srcdoc frame inherits this policy and narrows img-src with a <meta> policy of its own until
+#   then (email_tab/shared.js); a frame can narrow its parent's policy, never widen it.
+INSTRUCTOR_DASHBOARD_CSP = {"style-src": [UNSAFE_INLINE], "img-src": ["https:", "http:"]}
+
+
 @login_required
+@csp_update(INSTRUCTOR_DASHBOARD_CSP)
 def instructor_dashboard(request, course_id: str):
     course = get_object_or_404(Course, pk=course_id)
     if not user_is_course_team(request.user, course):

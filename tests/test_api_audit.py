@@ -67,7 +67,7 @@ def test_scheduling_records_who_and_what(course, author):
     assert entry.changes == {
         "subject": "Quiz on Friday",
         "targets": ["myself"],
-        "send_at": task.send_at.isoformat(),
+        "send_at": task.send_at.isoformat(timespec="milliseconds"),
         "body_sha256": sha256(task.email.html_message),
     }
 
@@ -96,7 +96,10 @@ def test_staff_b_editing_as_scheduled_email_is_recorded_with_what_changed(
     assert edit.changes == {
         "subject": ["Quiz on Friday", "Quiz moved to Monday"],
         "targets": [["myself"], ["myself", "staff"]],
-        "send_at": [before_at.isoformat(), new_at.isoformat()],
+        "send_at": [
+            before_at.isoformat(timespec="milliseconds"),
+            new_at.isoformat(timespec="milliseconds"),
+        ],
     }  # the body did not change: no body_sha256 in the diff
     summary = api.task_summary(access=staff(course.id, author), task=task)
     assert summary.author == "Ada Author"

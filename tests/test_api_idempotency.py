@@ -187,3 +187,57 @@ def test_twenty_concurrent_requests_with_one_key_make_one_send(course, instructo
     assert len({task_id for _, task_id in answers}) == 1
     assert CourseEmail.objects.count() == 1
     assert EmailTask.objects.count() == 1
+
+
+# --- Resend to failed recipients: once per send ------------------------------------------------
+
+
+def ended_with_a_failure(course, instructor) -> EmailTask:
+    from bulk_email.models import Batch, RecipientOutcome
+
+    task = api.send_email(access=staff(course.id, instructor), **service_fields())
+    EmailTask.objects.filter(pk=task.pk).update(state=EmailTask.SUCCESS)
+    batch = Batch.objects.create(task=task, seq=0, user_ids=[instructor.pk], failed=1)
+    RecipientOutcome.objects.create(task=task, batch=batch, user=instructor, status="failed")
+    return task
+
+
+def post_resend(client, course, task):
+    return client.post(f"/email/courses/{course.id}/api/tasks/{task.pk}/resend/")
+
+
+@pytest.mark.django_db
+def test_a_send_is_resent_once_and_the_second_resend_says_which(course, instructor):
+    task = ended_with_a_failure(course, instructor)
+    client = signed_in(instructor)
+    first = post_resend(client, course, task)
+    again = post_resend(client, course, task)
+    assert first.status_code == 201
+    assert again.status_code == 409 and again.json()["field"] == "state"
+    assert f"send {first.json()['task_id']}" in again.json()["message"]
+    assert task.resends.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_twenty_concurrent_resends_make_one(course, instructor):
+    if connection.vendor != "postgresql":
+        pytest.skip("concurrent writers need PostgreSQL: this runs in the PostgreSQL pass")
+    task = ended_with_a_failure(course, instructor)
+    start = threading.Barrier(20)
+    statuses = []
+
+    def resend():
+        client = signed_in(instructor)
+        start.wait()
+        try:
+            statuses.append(post_resend(client, course, task).status_code)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=resend) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(statuses) == [201] + [409] * 19
+    assert task.resends.count() == 1

@@ -209,7 +209,11 @@ def revoke(*, access: CourseAccess, task: EmailTask) -> EmailTask:
 
 
 def resend_to_failed(*, access: CourseAccess, task: EmailTask) -> EmailTask:
-    """A new task of the same email to exactly the recipients whose outcome was failed."""
+    """A new task of the same email to exactly the recipients whose outcome was failed.
+
+    Once per send: a second resend of the same send would reach again whoever the first one
+    reached (a double click, two colleagues at once); the resend's own failures are resent
+    from the resend. The send's row is locked while this is decided."""
     access.owns(task)
     task.refresh_from_db()
     if task.state not in EmailTask.FINAL_STATES:
@@ -217,6 +221,15 @@ def resend_to_failed(*, access: CourseAccess, task: EmailTask) -> EmailTask:
     if not task.outcomes.filter(status="failed").exists():
         raise InvalidEmailError("No recipient of this send failed.", field="state")
     with transaction.atomic():
+        # Concurrent resends of one send queue on its row; each then sees the one before.
+        EmailTask.objects.select_for_update().filter(pk=task.pk).first()
+        earlier = task.resends.order_by("pk").first()
+        if earlier:
+            raise InvalidEmailError(
+                f"This send was already resent to its failed recipients (send {earlier.pk}); "
+                "resend that one's failures instead.",
+                field="state",
+            )
         resend = EmailTask.objects.create(
             email=task.email, requester=access.user, resend_of=task, queue=app_settings.get("QUEUE")
         )
@@ -238,7 +251,8 @@ def snapshot(email: CourseEmail, target_keys: list[str], send_at) -> dict:
     return {
         "subject": email.subject,
         "targets": sorted(target_keys),
-        "send_at": send_at.isoformat() if send_at else None,
+        # Milliseconds, as JSON carries a time back (an edit that keeps the time is no change).
+        "send_at": send_at.isoformat(timespec="milliseconds") if send_at else None,
         "body_sha256": hashlib.sha256(email.html_message.encode()).hexdigest(),
     }
 

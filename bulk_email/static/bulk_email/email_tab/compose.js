@@ -244,7 +244,7 @@ function confirmSend(draft, body, counted) {
 
 // --- Editing a scheduled email in the compose form --------------------------------------------------
 
-let editing = null; // {taskId, stash}: the draft set aside while editing
+let editing = null; // {taskId, stash, stored, shownSendAt, shownMessage}: what is being edited
 
 /** The Edit button of the scheduled table: load the stored email, set the draft aside. */
 export async function startEdit(task) {
@@ -256,10 +256,11 @@ export async function startEdit(task) {
   }
   const taskId = task.task_id;
   if (!editing) editing = { taskId, stash: readDraft() };
-  editing.taskId = taskId;
+  Object.assign(editing, { taskId, stored, shownSendAt: localInputValue(new Date(stored.send_at)) });
+  rememberShownMessage(taskId);
   writeDraft({
     subject: stored.subject, message: stored.message, targets: stored.targets,
-    later: true, sendAt: localInputValue(new Date(stored.send_at)),
+    later: true, sendAt: editing.shownSendAt,
   });
   el("editing-subject").textContent = "“" + stored.subject + "”";
   el("editing").hidden = false;
@@ -280,8 +281,28 @@ export function forgetEdit(taskId) {
   if (editing && editing.taskId === taskId) endEdit();
 }
 
+/** CKEditor gives the stored message back in its own spelling once loaded: remember that, so
+ * that a message left as it was is saved as stored (and the audit trail lists only what the
+ * editor changed). */
+function rememberShownMessage(taskId) {
+  editing.shownMessage = undefined;
+  const instance = editor();
+  if (!instance) return;
+  instance.once("dataReady", () => {
+    if (editing && editing.taskId === taskId) editing.shownMessage = instance.getData();
+  });
+}
+
+/** The time input shows whole minutes and the editor its own spelling of the message: what
+ * was left as shown goes back as stored, not as shown. */
+function asStoredWhereUnchanged(body) {
+  if (body.send_at && sendAtInput.value === editing.shownSendAt) body.send_at = editing.stored.send_at;
+  if (body.message === editing.shownMessage) body.message = editing.stored.message;
+  return body;
+}
+
 async function saveEdit(body) {
-  const task = await call("PUT", taskUrl(editing.taskId), body);
+  const task = await call("PUT", taskUrl(editing.taskId), asStoredWhereUnchanged(body));
   endEdit();
   say("Saved: “" + task.subject + "” is scheduled for " + localTime(task.send_at) + ".");
   await refresh();

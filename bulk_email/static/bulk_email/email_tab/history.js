@@ -8,10 +8,12 @@ import { track } from "./progress.js";
 import { openDeliveryReport } from "./delivery.js";
 
 export function render(tasks) {
+  // A send is resent once; its resend's own failures are resent from the resend.
+  const resent = new Set(tasks.map((t) => t.resend_of));
   fill("sent", tasks.filter(wasSent).map((t) => row([
     localTime(t.finished_at || t.created), t.subject, t.groups.join(", "), t.author, result(t),
     buttons(t, [["View", view], ["Delivery report", openDeliveryReport]]
-      .concat(t.failed ? [["Resend to failed recipients", resend]] : [])),
+      .concat(t.failed && !resent.has(t.task_id) ? [["Resend to failed recipients", resend]] : [])),
   ], { "data-task-id": t.task_id })));
   fill("report", tasks.map((t) => row([
     t.task_id, t.requester, localTime(t.created), t.state_label, duration(t.duration_seconds),

@@ -136,14 +136,52 @@ export function confirmDialog(title, text, okLabel) {
   });
 }
 
-export function showMessage(title, note, preview) {
+let shownHtml = ""; // the message in the viewer, as it is, for "Show images"
+
+export function showMessage(title, note, preview, trail) {
+  showTrail(trail || []);
   el("viewer-title").textContent = title;
   el("viewer-note").textContent = note;
   el("viewer-subject").textContent = preview.subject;
   el("viewer").showModal();
+  shownHtml = preview.html;
+  const guarded = withoutRemoteImages(preview.html);
+  el("viewer-images").hidden = !guarded.hasImages; // only when something is held back
   // Only now: a sandboxed frame given its srcdoc while the dialog is closed shows a blank
   // page from the second opening on, although the HTML is there.
-  el("viewer-frame").srcdoc = preview.html;
+  el("viewer-frame").srcdoc = guarded.html;
+}
+
+/** The message with a CSP of its own first in its head: images only from the message itself
+ * (data:) and from this site. The frame inherits the page's policy too; this one narrows it,
+ * so a sender's tracking pixel is not fetched just because a colleague opened the message.
+ * DOMParser makes an inert document: nothing in it loads or runs while it is rewritten. */
+export function withoutRemoteImages(html) {
+  const doc = new DOMParser().parseFromString(html, "text/html");
+  const policy = doc.createElement("meta");
+  policy.httpEquiv = "Content-Security-Policy";
+  policy.content = "img-src data: " + window.location.origin;
+  doc.head.prepend(policy);
+  const doctype = doc.doctype ? new XMLSerializer().serializeToString(doc.doctype) : "";
+  const sources = Array.from(doc.querySelectorAll("img[src], [background]"),
+    (node) => node.getAttribute("src") || node.getAttribute("background"));
+  const hasImages = sources.some(isRemote) || /url\s*\(/i.test(html);
+  return { html: doctype + doc.documentElement.outerHTML, hasImages };
+}
+
+/** An image address that the frame's own policy holds back: not data:, not this site. */
+function isRemote(address) {
+  try {
+    const url = new URL(address, window.location.href);
+    return url.protocol !== "data:" && url.origin !== window.location.origin;
+  } catch (notAnAddress) {
+    return false;
+  }
+}
+
+function showImages() {
+  el("viewer-images").hidden = true;
+  el("viewer-frame").srcdoc = shownHtml;
 }
 
 /** The viewer's frame runs no script, so the keys typed in it never reach this page and
@@ -155,6 +193,7 @@ export function initViewer() {
     if (dialog.open) setTimeout(focusViewerIfFrameHasFocus);
   });
   dialog.addEventListener("close", () => el("viewer-frame").removeAttribute("srcdoc"));
+  el("viewer-show-images").addEventListener("click", showImages);
 }
 
 function focusViewerIfFrameHasFocus() {
@@ -166,10 +205,25 @@ export async function view(task) {
   try {
     const stored = await call("GET", taskUrl(task.task_id, "email/"));
     showMessage("“" + task.subject + "”", "As you would receive it. Sent to: " + task.groups.join(", ") + ".",
-      stored.preview);
+      stored.preview, stored.audit);
   } catch (error) {
     say(error.message);
   }
+}
+
+/** The send's audit trail under the subject: who did what, when, and which fields changed. */
+function showTrail(trail) {
+  el("viewer-trail").replaceChildren(...trail.map((entry) => node("li", { textContent: trailLine(entry) })));
+  el("viewer-trail").hidden = !trail.length;
+}
+
+const CHANGED_FIELDS = { subject: "subject", targets: "groups", send_at: "time", body_sha256: "message" };
+
+function trailLine(entry) {
+  const line = entry.action_label + " by " + (entry.actor || "a removed user") + ", " + localTime(entry.at);
+  if (entry.action !== "edited") return line;
+  const fields = Object.keys(entry.changes).map((name) => CHANGED_FIELDS[name] || name);
+  return line + (fields.length ? " (changed: " + fields.join(", ") + ")" : " (nothing changed)");
 }
 
 // --- Building rows, lists and buttons -----------------------------------------------------------
