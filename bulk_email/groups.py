@@ -138,9 +138,12 @@ def group_members(
     key: str,
     active_since: datetime.datetime | None,
     after_id: int = 0,
+    suppressed: bool = False,
 ) -> QuerySet:
     """The users one group reaches, with an id above ``after_id`` (unordered, no duplicates),
-    opt-outs removed where they apply, suppressed addresses removed from every group.
+    opt-outs removed where they apply, suppressed addresses removed from every group. With
+    ``suppressed``: the group's members left out for their address alone (the send counts
+    them as skipped: suppressed).
 
     ``after_id`` is handed to the LMS too, which bounds its membership tables with it: that
     keeps a page deep into a large course as cheap as the first (see ``LMSBackend``)."""
@@ -151,7 +154,8 @@ def group_members(
     kind = _kinds[name]
     query = MemberQuery(course_id, sender_id, value, active_since, after_id)
     # The port's bound is an optimisation a backend may skip; this one is the rule.
-    members = _not_suppressed(kind.members(query).filter(pk__gt=after_id))
+    members = kind.members(query).filter(pk__gt=after_id)
+    members = _only_suppressed(members) if suppressed else _not_suppressed(members)
     return _not_opted_out(members, course_id, after_id) if kind.opt_out_applies else members
 
 
@@ -190,6 +194,10 @@ def _suppressions_of_outer_user() -> QuerySet:
     and each user costs one probe of the unique address index."""
     email = get_user_model().get_email_field_name()
     return Suppression.objects.filter(address=Lower(Trim(OuterRef(email))))
+
+
+def _only_suppressed(users: QuerySet) -> QuerySet:
+    return users.filter(Exists(_suppressions_of_outer_user()))
 
 
 def _not_suppressed(users: QuerySet) -> QuerySet:

@@ -119,6 +119,7 @@ def _member_ids(
     now: datetime.datetime | None,
     after_id: int = 0,
     limit: int | None = None,
+    suppressed: bool = False,
 ) -> QuerySet | None:
     """One ``SELECT id`` per group, combined with UNION (which removes duplicates in SQL).
 
@@ -135,6 +136,7 @@ def _member_ids(
             key=key,
             active_since=active_since,
             after_id=after_id,
+            suppressed=suppressed,
         )
         ids = members.values("pk")
         if limit is not None:
@@ -270,6 +272,21 @@ def count_recipients(
     if ids is None:
         return 0
     return ids[:at_most].count() if at_most is not None else ids.count()
+
+
+def count_suppressed(
+    *,
+    course_id: str,
+    sender_id: int | None,
+    target_keys: Iterable[str],
+    now: datetime.datetime | None = None,
+) -> int:
+    """How many people the groups would reach but for their suppressed address, each once
+    (one query): a send's "skipped: suppressed"."""
+    ids = _member_ids(
+        course_id=course_id, sender_id=sender_id, target_keys=target_keys, now=now, suppressed=True
+    )
+    return 0 if ids is None else ids.count()
 
 
 def group_counts(

@@ -511,14 +511,16 @@ def test_the_report_csv(client, course, instructor):
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert rows[0] == [
         "task id", "requester", "created", "state", "duration (s)", "total", "sent", "failed",
-        "skipped", "bounced", "complained", "bounce rate (%)", "complaint rate (%)",
-        "last edited by", "last edited", "revoked by", "revoked",
+        "skipped", "skipped: suppressed", "bounced", "complained", "bounce rate (%)",
+        "complaint rate (%)", "last edited by", "last edited", "revoked by", "revoked",
     ]  # fmt: skip
     assert rows[1][0] == str(scheduled.pk)
-    assert rows[1][3:] == ["Scheduled", "", "0", "0", "0", "0", "0", "0", "", "", "", "", "", ""]
+    assert rows[1][3:] == [
+        "Scheduled", "", "0", "0", "0", "0", "0", "0", "0", "", "", "", "", "", "",
+    ]  # fmt: skip
     assert rows[2][0] == str(done.pk) and rows[2][1] == "Prof. Hélène Durand"
     assert rows[2][3:] == [
-        "Success", "62", "4", "3", "1", "0", "0", "0", "0.0", "0.0", "", "", "", "",
+        "Success", "62", "4", "3", "1", "0", "0", "0", "0", "0.0", "0.0", "", "", "", "",
     ]  # fmt: skip
     assert datetime.datetime.fromisoformat(rows[2][2]).utcoffset() == datetime.timedelta(0)
 

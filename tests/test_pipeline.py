@@ -474,3 +474,17 @@ def test_a_send_whose_template_lost_its_body_slot_fails_with_the_reason(
     task.refresh_from_db()
     assert (task.state, smtp_sink.messages) == (EmailTask.FAILURE, [])
     assert task.error.startswith("The message cannot be sent: The HTML part of the CourseEmail")
+
+
+def test_members_left_out_for_a_suppressed_address_are_counted_skipped_suppressed(
+    smtp_settings, smtp_sink, course_with_learners
+):
+    course, instructor, learners = course_with_learners
+    suppress(learners[1].email), suppress(learners[2].email.upper())
+    opt_out(learners[2], course.id)  # opted out first: counted there, not here
+    task = make_task(course, instructor, targets=("learners", "myself"))
+    send_all(run_fan_out(task))
+    task.refresh_from_db()
+    assert (task.state, task.total, task.suppressed) == (EmailTask.SUCCESS, 6, 1)
+    assert task.counts() == TaskCounts(total=6, sent=6, failed=0, skipped=0)
+    assert learners[1].email not in received_addresses(smtp_sink)

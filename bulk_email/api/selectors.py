@@ -193,6 +193,8 @@ class TaskSummary:
     # the messages sent; a warning when a rate passes BOUNCE_RATE_WARNING / COMPLAINT_RATE_WARNING.
     bounced: int = 0
     complained: int = 0
+    # Left out at fan-out for a suppressed address: "skipped: suppressed".
+    suppressed: int = 0
 
     @property
     def bounce_rate(self) -> float | None:
@@ -299,12 +301,14 @@ def _summary(task: EmailTask, labels: dict[str, str], names: dict[int, str]) -> 
         error=task.error,
         bounced=task.bounced,
         complained=task.complained,
+        suppressed=task.suppressed,
     )
 
 
 REPORT_COLUMNS = [
     "task id", "requester", "created", "state", "duration (s)", "total", "sent", "failed",
-    "skipped", "bounced", "complained", "bounce rate (%)", "complaint rate (%)",
+    "skipped", "skipped: suppressed", "bounced", "complained", "bounce rate (%)",
+    "complaint rate (%)",
     "last edited by", "last edited", "revoked by", "revoked",
 ]  # fmt: skip
 
@@ -325,7 +329,8 @@ def _report_row(task: TaskSummary) -> list:
     seconds = "" if duration is None else round(duration.total_seconds())
     return [
         task.task_id, task.requester, task.created.isoformat(), task.state_label, seconds,
-        task.total, task.sent, task.failed, task.skipped, task.bounced, task.complained,
+        task.total, task.sent, task.failed, task.skipped, task.suppressed, task.bounced,
+        task.complained,
         percent(task.bounce_rate), percent(task.complaint_rate),
         task.edited_by, iso_or_blank(task.edited_at),
         task.revoked_by, iso_or_blank(task.revoked_at),

@@ -117,6 +117,9 @@ class EmailTask(StatefulModel):
     # it ends, one F() increment each (feedback.py).
     bounced = models.PositiveIntegerField(default=0)
     complained = models.PositiveIntegerField(default=0)
+    # Members of its groups left out at fan-out for a suppressed address ("skipped:
+    # suppressed"); not in ``total``, which counts the recipients resolved.
+    suppressed = models.PositiveIntegerField(default=0)
     # Retention (api/retention.py) folded its batches into one and deleted its outcomes.
     purged_at = models.DateTimeField(null=True, blank=True)
 

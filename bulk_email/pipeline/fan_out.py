@@ -129,7 +129,16 @@ def write_batches(*, task_id: int, after_id: int, user_ids: list[int]) -> list[B
 
 
 def end_fan_out(*, task_id: int) -> None:
+    """Fan-out done; the suppressed members are counted now, once, after the batches are
+    out (a count over a large course must not delay the first message)."""
     EmailTask.objects.filter(pk=task_id, state__in=EmailTask.RUNNING_STATES).update(
-        fan_out_done=True, heartbeat=timezone.now()
+        fan_out_done=True, heartbeat=timezone.now(), suppressed=suppressed_members(task_id)
     )
     finish_if_complete(task_id=task_id)
+
+
+def suppressed_members(task_id: int) -> int:
+    task = EmailTask.objects.select_related("email").get(pk=task_id)
+    if task.resend_of_id:  # a resend reaches the failed, not the groups
+        return 0
+    return recipients.count_suppressed(**recipients.email_audience(email=task.email))

@@ -17,7 +17,7 @@ export function render(tasks) {
   ], { "data-task-id": t.task_id })));
   fill("report", tasks.map((t) => row([
     t.task_id, t.requester, localTime(t.created), t.state_label, duration(t.duration_seconds),
-    t.total, t.sent, t.failed, t.skipped, t.bounced, t.complained,
+    t.total, t.sent, t.failed, t.skipped, t.suppressed, t.bounced, t.complained,
     rate(t.bounce_rate), rate(t.complaint_rate), changes(t),
   ])));
 }
@@ -33,6 +33,7 @@ export function rate(value) {
 function result(task) {
   const box = node("div", { className: "bulk-email-result" });
   let text = task.sent + " sent, " + task.failed + " failed, " + task.skipped + " skipped";
+  if (task.suppressed) text += ", " + task.suppressed + " skipped: suppressed";
   if (task.state !== states.names.SUCCESS) {
     text += " (" + task.state_label + (task.revoked_by ? " by " + task.revoked_by : "") + ")";
   }
