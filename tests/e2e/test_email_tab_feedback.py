@@ -10,7 +10,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from playwright.sync_api import expect
 
-from bulk_email.models import FeedbackEvent, RecipientOutcome
+from bulk_email.models import EmailTask, FeedbackEvent, RecipientOutcome
 from lms_stub.demo import DEMO_COURSE_ID, seed_demo
 from lms_stub.models import Course
 from tests.e2e.conftest import log_in
@@ -42,6 +42,7 @@ def a_send_that_bounced(*, sent=200, bounced=12, complained=1, failed=2, skipped
     for _ in range(skipped):
         detail = "The address is suppressed (hard bounce)."
         record_outcome(task, next(people), status=RecipientOutcome.SKIPPED, detail=detail)
+    EmailTask.objects.filter(pk=task.pk).update(suppressed=4)  # left out at fan-out
     for _ in range(bounced):
         record_feedback(task, next(people))
     for _ in range(complained):
@@ -61,7 +62,7 @@ def test_history_shows_what_came_back_and_keeps_updating(
     task, people = a_send_that_bounced()
     open_tab(page, live_server)
     sent = page.locator(f"#bulk-email-sent tbody tr[data-task-id='{task.pk}']")
-    expect(sent).to_contain_text("200 sent, 2 failed, 3 skipped")
+    expect(sent).to_contain_text("200 sent, 2 failed, 3 skipped, 4 skipped: suppressed")
     expect(sent).to_contain_text("12 bounced (6 %), 1 complained (0.5 %)")
     warnings = sent.locator(".bulk-email-warning")
     expect(warnings).to_have_count(2)
@@ -69,14 +70,15 @@ def test_history_shows_what_came_back_and_keeps_updating(
     expect(warnings.nth(1)).to_contain_text("High complaint rate: 0.5 %, above 0.1 %")
     report = page.locator("#bulk-email-report tbody tr").first
     expect(report).to_contain_text("12")
-    expect(report.locator("td").nth(11)).to_have_text("6 %")
+    expect(report.locator("td").nth(9)).to_have_text("4")  # skipped: suppressed
+    expect(report.locator("td").nth(12)).to_have_text("6 %")
     page.locator("#bulk-email-sent-heading").evaluate("h => h.scrollIntoView()")
     screenshot("email-tab-feedback-history", full_page=False)
 
     # A bounce arrives after the send ended: the row follows without a reload.
     record_feedback(task, next(people))
     expect(sent).to_contain_text("13 bounced (6.5 %)")
-    expect(report.locator("td").nth(9)).to_have_text("13")
+    expect(report.locator("td").nth(10)).to_have_text("13")
 
 
 def test_the_delivery_report_pages_filters_and_downloads(live_server, page, screenshot):
