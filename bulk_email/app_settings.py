@@ -22,6 +22,14 @@ DEFAULTS: dict[str, Any] = {
     # From address of course mail (display name "<course name> Course Staff"); None: the
     # project's own DEFAULT_FROM_EMAIL (Django's setting), as an integrator expects.
     "DEFAULT_FROM_EMAIL": None,
+    # Per organization and per course (a course's entry wins): the email template its sends
+    # use, and the From addresses its staff choose among (the first is the default), as
+    # Open edX's course_email_template_name and course_email_from_addr. E.g.
+    # {"MITx": "mitx-branded"}, {"course-v1:MITx+6.002x+2026": ["6.002x <6002x@mitx.example>"]}.
+    "TEMPLATE_BY_ORG": {},
+    "TEMPLATE_BY_COURSE": {},
+    "FROM_ADDRESSES_BY_ORG": {},
+    "FROM_ADDRESSES_BY_COURSE": {},
     # Recipients per batch row and per send_batch task.
     "EMAILS_PER_TASK": 500,
     # Learners who have not logged in for this many months are not mailed; None turns it off.

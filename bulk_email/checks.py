@@ -11,7 +11,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.module_loading import import_string
 
 from . import app_settings, rendering
-from .exceptions import EmailTemplateError
+from .exceptions import BulkEmailError, EmailTemplateError
 from .feedback import mailboxes
 from .lms import LMSBackend
 
@@ -338,6 +338,34 @@ def _beat_queue_warning(entry: str, queue, queues: list) -> checks.CheckMessage:
 
 
 @for_bulk_email
+def check_sender_settings(**kwargs) -> list[checks.CheckMessage]:
+    """TEMPLATE_BY_* map keys to a template name; FROM_ADDRESSES_BY_* to a non-empty list of
+    addresses, each usable in a From header."""
+    problems = []
+    for name in ("TEMPLATE_BY_ORG", "TEMPLATE_BY_COURSE"):
+        value = app_settings.get(name)
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            problems.append(f'BULK_EMAIL["{name}"] must map keys to template names.')
+    for name in ("FROM_ADDRESSES_BY_ORG", "FROM_ADDRESSES_BY_COURSE"):
+        value = app_settings.get(name)
+        lists = value.values() if isinstance(value, dict) else [None]
+        if not all(isinstance(v, list) and v and all(map(_usable_from, v)) for v in lists):
+            problems.append(f'BULK_EMAIL["{name}"] must map keys to non-empty lists of addresses.')
+    hint = 'e.g. {"MITx": "mitx-branded"} and {"MITx": ["MITx <news@mitx.example>"]}'
+    return [checks.Error(problem, hint=hint, id="bulk_email.E021") for problem in problems]
+
+
+def _usable_from(address) -> bool:
+    if not isinstance(address, str):
+        return False
+    try:
+        rendering.split_from(address)
+    except BulkEmailError:
+        return False
+    return "@" in address
+
+
+@for_bulk_email
 def check_email_template_files(**kwargs) -> list[checks.CheckMessage]:
     """The template files (a project may override them) need their body slot, as database
     templates do: without it every message would go out without its body."""
@@ -388,6 +416,7 @@ def register() -> None:
         check_feedback_domain,
         check_esp_webhooks,
         check_email_template_files,
+        check_sender_settings,
         check_feedback_mailbox,
         check_unknown_names,
     ):

@@ -26,6 +26,7 @@ from . import api, app_settings, converters, recipients  # noqa: F401  (converte
 from .exceptions import BadRequestError, BulkEmailError
 from .forms import ComposeForm
 from .http import json_endpoint, json_error, json_refusal
+from .lms import get_lms
 from .models import EmailTask
 
 # --- The fragment --------------------------------------------------------------------------------
@@ -39,6 +40,7 @@ def tab_context(request: HttpRequest, course_id: str) -> dict:
     # group's "why?"), since it costs a second scan of the group (docs/recipients.md).
     counts = recipients.group_counts(course_id=course_id, sender_id=request.user.pk)
     return {
+        "bulk_email_sender": api.sender_options(course=get_lms().get_course(course_id)),
         "bulk_email_form": ComposeForm(),
         "bulk_email_groups": [(group, counts[group.key]) for group in groups],
         "bulk_email_config": {
@@ -158,6 +160,7 @@ def email_fields(body: dict) -> dict:
         "subject": text_field(body, "subject"),
         "html": text_field(body, "message"),
         "targets": targets_field(body),
+        "from_addr": text_field(body, "from_addr"),
     }
 
 

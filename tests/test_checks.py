@@ -191,3 +191,27 @@ def test_esp_webhooks_without_anymails_urls_are_reported(settings):
     (warning,) = checks.check_esp_webhooks()
     assert warning.id == "bulk_email.W013"
     assert 'include("anymail.urls")' in warning.hint
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("TEMPLATE_BY_ORG", ["mitx"]),
+        ("TEMPLATE_BY_COURSE", {"c": 3}),
+        ("FROM_ADDRESSES_BY_ORG", {"MITx": []}),
+        ("FROM_ADDRESSES_BY_COURSE", {"c": ["News <news@x.example>\r\nBcc: y@z.example"]}),
+        ("FROM_ADDRESSES_BY_COURSE", {"c": "news@x.example"}),
+    ],
+)
+def test_sender_settings_of_the_wrong_shape_are_errors(settings, name, value):
+    settings.BULK_EMAIL = {**settings.BULK_EMAIL, name: value}
+    assert [e.id for e in checks.check_sender_settings()] == ["bulk_email.E021"]
+
+
+def test_sender_settings_as_documented_pass(settings):
+    settings.BULK_EMAIL = {
+        **settings.BULK_EMAIL,
+        "TEMPLATE_BY_ORG": {"MITx": "mitx-branded"},
+        "FROM_ADDRESSES_BY_ORG": {"MITx": ["MITx <news@mitx.example>", "plain@mitx.example"]},
+    }
+    assert checks.check_sender_settings() == []

@@ -47,6 +47,7 @@ from .selectors import (
     task_status,
     task_summary,
 )
+from .sender import SenderOptions, sender_options
 from .services import (
     STUCK_REASON,
     Submitted,
@@ -83,6 +84,7 @@ __all__ = [
     "Purge",
     "Retirement",
     "ScheduledEmail",
+    "SenderOptions",
     "Submitted",
     "TaskStatus",
     "TaskSummary",
@@ -122,6 +124,7 @@ __all__ = [
     "send_address_test",
     "send_email",
     "send_refusal",
+    "sender_options",
     "set_receive_email",
     "staff_access",
     "submit_email",

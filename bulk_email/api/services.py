@@ -14,6 +14,7 @@ from ..exceptions import InvalidEmailError
 from ..models import CourseEmail, EmailTask, Optout, SendAuditEntry, Target
 from .access import CourseAccess
 from .selectors import EmailSetting
+from .sender import chosen_from, sender_options
 from .suppressions import clear_complaint_on_resubscribe
 from .validation import clean_email, clean_idempotency_key
 
@@ -68,8 +69,10 @@ def submit_email(
     clean = clean_email(
         course_id=access.course_id, subject=subject, html=html, targets=targets, send_at=send_at
     )
-    if from_addr:
-        rendering.refuse_header_injection(from_addr=from_addr)
+    options = sender_options(course=access.course)
+    from_addr = chosen_from(options, from_addr)
+    template_name = template_name or options.template_name
+    rendering.refuse_header_injection(from_addr=from_addr)
     try:
         with transaction.atomic():
             task = save_send(access, clean, template_name, from_addr, key)
@@ -160,14 +163,17 @@ def edit_scheduled(
     html: str,
     targets: list[str],
     send_at: datetime.datetime,
+    from_addr: str = "",
 ) -> EmailTask:
-    """Change a scheduled email (subject, message, groups, time) while it is still Scheduled."""
+    """Change a scheduled email (subject, message, groups, time, and the From address among
+    the allowed ones when given) while it is still Scheduled."""
     access.owns(task)
     clean = clean_email(
         course_id=access.course_id, subject=subject, html=html, targets=targets, send_at=send_at
     )
     if clean.send_at is None:
         raise InvalidEmailError("Give the time to send at.", field="send_at")
+    new_from = chosen_from(sender_options(course=access.course), from_addr) if from_addr else ""
     with transaction.atomic():
         task = EmailTask.objects.select_for_update().select_related("email").get(pk=task.pk)
         if task.state != EmailTask.SCHEDULED:
@@ -178,7 +184,8 @@ def edit_scheduled(
         email = task.email
         before = snapshot(email, stored_target_keys(email), task.send_at)
         email.subject, email.html_message = clean.subject, clean.html
-        email.save(update_fields=["subject", "html_message", "modified"])
+        email.from_addr = new_from or email.from_addr
+        email.save(update_fields=["subject", "html_message", "from_addr", "modified"])
         save_targets(email, clean.target_keys)
         task.send_at, task.queue = clean.send_at, queue_for(email)
         task.save(update_fields=["send_at", "queue"])

@@ -12,6 +12,7 @@ from .prepare import (
     load_template,
     prepare_from_lms,
     prepare_message,
+    split_from,
 )
 from .sanitize import sanitize_html, text_from_html
 
@@ -33,5 +34,6 @@ __all__ = [
     "refuse_header_injection",
     "render_message",
     "sanitize_html",
+    "split_from",
     "text_from_html",
 ]

@@ -14,6 +14,7 @@ import re
 import secrets
 from collections import OrderedDict
 from dataclasses import dataclass
+from email.utils import parseaddr
 from typing import Any, Protocol
 
 import premailer
@@ -269,6 +270,15 @@ def from_address(email: EmailFields) -> str:
     return email.from_addr or app_settings.from_email()
 
 
+def split_from(value: str) -> tuple[str, str]:
+    """("MITx News", "news@mitx.example") from "MITx News <news@mitx.example>", as an
+    operator writes a From address (Django's DEFAULT_FROM_EMAIL often has that form); a
+    bare address has no name. Header injection is refused before this splits anything."""
+    refuse_header_injection(from_addr=value)
+    name, address = parseaddr(value)
+    return name.strip(), address or value
+
+
 def feedback_domain() -> str | None:
     """FEEDBACK_DOMAIN as it goes into addresses (IDNA), checked once per email."""
     domain = app_settings.get("FEEDBACK_DOMAIN")
@@ -302,12 +312,12 @@ def prepare_message(
     if template.openedx_placeholders:
         values = openedx_values(course, email_settings_url, lms_values or {})
         template = filled_openedx_template(template, values)
-    sender = from_address(email)
+    configured_name, sender = split_from(from_address(email))
     refuse_header_injection(subject=email.subject, from_addr=sender)
     sender = idna_address(sender)
     domain = sender.rpartition("@")[2]
     context = footer_context(course, email_settings_url, _url_with_token_slot("unsubscribe"))
-    from_name = one_line(f"{course.display_name} Course Staff")
+    from_name = one_line(configured_name or f"{course.display_name} Course Staff")
     from_header = encode_address(from_name, sender)
     subject = subject_with_course_keywords(email, course)
     boundary = f"=_bulk_email_{secrets.token_hex(12)}"  # "=_" never occurs in quoted-printable

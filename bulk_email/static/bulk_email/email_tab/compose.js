@@ -7,7 +7,7 @@ import {
 } from "./shared.js";
 import { track } from "./progress.js";
 
-const FIELDS = ["targets", "subject", "message", "send_at"];
+const FIELDS = ["targets", "from_addr", "subject", "message", "send_at"];
 
 const form = el("compose");
 const subjectInput = el("subject");
@@ -112,7 +112,10 @@ function clearErrors() {
 }
 
 function fieldControl(field) {
-  return { targets: el("targets"), subject: subjectInput, message: el("message"), send_at: sendAtInput }[field];
+  return {
+    targets: el("targets"), from_addr: el("from_addr") || el("sender"), subject: subjectInput,
+    message: el("message"), send_at: sendAtInput,
+  }[field];
 }
 
 function showError(field, message) {
@@ -179,6 +182,8 @@ async function submit(event) {
     const draft = readDraft();
     const body = { subject: draft.subject, message: draft.message, targets: draft.targets };
     if (draft.later) body.send_at = sendAtIso();
+    const from = el("from_addr"); // a choice only when the course has several From addresses
+    if (from) body.from_addr = from.value;
     const counted = await checkDraft(draft);
     if (editing) return saveEdit(body);
     if (!(await confirmSend(draft, body, counted))) return;
