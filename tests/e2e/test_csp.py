@@ -41,7 +41,7 @@ def violations(page):
     found = []
 
     def on_console(message):
-        if "Content Security Policy" in message.text:
+        if "Content Security Policy" in message.text or "under this page's CSP" in message.text:
             found.append(message.text)
 
     page.on("console", on_console)

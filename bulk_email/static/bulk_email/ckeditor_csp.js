@@ -78,9 +78,12 @@
       var statement = list[i];
       if (statement === "return false") return false;
       var call = CALL.exec(statement);
-      if (!call) continue; // IE-only code (getMouseButton, cssText): nothing to do elsewhere
-      var args = parseArguments(call[2], element, event, win);
-      if (args === null) continue;
+      var args = call && parseArguments(call[2], element, event, win);
+      if (!args) {
+        // Never evaluated; said, so that a plugin needing more than this file reads is found.
+        window.console.warn("CKEditor handler not run under this page's CSP: " + statement);
+        continue;
+      }
       var result = window.CKEDITOR.tools.callFunction.apply(window.CKEDITOR.tools, args);
       if (call[1]) return result;
     }
