@@ -22,7 +22,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.urls import path, reverse
 
-from . import api, app_settings, converters, recipients  # noqa: F401  (converters: course_key)
+from . import api, app_settings, converters, recipients, rendering  # noqa: F401 (converters)
 from .exceptions import BadRequestError, BulkEmailError
 from .forms import ComposeForm
 from .http import json_endpoint, json_error, json_refusal
@@ -50,6 +50,8 @@ def tab_context(request: HttpRequest, course_id: str) -> dict:
             "states": state_sets(),
             "warnings": warning_thresholds(),
             "historyRefreshSeconds": app_settings.get("HISTORY_REFRESH_SECONDS"),
+            # The %%KEYWORDS%% filled per recipient: any other is sent as written (warned).
+            "keywords": list(rendering.KEYWORDS),
         },
     }
 

@@ -13,6 +13,7 @@ from functools import cache
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Expression, QuerySet
+from django.utils.crypto import salted_hmac
 from django.utils.module_loading import import_string
 
 from . import app_settings
@@ -48,11 +49,13 @@ class Cohort:
 
 @dataclass(frozen=True)
 class Recipient:
-    """A person as bulk_email mails them: user id, address and the LMS's full name."""
+    """A person as bulk_email mails them: user id, address and the LMS's full name; the
+    anonymous per-course id (%%USER_ID%%) when the send asked the LMS for it."""
 
     user_id: int
     email: str
     full_name: str = ""
+    anonymous_id: str = ""
 
 
 class LMSBackend:
@@ -125,6 +128,13 @@ class LMSBackend:
         logo_url, platform_name (absolute URLs). Any left out is filled with ""."""
         return {}
 
+    def anonymous_user_ids(self, course_id: str, user_ids: list[int]) -> dict[int, str]:
+        """Each user's anonymous id for the course, what %%USER_ID%% becomes (Open edX's
+        ``anonymous_id_for_user``, used in survey links). Called once per batch. The default
+        derives a stable one (HMAC of course and user under SECRET_KEY, 32 hex digits); an LMS
+        that stores its own (Open edX's AnonymousUserId) returns those."""
+        return {user_id: derived_anonymous_id(course_id, user_id) for user_id in user_ids}
+
     def user_course_ids(self, user_id: int) -> list[str]:
         """Every course the user is or was enrolled in, or has a role in: retiring the user
         (``bulk_email.api.retire_user``) opts them out of each one."""
@@ -173,3 +183,8 @@ def get_lms() -> LMSBackend:
         raise BulkEmailConfigurationError(
             f'BULK_EMAIL["LMS_BACKEND"] = {dotted_path!r} cannot be imported: {error}'
         ) from error
+
+
+def derived_anonymous_id(course_id: str, user_id: int) -> str:
+    value = f"{course_id}\n{user_id}"
+    return salted_hmac("bulk_email.anonymous_user_id", value, algorithm="sha256").hexdigest()[:32]

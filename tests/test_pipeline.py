@@ -23,6 +23,7 @@ from bulk_email.models import (
 )
 from bulk_email.rendering.headers import MAX_DISPLAY_NAME
 from bulk_email.tokens import BOUNCE, UNSUBSCRIBE, AddressToken, read_feedback_address
+from lms_stub.bulk_email_backend import StubLMSBackend
 from lms_stub.models import UserProfile
 from lms_stub.smtp_sink import Fault
 from tests import factories
@@ -32,6 +33,7 @@ from tests.factories import (
     run_fan_out,
     suppress,
 )
+from tests.rendering.mail import parse, parts
 
 pytestmark = pytest.mark.django_db
 
@@ -488,3 +490,29 @@ def test_members_left_out_for_a_suppressed_address_are_counted_skipped_suppresse
     assert (task.state, task.total, task.suppressed) == (EmailTask.SUCCESS, 6, 1)
     assert task.counts() == TaskCounts(total=6, sent=6, failed=0, skipped=0)
     assert learners[1].email not in received_addresses(smtp_sink)
+
+
+class AnonymousIdsBackend(StubLMSBackend):
+    """The LMS port as an LMS that stores anonymous ids (Open edX's AnonymousUserId)."""
+
+    calls: list[int] = []
+
+    def anonymous_user_ids(self, course_id: str, user_ids: list[int]) -> dict[int, str]:
+        self.calls.append(len(user_ids))
+        return {user_id: f"anon{user_id}x" for user_id in user_ids}
+
+
+def test_user_id_is_the_lms_anonymous_id_asked_once_per_batch(
+    small_batches, settings, smtp_settings, smtp_sink, course_with_learners
+):
+    settings.BULK_EMAIL = {**settings.BULK_EMAIL, "LMS_BACKEND": f"{__name__}.AnonymousIdsBackend"}
+    AnonymousIdsBackend.calls.clear()
+    course, instructor, learners = course_with_learners
+    task = make_task(course, instructor)
+    survey = '<p><a href="https://survey.example/?who=%%USER_ID%%">Survey</a></p>'
+    CourseEmail.objects.filter(pk=task.email_id).update(html_message=survey)
+    send_all(run_fan_out(task))
+    assert AnonymousIdsBackend.calls == [3, 3, 1]  # 7 learners in batches of 3
+    first = next(m for m in smtp_sink.messages if m.rcpt_tos == [learners[0].email])
+    html = parts(parse(first.data))["text/html"]
+    assert f"https://survey.example/?who=anon{learners[0].pk}x" in html

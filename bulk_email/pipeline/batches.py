@@ -16,7 +16,7 @@ Every step is safe to run twice, concurrently, or after a crash:
 import datetime
 import logging
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -147,10 +147,18 @@ def deliver_batch(claim: Claim) -> None:
     if not to_send:
         return
     prepared = rendering.get_prepared_message(batch.task.email)
+    if prepared.uses_anonymous_id:
+        to_send = with_anonymous_ids(to_send, prepared.course_id)
     try:
         BatchSender(prepared, task_id=batch.task_id, on_outcome=progress.record).send(to_send)
     finally:
         progress.close()
+
+
+def with_anonymous_ids(people: list[Recipient], course_id: str) -> list[Recipient]:
+    """%%USER_ID%% is the LMS's anonymous per-course id: asked once for the whole batch."""
+    ids = get_lms().anonymous_user_ids(course_id, [person.user_id for person in people])
+    return [replace(p, anonymous_id=ids.get(p.user_id, "")) for p in people]
 
 
 def unreached_positions(batch: Batch) -> list[int]:

@@ -3,6 +3,7 @@ from .headers import CONTROL_CHARACTERS, refuse_header_injection
 from .mime import dot_stuffed
 from .personal import RenderedMessage, render_message
 from .prepare import (
+    KEYWORDS,
     EmailFields,
     EmailTemplate,
     PreparedMessage,
@@ -18,6 +19,7 @@ from .sanitize import sanitize_html, text_from_html
 
 __all__ = [
     "CONTROL_CHARACTERS",
+    "KEYWORDS",
     "CourseInfo",
     "EmailFields",
     "EmailTemplate",

@@ -17,7 +17,9 @@ USER_ID = "%%USER_ID%%"
 # Open edX template's {email}).
 UNSUBSCRIBE_TOKEN = "%%UNSUBSCRIBE_TOKEN%%"
 USER_EMAIL = "%%BULK_EMAIL_USER_EMAIL%%"
-PERSONAL_SLOTS = (USER_FULLNAME, USER_ID, UNSUBSCRIBE_TOKEN, USER_EMAIL)
+# An Open edX template's {user_id} is the database id, while %%USER_ID%% is the anonymous one.
+USER_DATABASE_ID = "%%BULK_EMAIL_USER_DATABASE_ID%%"
+PERSONAL_SLOTS = (USER_FULLNAME, USER_ID, UNSUBSCRIBE_TOKEN, USER_EMAIL, USER_DATABASE_ID)
 PERSONAL_SLOT_PATTERN = re.compile("(" + "|".join(re.escape(s) for s in PERSONAL_SLOTS) + ")")
 
 

@@ -20,7 +20,7 @@ from email.utils import formatdate
 
 from django.core.mail import EmailMultiAlternatives
 
-from ..lms import Recipient
+from ..lms import Recipient, derived_anonymous_id
 from ..tokens import BOUNCE, UNSUBSCRIBE, feedback_address, make_token
 from ..tokens import make_message_id as make_signed_message_id
 from .dkim import dkim_sign
@@ -33,7 +33,15 @@ from .headers import (
     plain_address,
     refuse_header_injection,
 )
-from .mime import BULK_HEADERS, UNSUBSCRIBE_TOKEN, USER_EMAIL, USER_FULLNAME, USER_ID, dot_stuffed
+from .mime import (
+    BULK_HEADERS,
+    UNSUBSCRIBE_TOKEN,
+    USER_DATABASE_ID,
+    USER_EMAIL,
+    USER_FULLNAME,
+    USER_ID,
+    dot_stuffed,
+)
 from .prepare import PreparedMessage
 
 _date_now = (0, "")  # (a second, its Date header): swapped whole, so threads never see halves
@@ -158,9 +166,10 @@ def render_message(
     name = one_line(recipient.full_name)
     raw = {
         USER_FULLNAME: name,
-        USER_ID: str(recipient.user_id),
+        USER_ID: anonymous_id(prepared, recipient),
         UNSUBSCRIBE_TOKEN: token,
         USER_EMAIL: recipient.email,
+        USER_DATABASE_ID: str(recipient.user_id),
     }
     escaped = {**raw, USER_FULLNAME: html.escape(name), USER_EMAIL: html.escape(recipient.email)}
     to_addr = idna_address(recipient.email)
@@ -177,6 +186,14 @@ def render_message(
         values=raw,
         html_values=escaped,
     )
+
+
+def anonymous_id(prepared: PreparedMessage, recipient: Recipient) -> str:
+    """%%USER_ID%%: the anonymous per-course id the LMS gave for the batch, else the derived
+    one (a preview, a test to oneself); nothing computed when the message has no %%USER_ID%%."""
+    if recipient.anonymous_id or not prepared.uses_anonymous_id:
+        return recipient.anonymous_id
+    return derived_anonymous_id(prepared.course_id, recipient.user_id)
 
 
 def envelope_sender(prepared: PreparedMessage, user_id: int, task_id: int | None) -> str:

@@ -43,6 +43,7 @@ from .headers import (
 )
 from .mime import (
     UNSUBSCRIBE_TOKEN,
+    USER_DATABASE_ID,
     USER_EMAIL,
     USER_FULLNAME,
     USER_ID,
@@ -57,6 +58,8 @@ logger = logging.getLogger(__name__)
 
 COURSE_DISPLAY_NAME = "%%COURSE_DISPLAY_NAME%%"
 COURSE_END_DATE = "%%COURSE_END_DATE%%"
+# What staff may write (the composer's hint): any other %%WORD%% is sent as written.
+KEYWORDS = (USER_FULLNAME, USER_ID, COURSE_DISPLAY_NAME, COURSE_END_DATE)
 
 
 class EmailFields(Protocol):
@@ -101,6 +104,11 @@ class PreparedMessage:
     html_part_head: bytes
     closing_boundary: bytes
     dkim: DkimKey | None = None
+
+    @property
+    def uses_anonymous_id(self) -> bool:
+        """Whether %%USER_ID%% appears: only then is the LMS asked for anonymous ids."""
+        return any(USER_ID in text.parts[1::2] for text in (self.subject, self.text, self.html))
 
 
 # --- The body: template, footer, CSS, keywords -------------------------------------------------
@@ -235,7 +243,7 @@ def openedx_values(course: CourseInfo, email_settings_url: str, lms_values: dict
         year=str(timezone.now().year),
         name=USER_FULLNAME,
         email=USER_EMAIL,
-        user_id=USER_ID,
+        user_id=USER_DATABASE_ID,
         unsubscribe_link=_url_with_token_slot("unsubscribe"),
     )
     return values

@@ -163,3 +163,16 @@ def test_a_finished_send_moves_from_the_running_list_to_the_history(live_server,
     expect(sent).to_contain_text("Soon finished")
     page.locator("#bulk-email-active-heading").evaluate("h => h.scrollIntoView()")
     screenshot("email-tab-finished-send-in-history", full_page=False)
+
+
+def test_an_unknown_keyword_is_named_before_sending(live_server, page, screenshot):
+    seed_demo()
+    open_tab(page, live_server)
+    compose(page, "Hello %%USER_FIRSTNAME%%", "Your id: %%USER_ID%%, %%COURSE_NAME%%.")
+    page.get_by_role("button", name="Send email").click()
+    text = page.locator("#bulk-email-confirm-text")
+    expect(text).to_contain_text("Note: %%USER_FIRSTNAME%%, %%COURSE_NAME%% are not keywords")
+    expect(text).not_to_contain_text("%%USER_ID%%, %%COURSE_NAME%% are")
+    screenshot("email-tab-unknown-keyword")
+    page.keyboard.press("Escape")
+    assert EmailTask.objects.count() == 0

@@ -7,6 +7,7 @@ from django.test import override_settings
 
 from bulk_email import rendering
 from bulk_email.exceptions import EmailTemplateError
+from bulk_email.lms import derived_anonymous_id
 from bulk_email.models import CourseEmail, CourseEmailTemplate
 from bulk_email.rendering import get_prepared_message, render_message
 from bulk_email.tokens import read_token
@@ -28,8 +29,10 @@ def test_keywords_are_filled_escaped_in_html_and_raw_in_text():
         "Hello Ána &lt;Ö&#x27;Brien&gt; &amp; 李" in body["text/html"]
     )
     assert "Hello Ána <Ö'Brien> & 李" in body["text/plain"]
+    anonymous = derived_anonymous_id("course-v1:EPFL+Phys101+2026", 12)
+    assert re.fullmatch("[0-9a-f]{32}", anonymous)
     for text in body.values():
-        assert "Your id is 12." in text
+        assert f"Your id is {anonymous}." in text  # %%USER_ID%%: anonymous, as Open edX's
         assert "ends on June 30, 2026" in text
         assert "%%" not in text
     assert "Physique générale — 物理 ends" in body["text/plain"]
@@ -268,3 +271,11 @@ def test_an_openedx_row_saved_around_validation_is_refused_when_prepared():
     )
     with pytest.raises(EmailTemplateError, match="Unknown placeholder"):
         get_prepared_message(email)
+
+
+def test_the_anonymous_id_is_per_course_stable_and_not_the_database_id():
+    ids = {derived_anonymous_id(course, 12) for course in ("course-v1:A+B+C", "course-v1:X+Y+Z")}
+    assert len(ids) == 2 and derived_anonymous_id("course-v1:A+B+C", 12) in ids
+    assert derived_anonymous_id("course-v1:A+B+C", 12) != "12"
+    prepared = prepare(EmailData(subject="No keyword", html_message="<p>None here</p>"))
+    assert not prepared.uses_anonymous_id  # then no id is computed per recipient

@@ -242,9 +242,18 @@ function serverErrors(result) {
 function confirmSend(draft, body, counted) {
   const groups = targetLabels(counted.targets).join(", ");
   const question = (draft.later ? "Schedule this email for " + localTime(body.send_at) + " to " : "Send this email now to ") +
-    people(counted.total) + " (" + groups + ")?";
+    people(counted.total) + " (" + groups + ")?" + unknownKeywordsNote(draft);
   return confirmDialog(draft.later ? "Schedule the email?" : "Send the email?", question,
     draft.later ? "Schedule" : "Send");
+}
+
+/** A %%WORD%% that is not a keyword goes out as written: said before anything is sent. */
+export function unknownKeywordsNote(draft) {
+  const written = (draft.subject + " " + draft.message).match(/%%[A-Za-z_]+%%/g) || [];
+  const unknown = [...new Set(written)].filter((word) => !config.keywords.includes(word));
+  if (!unknown.length) return "";
+  return " Note: " + unknown.join(", ") + (unknown.length > 1 ? " are not keywords" : " is not a keyword") +
+    " and will be sent as written (the keywords are " + config.keywords.join(", ") + ").";
 }
 
 // --- Editing a scheduled email in the compose form --------------------------------------------------
