@@ -40,6 +40,9 @@ def setup_django(database_url: str) -> None:
     import django
 
     django.setup()
+    from lms_stub import events
+
+    events.disconnect()  # the demo site's example receiver (JSON lines) is the site's cost
 
 
 def seed():
