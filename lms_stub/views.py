@@ -141,7 +141,12 @@ def course_info_context(request, course: Course) -> dict:
     )
     return {
         "enrollment_counts": enrollments,
-        "all_learners": all_learners_explained(request, course, enrollments["active"]),
+        # On demand (a link): on a course of a million it costs seconds (docs/recipients.md).
+        "all_learners": (
+            all_learners_explained(request, course, enrollments["active"])
+            if request.GET.get("explain") == "learners"
+            else None
+        ),
         "by_mode": by_mode,
         "modes": course.modes.all(),
         "cohorts": course.cohorts.annotate(members=Count("memberships")),

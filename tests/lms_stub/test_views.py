@@ -135,10 +135,14 @@ def test_course_info_says_why_all_learners_differs_from_the_active_enrollments(c
     page = client.get(dashboard_url(course), {"tab": "course_info"}).content.decode()
     text = " ".join(re.sub(r"<[^>]+>", " ", page).split())
     assert "Active enrollments 5 (of 5)" in text
-    assert "Email: All Learners 3 why not 5?" in text
+    assert "How many receive the Email tab's All Learners, and why not 5?" in text
+    assert "will receive it" not in text  # counted only when asked
+    page = client.get(dashboard_url(course), {"tab": "course_info", "explain": "learners"})
+    text = " ".join(re.sub(r"<[^>]+>", " ", page.content.decode()).split())
     assert (
-        "1 of the active enrollments is the course team, who have their own group (Staff and"
-        " Administrators). 3 will receive it: 1 left out — 1 has not activated their account."
+        "Email: All Learners 3 — 1 of the active enrollments is the course team, who have their"
+        " own group (Staff and Administrators). 3 will receive it: 1 left out — 1 has not"
+        " activated their account."
     ) in text
 
 
