@@ -153,3 +153,31 @@ def test_a_scheduled_email_goes_out_through_a_worker_and_beat_started_as_documen
     message = email.message_from_bytes(first.data, policy=email.policy.default)
     assert message["From"] == "Physics on campus Course Staff <no-reply@campus.example>"
     assert "Hi Learner 0" in message.get_body(("plain",)).get_content()
+
+
+def makefile_install_environment() -> dict:
+    """The environment `make venv` installs under (the Makefile's PYTHONWARNINGS setting)."""
+    makefile = (ROOT / "Makefile").read_text()
+    setting = re.search(r'PYTHONWARNINGS="([^"]+)" \$\(PY\) -m pip install', makefile)
+    assert setting, "make venv no longer sets PYTHONWARNINGS for its install"
+    return {"PYTHONWARNINGS": setting.group(1)}
+
+
+def test_an_editable_install_as_make_venv_does_it_shows_no_warning_box(installed):
+    """Last in this module: it replaces the wheel with the checkout, editable. setuptools'
+    "Editable installation" box looked like trouble to a newcomer running `make venv`."""
+    pip = [installed["place"] / "venv" / "bin" / "python", "-m", "pip", "install", "--quiet"]
+    source = installed["place"] / "source"
+
+    def install(extra_env: dict) -> str:
+        env = {**os.environ, **installed["env"], **extra_env}
+        result = subprocess.run(
+            [str(part) for part in (*pip, "--no-deps", "-e", source)],
+            capture_output=True, text=True, env=env, timeout=300,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr[-2000:]
+        return result.stdout + result.stderr
+
+    run([*pip[:-1], "--quiet", "--upgrade", "pip"], cwd=installed["place"])  # as make venv does
+    assert "Editable installation" in install({})  # what it printed before
+    assert "Editable installation" not in install(makefile_install_environment())
