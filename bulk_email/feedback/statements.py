@@ -48,6 +48,36 @@ def user_email_and_task_course(user_id: int, task_id: int | None) -> tuple | Non
         return cursor.fetchone()
 
 
+def increment_task(task_id: int, counter: str) -> None:
+    """One more bounce or complaint on the send: ``counter`` is "bounced" or "complained"."""
+    with connection.cursor() as cursor:
+        cursor.execute(_increment_task_sql(counter), [task_id])
+
+
+def recent_soft_bounces(address: str, since: datetime) -> int:
+    """The address's soft-bounce events received since then (the one just written too)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_recent_soft_bounces_sql(), [address, _adapted(since)])
+        return cursor.fetchone()[0]
+
+
+@cache
+def _increment_task_sql(counter: str) -> str:
+    if counter not in ("bounced", "complained"):
+        raise ValueError(f"Not a feedback counter: {counter!r}")
+    column = _column(EmailTask, counter)
+    return f"UPDATE {_table(EmailTask)} SET {column} = {column} + 1 WHERE {_pk(EmailTask)} = %s"
+
+
+@cache
+def _recent_soft_bounces_sql() -> str:
+    column = {name: _column(FeedbackEvent, name) for name in ("address", "kind", "received")}
+    return (
+        f"SELECT COUNT(*) FROM {_table(FeedbackEvent)} WHERE {column['address']} = %s "
+        f"AND {column['kind']} = '{FeedbackEvent.SOFT_BOUNCE}' AND {column['received']} >= %s"
+    )
+
+
 def _adapted(value):
     if isinstance(value, datetime):
         return connection.ops.adapt_datetimefield_value(value)

@@ -1,7 +1,8 @@
 """What learners and mailboxes say back: opt-outs."""
 
 from django.conf import settings
-from django.db import models
+from django.db import connection, models
+from django.utils import timezone
 
 from .. import signals
 
@@ -10,15 +11,35 @@ class OptoutQuerySet(models.QuerySet):
     """The one place an opt-out is made or undone: each change is announced once."""
 
     def opt_out(self, *, user_id: int, course_id: str, how: str) -> "Optout":
-        """Idempotent: the first opt-out, and how it was made, is kept."""
-        optout, created = self.get_or_create(
-            user_id=user_id, course_id=course_id, defaults={"how": how}
+        """Idempotent: the first opt-out, and how it was made, is kept. One INSERT ... ON
+        CONFLICT DO NOTHING (PostgreSQL and SQLite alike): the unique (user, course) settles
+        two at once in the database, with none of get_or_create's savepoint round trips (a
+        flood of complaints makes thousands)."""
+        optout = Optout(user_id=user_id, course_id=course_id, how=how, created=timezone.now())
+        optout.pk = self._insert_if_new(optout)
+        if optout.pk is None:
+            return self.get(user_id=user_id, course_id=course_id)
+        signals.announce_on_commit(
+            signals.opted_out, Optout, user_id=user_id, course_id=course_id, how=how
         )
-        if created:
-            signals.announce_on_commit(
-                signals.opted_out, Optout, user_id=user_id, course_id=course_id, how=how
-            )
         return optout
+
+    def _insert_if_new(self, optout: "Optout") -> int | None:
+        """The new row's id, or None when the user had opted out of the course already."""
+        table = connection.ops.quote_name(Optout._meta.db_table)
+        columns = [Optout._meta.get_field(name) for name in ("user", "course_id", "how", "created")]
+        names = ", ".join(connection.ops.quote_name(field.column) for field in columns)
+        values = [field.get_db_prep_save(getattr(optout, field.attname), connection)
+                  for field in columns]  # fmt: skip
+        pk = connection.ops.quote_name(Optout._meta.pk.column)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} ({names}) VALUES (%s, %s, %s, %s) "
+                f"ON CONFLICT DO NOTHING RETURNING {pk}",
+                values,
+            )
+            row = cursor.fetchone()
+        return row[0] if row else None
 
     def opt_in(self, *, user_id: int, course_id: str) -> bool:
         """Undo an opt-out; whether there was one."""
