@@ -15,6 +15,7 @@ import secrets
 from collections import OrderedDict
 from dataclasses import dataclass
 from email.utils import parseaddr
+from functools import cached_property
 from typing import Any, Protocol
 
 import premailer
@@ -105,9 +106,10 @@ class PreparedMessage:
     closing_boundary: bytes
     dkim: DkimKey | None = None
 
-    @property
+    @cached_property
     def uses_anonymous_id(self) -> bool:
-        """Whether %%USER_ID%% appears: only then is the LMS asked for anonymous ids."""
+        """Whether %%USER_ID%% appears: only then is the LMS asked for anonymous ids. Worked
+        out once per email (the personal step asks it per recipient)."""
         return any(USER_ID in text.parts[1::2] for text in (self.subject, self.text, self.html))
 
 
