@@ -199,3 +199,23 @@ def pytest_sessionfinish(session):
     report = json.loads(path.read_text()) if path.exists() else {}
     report.update(rows)
     path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+
+
+# --- A course whose staff may send, and its instructor (most API and Email tab tests) --------
+
+
+@pytest.fixture
+def course():
+    from tests.factories import make_sending_course
+
+    return make_sending_course()
+
+
+@pytest.fixture
+def instructor(course):
+    from lms_stub.models import CourseAccessRole
+    from tests.factories import give_role, make_user
+
+    user = make_user("prof", name="Prof. Hélène Durand")
+    give_role(user, course, CourseAccessRole.INSTRUCTOR)
+    return user

@@ -21,18 +21,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def course():
-    return make_sending_course()
-
-
-@pytest.fixture
-def instructor(course):
-    user = make_user("prof", name="Prof. Hélène Durand")
-    give_role(user, course, CourseAccessRole.INSTRUCTOR)
-    return user
-
-
-@pytest.fixture
 def access(course, instructor):
     return staff(course.id, instructor)
 

@@ -19,18 +19,6 @@ from tests.factories import give_role, make_sending_course, make_user, staff
 KEY = "5f0c8a3e-2b7d-4c1e-9a44-0d6b1f7e2c90"
 
 
-@pytest.fixture
-def course():
-    return make_sending_course()
-
-
-@pytest.fixture
-def instructor(course):
-    user = make_user("prof", name="Prof. Ada")
-    give_role(user, course, CourseAccessRole.INSTRUCTOR)
-    return user
-
-
 def signed_in(user) -> Client:
     client = Client()
     client.force_login(user)

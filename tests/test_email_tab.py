@@ -27,7 +27,6 @@ from tests.factories import (
     enroll,
     give_role,
     make_course,
-    make_sending_course,
     make_user,
     opt_out,
     staff,
@@ -35,18 +34,6 @@ from tests.factories import (
 
 pytestmark = pytest.mark.django_db
 STATIC = Path(__file__).resolve().parent.parent / "bulk_email" / "static" / "bulk_email"
-
-
-@pytest.fixture
-def course():
-    return make_sending_course()
-
-
-@pytest.fixture
-def instructor(course):
-    user = make_user("prof", name="Prof. Hélène Durand")
-    give_role(user, course, CourseAccessRole.INSTRUCTOR)
-    return user
 
 
 def api_url(course, rest=""):

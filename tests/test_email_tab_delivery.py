@@ -24,18 +24,6 @@ ERROR_KEYS = {"message", "field", "errors", "code"}
 
 
 @pytest.fixture
-def course():
-    return make_sending_course()
-
-
-@pytest.fixture
-def instructor(course):
-    user = make_user("prof", name="Prof. Hélène Durand")
-    give_role(user, course, CourseAccessRole.INSTRUCTOR)
-    return user
-
-
-@pytest.fixture
 def task(course, instructor):
     task = finished_task(course, instructor, sent=20)
     record_outcome(task, make_user("gone"), code=550, detail="550 No such user")

@@ -13,25 +13,12 @@ from hypothesis import strategies as st
 
 from bulk_email import api
 from bulk_email.models import EmailTask
-from lms_stub.models import CourseAccessRole
-from tests.factories import give_role, make_sending_course, make_user, staff
+from tests.factories import staff
 
 pytestmark = pytest.mark.django_db
 
 ERROR_SHAPE = {"message", "field", "errors", "code"}
 SEND = {"subject": "Hi", "message": "<p>Hi</p>", "targets": ["myself"]}
-
-
-@pytest.fixture
-def course():
-    return make_sending_course()
-
-
-@pytest.fixture
-def instructor(course):
-    user = make_user("prof")
-    give_role(user, course, CourseAccessRole.INSTRUCTOR)
-    return user
 
 
 @pytest.fixture
