@@ -2,6 +2,7 @@
 ``path("email/", include("bulk_email.urls"))``."""
 
 from django.urls import path
+from django.views.i18n import JavaScriptCatalog
 
 from . import converters, email_tab, views  # noqa: F401  (converters: course_key)
 
@@ -13,6 +14,8 @@ urlpatterns = [
     path("one-click/<str:token>/", views.one_click_unsubscribe, name="one_click"),
     path("address/test/", views.address_test, name="address_test"),
     path("address/confirm/<str:token>/", views.address_confirm, name="address_confirm"),
+    # The Email tab's strings for its JavaScript (gettext, ngettext, interpolate).
+    path("jsi18n/", JavaScriptCatalog.as_view(packages=["bulk_email"]), name="jsi18n"),
 ]
 
 # The instructor dashboard's Email tab: JSON endpoints under courses/<course_id>/api/.

@@ -160,6 +160,9 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The language of each request: the language cookie (set by the top bar's selector and at
+    # sign-in from the profile), then Accept-Language, then LANGUAGE_CODE (docs/languages.md).
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -237,7 +240,12 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
 
-LANGUAGE_CODE = "en-us"
+LANGUAGE_CODE = "en"
+# The languages shipped complete (docs/languages.md says how to add one). Names in their own
+# language: a person looking for theirs reads it in the selector whatever the page's language.
+LANGUAGES = [("en", "English"), ("fr", "Français"), ("ar", "العربية")]
+# The site's own catalog (lms_stub and the project templates); bulk_email carries its own.
+LOCALE_PATHS = [BASE_DIR / "lms_stub" / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

@@ -22,6 +22,8 @@ urlpatterns = [
     path("mailbox/<str:name>/", views.mailbox_message, name="mailbox_message"),
     path("mailbox/<str:name>/html/", views.mailbox_message_html, name="mailbox_message_html"),
     path("admin/", admin.site.urls),
+    # set_language: the top bar's language selector posts here.
+    path("i18n/", include("django.conf.urls.i18n")),
     # ESPs post bounces and complaints here (anymail checks the basic auth; docs/feedback.md).
     path("webhooks/anymail/", include("anymail.urls")),
 ]
