@@ -106,6 +106,14 @@ DEFAULTS: dict[str, Any] = {
     # A learner whose address bounced may send a test message to it this many times an hour
     # (counted in Django's cache: use a shared one, e.g. Redis, when the site runs many processes).
     "ADDRESS_TEST_LIMIT_PER_HOUR": 3,
+    # The Django cache (an alias of CACHES) that keeps the Email tab's group counts, computed
+    # by a worker and read by the site: it must be shared by both (Redis, Memcached, files),
+    # not the per-process local memory (docs/performance.md).
+    "AUDIENCE_CACHE": "default",
+    # How long counts are kept at most. Enrollments, opt-outs and suppressions make them
+    # recounted at once; this bounds what nothing announces (a learner logging in again after
+    # the last-login cutoff, the cutoff itself moving on).
+    "AUDIENCE_CACHE_SECONDS": 600,
     # Larger feedback messages are refused unread (counted as ignored).
     "MAX_FEEDBACK_MESSAGE_BYTES": 10 * 1024 * 1024,
     # The mailbox `manage.py poll_feedback` reads (docs/feedback.md), one of the two: an IMAP

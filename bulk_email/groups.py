@@ -56,6 +56,30 @@ class GroupKind:
     members: Callable[[MemberQuery], QuerySet]
     opt_out_applies: bool = True
     everyone: Callable[[MemberQuery], QuerySet] | None = None
+    # Whether an enrolled person with these facts is a member (of the group of this value):
+    # ``members`` said again in Python, so that a course's learner groups are all counted in
+    # one pass over its enrollments (recipients.audience_histogram). None: counted from
+    # ``members``, person by person (fine for small groups: the course team, Myself).
+    reaches: "Callable[[Facts, str], bool] | None" = None
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What decides an enrolled person's groups: one row of the course's enrollment facts
+    (``LMSBackend.enrollment_facts``) with bulk_email's own rules evaluated in SQL."""
+
+    track: str
+    cohort: int | None
+    is_active: bool
+    eligible: bool  # the last-login rule (recipients.eligibility_cutoff)
+    team: bool
+    opted_out: bool
+    suppressed: bool
+
+    @property
+    def reachable_learner(self) -> bool:
+        """Every learner group's rules, the course team aside."""
+        return self.is_active and self.eligible and not self.opted_out and not self.suppressed
 
 
 _kinds: dict[str, GroupKind] = {}
@@ -311,6 +335,7 @@ register_group_kind(
         offered=_only(LEARNERS),
         members=lambda q: _without_course_team(_learners(q), q.course_id),
         everyone=lambda q: _without_course_team(_all_learners(q), q.course_id),
+        reaches=lambda facts, value: facts.reachable_learner and not facts.team,
     )
 )
 register_group_kind(
@@ -320,6 +345,9 @@ register_group_kind(
         offered=_track_groups,
         members=lambda q: _without_course_team(_learners(q, mode=q.value), q.course_id),
         everyone=lambda q: _without_course_team(_all_learners(q, mode=q.value), q.course_id),
+        reaches=lambda facts, value: (
+            facts.reachable_learner and not facts.team and facts.track == value
+        ),
     )
 )
 register_group_kind(
@@ -329,5 +357,7 @@ register_group_kind(
         offered=_cohort_groups,
         members=_cohort_members,
         everyone=_cohort_everyone,
+        # Team members in the cohort included, as in ``_cohort_members``.
+        reaches=lambda facts, value: facts.reachable_learner and str(facts.cohort) == value,
     )
 )

@@ -33,8 +33,21 @@ from typing import TypedDict
 
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
-from django.db.models import Case, Count, Exists, OuterRef, Q, QuerySet, Value, When
+from django.db.models import (
+    BooleanField,
+    Case,
+    Count,
+    Exists,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
 from django.db.models.expressions import RawSQL
+from django.db.models.functions import Lower, Trim
 from django.utils import timezone
 from django.utils.translation import gettext, ngettext, ngettext_lazy
 
@@ -303,6 +316,224 @@ def group_counts(
 
 
 # ---------------------------------------------------------------------------------------------
+# Every group's reach and any union's, from one scan: the audience histogram
+
+
+@dataclass(frozen=True)
+class AudienceHistogram:
+    """How many people are in exactly each combination of the offered groups: ``combos`` maps
+    a frozenset of group keys to a number of people. Any group's count and any union's
+    de-duplicated total are sums over it, exact, without another query: "Cohort A or the
+    verified track" is everyone whose combination meets {cohort:A, track:verified}.
+
+    Counted without a sender (nobody is Myself); ``sender_histogram`` puts the sender back."""
+
+    keys: tuple[str, ...]
+    combos: dict[frozenset, int]
+
+    def total(self, target_keys: Iterable[str]) -> int:
+        """How many people the groups reach together, each once."""
+        chosen = set(target_keys)
+        return sum(n for combo, n in self.combos.items() if combo & chosen)
+
+    def counts(self) -> dict[str, int]:
+        """How many people each group reaches on its own, by key."""
+        return {key: self.total([key]) for key in self.keys}
+
+    def moved(self, *, counted_as: frozenset, own: frozenset) -> "AudienceHistogram":
+        """The histogram with one person moved from the combination they were counted in
+        (``counted_as``; empty: not counted) to their own (``own``; empty: none)."""
+        combos = dict(self.combos)
+        for combo, change in ((counted_as, -1), (own, +1)):
+            if combo:
+                combos[combo] = combos.get(combo, 0) + change
+        return AudienceHistogram(keys=self.keys, combos={c: n for c, n in combos.items() if n})
+
+
+def audience_histogram(
+    *, course_id: str, now: datetime.datetime | None = None
+) -> AudienceHistogram:
+    """The histogram of the course's offered groups, all rules applied, without a sender.
+
+    With the LMS's enrollment facts (``LMSBackend.enrollment_facts``), one query: the course's
+    enrollments grouped by what decides their groups (track, cohort, activation, last login,
+    team, opt-out, suppression), a hundred rows for a million learners, each row's groups
+    read from the kinds' ``reaches``; then the few members of the other groups (the course
+    team) are moved to their exact combination, found from the groups' own queries. Without
+    facts, or when those other groups are large, one query over every group's member ids
+    (``UNION ALL``), exact too but a pass per group (docs/performance.md)."""
+    now = now or timezone.now()
+    keys = tuple(group.key for group in groups.available_groups(course_id=course_id))
+    facts = get_lms().enrollment_facts(course_id)
+    by_facts = tuple(key for key in keys if groups.kind_of(key).reaches)
+    if facts is None or not by_facts:
+        return _histogram_by_members(course_id=course_id, keys=keys, now=now)
+    others = _member_ids(
+        course_id=course_id, sender_id=None, target_keys=set(keys) - set(by_facts), now=now
+    )
+    other_ids = [] if others is None else list(_ordered_ids(others)[: OTHER_MEMBERS_LIMIT + 1])
+    if len(other_ids) > OTHER_MEMBERS_LIMIT:
+        return _histogram_by_members(course_id=course_id, keys=keys, now=now)
+    histogram = AudienceHistogram(keys=keys, combos=_facts_combos(facts, course_id, by_facts, now))
+    return _with_exact_groups(
+        histogram, course_id=course_id, user_ids=other_ids, by_facts=by_facts, now=now
+    )
+
+
+# The members of the groups counted person by person (the course team): past this, the
+# histogram is counted from every group's members instead.
+OTHER_MEMBERS_LIMIT = 1000
+
+
+def _facts_combos(facts: QuerySet, course_id: str, keys: tuple, now) -> dict[frozenset, int]:
+    combos: dict[frozenset, int] = {}
+    for *values, people in _fact_rows(facts, course_id=course_id, now=now):
+        found = groups.Facts(*values[:2], *map(bool, values[2:]))
+        combo = frozenset(
+            key for key in keys if groups.kind_of(key).reaches(found, split_key(key)[1])
+        )
+        if combo:
+            combos[combo] = combos.get(combo, 0) + people
+    return combos
+
+
+def _fact_rows(facts: QuerySet, *, course_id: str, now) -> list[tuple]:
+    """The enrollment facts grouped by everything that decides a group (``groups.Facts``,
+    in its order), with the count of people of each: one scan of the course's enrollments.
+
+    The course team, opt-outs and suppressions are LEFT JOINs, not the ``EXISTS`` the
+    member queries use: PostgreSQL evaluates an ``EXISTS`` of a select list above its
+    parallel workers, so that a million rows came back to one process to be sorted (4.5 s);
+    joined, each worker hashes its share and only the hundred groups come back (the plan in
+    docs/performance.md)."""
+    cutoff = eligibility_cutoff(now=now)
+    eligible = (
+        Q(last_login__gte=cutoff) | Q(last_login__isnull=True, enrolled__gte=cutoff)
+        if cutoff is not None
+        else Q(pk__isnull=False)
+    )
+    email = get_user_model().get_email_field_name()
+    people = facts.values(
+        "track", "cohort", "is_active", member=F("pk"), address=Lower(Trim(email)),
+        eligible=ExpressionWrapper(eligible, output_field=BooleanField()),
+    )  # fmt: skip
+    team = get_lms().course_staff(course_id).values(member=F("pk"))
+    people_sql, people_params = people.query.sql_with_params()
+    team_sql, team_params = team.query.sql_with_params()
+    optouts, suppressions = (
+        connection.ops.quote_name(m._meta.db_table) for m in (Optout, Suppression)
+    )
+    sql = (
+        "SELECT people.track, people.cohort, people.is_active, people.eligible,"
+        " team.member IS NOT NULL, optout.user_id IS NOT NULL, suppression.address IS NOT NULL,"
+        f" COUNT(*) FROM ({people_sql}) AS people"
+        f" LEFT JOIN ({team_sql}) AS team ON team.member = people.member"
+        f" LEFT JOIN {optouts} AS optout"
+        " ON optout.user_id = people.member AND optout.course_id = %s"
+        f" LEFT JOIN {suppressions} AS suppression ON suppression.address = people.address"
+        " GROUP BY 1, 2, 3, 4, 5, 6, 7"
+    )
+    # Each worker hashes its share of a million enrollments: 4 MB (the default) made it
+    # spill to disk in 8 batches; 64 MB is the memory of this one query, per worker, briefly.
+    with _no_jit(work_mem="64MB"), connection.cursor() as cursor:
+        cursor.execute(sql, (*people_params, *team_params, course_id))
+        return cursor.fetchall()
+
+
+def _with_exact_groups(histogram, *, course_id, user_ids, by_facts, now) -> AudienceHistogram:
+    """Each of ``user_ids`` moved from the combination the facts counted them in to their
+    whole one (groups counted person by person included): two queries of index probes."""
+    if not user_ids:
+        return histogram
+    counted = _groups_of_users(
+        course_id=course_id, sender_id=None, keys=by_facts, user_ids=user_ids, now=now
+    )
+    own = _groups_of_users(
+        course_id=course_id, sender_id=None, keys=histogram.keys, user_ids=user_ids, now=now
+    )
+    for user_id in user_ids:
+        histogram = histogram.moved(
+            counted_as=counted.get(user_id, frozenset()), own=own.get(user_id, frozenset())
+        )
+    return histogram
+
+
+def _histogram_by_members(*, course_id: str, keys: tuple, now) -> AudienceHistogram:
+    """The histogram from every group's member ids (one query, a pass over each group)."""
+    tagged = _tagged_member_ids(course_id=course_id, sender_id=None, keys=keys, now=now)
+    if tagged is None:
+        return AudienceHistogram(keys=keys, combos={})
+    sql, params = tagged.query.sql_with_params()
+    combos = {}
+    with connection.cursor() as cursor:
+        cursor.execute(_HISTOGRAM_SQL[connection.vendor == "postgresql"] % sql, params)
+        for numbers, people in cursor.fetchall():
+            combos[frozenset(keys[int(n)] for n in str(numbers).split(","))] = people
+    return AudienceHistogram(keys=keys, combos=combos)
+
+
+# Per person, the list of their groups' numbers as text ("0,3,7"): a set of any size (a
+# course may offer more cohorts than a 64-bit mask has bits), and few distinct values.
+_HISTOGRAM_SQL = {
+    True: "SELECT groups, COUNT(*) FROM (SELECT string_agg(number::text, ',') AS groups"
+    " FROM (%s) AS tagged GROUP BY member) AS people GROUP BY groups",
+    False: "SELECT groups, COUNT(*) FROM (SELECT group_concat(number, ',') AS groups FROM"
+    " (%s) AS tagged GROUP BY member) GROUP BY groups",
+}
+
+
+def _tagged_member_ids(*, course_id, sender_id, keys, now, user_ids=None) -> QuerySet | None:
+    """(member, number) rows: each group's member ids, tagged with the group's position in
+    ``keys``, all groups together (``UNION ALL``; a person in three groups is three rows)."""
+    active_since = eligibility_cutoff(now=now)
+    parts = []
+    for number, key in enumerate(keys):
+        members = groups.group_members(
+            course_id=course_id, sender_id=sender_id, key=key, active_since=active_since
+        )
+        if user_ids is not None:
+            members = members.filter(pk__in=id_list(user_ids))
+        parts.append(
+            members.annotate(member=F("pk"), number=Value(number)).values("member", "number")
+        )
+    if not parts:
+        return None
+    return parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
+
+
+def _groups_of_users(*, course_id, sender_id, keys, user_ids, now) -> dict[int, frozenset]:
+    tagged = _tagged_member_ids(
+        course_id=course_id, sender_id=sender_id, keys=keys, now=now, user_ids=user_ids
+    )
+    found: dict[int, set] = {}
+    for row in tagged if tagged is not None else []:
+        found.setdefault(row["member"], set()).add(keys[row["number"]])
+    return {user_id: frozenset(keys) for user_id, keys in found.items()}
+
+
+def sender_histogram(
+    histogram: AudienceHistogram,
+    *,
+    course_id: str,
+    sender_id: int | None,
+    now: datetime.datetime | None = None,
+) -> AudienceHistogram:
+    """``histogram`` (counted without a sender) with the sender moved to their own
+    combination, Myself included: two queries of index probes, made per request."""
+    if sender_id is None:
+        return histogram
+    counted = _groups_of_users(
+        course_id=course_id, sender_id=None, keys=histogram.keys, user_ids=[sender_id], now=now
+    )
+    own = _groups_of_users(
+        course_id=course_id, sender_id=sender_id, keys=histogram.keys, user_ids=[sender_id], now=now
+    )
+    return histogram.moved(
+        counted_as=counted.get(sender_id, frozenset()), own=own.get(sender_id, frozenset())
+    )
+
+
+# ---------------------------------------------------------------------------------------------
 # Who a group leaves out, and why
 
 
@@ -398,8 +629,9 @@ def group_breakdown(
 
 
 @contextmanager
-def _no_jit():
-    """PostgreSQL's JIT off for this one query (``SET LOCAL``, inside its own transaction).
+def _no_jit(*, work_mem: str | None = None):
+    """PostgreSQL's JIT off for this one query (``SET LOCAL``, inside its own transaction),
+    and its ``work_mem`` when given.
 
     Measured on 100,000 learners: the breakdown's plan costs above ``jit_above_cost``, and
     compiling its CASE and subplans took 0.8 s of a 1.2 s query (docs/recipients.md)."""
@@ -408,6 +640,8 @@ def _no_jit():
         return
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL jit = off")
+        if work_mem:
+            cursor.execute("SET LOCAL work_mem = %s", [work_mem])
         yield
 
 

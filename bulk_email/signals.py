@@ -21,6 +21,12 @@ opted_in = Signal()
 # An address receives no more course mail. sender=Suppression; address, reason, source, user_id.
 address_suppressed = Signal()
 
+# Sent BY THE HOST LMS when who a course reaches changes: an enrollment made, ended or moved
+# to another track, a cohort membership, a course-team role, an account (de)activated.
+# course_id: the course, or None for every course. bulk_email counts that course's groups
+# again (docs/performance.md); the Email tab's counts are otherwise cached.
+audience_changed = Signal()
+
 
 def announce_on_commit(signal: Signal, sender: type, **arguments) -> None:
     """Send ``signal`` after the current transaction commits (at once outside one)."""

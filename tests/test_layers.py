@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "bulk_email"
 
 LAYERS = [
     ["app_settings", "exceptions", "signals", "__init__"],
-    ["lms", "models", "tokens"],
+    ["lms", "models", "tokens", "audience"],
     ["recipients", "groups", "rendering", "sending", "feedback"],
     ["pipeline", "progress"],
     ["api"],
