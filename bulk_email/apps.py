@@ -7,7 +7,8 @@ class BulkEmailConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from . import checks, webhooks
+        from . import audience, checks, webhooks
 
         checks.register()
         webhooks.connect()
+        audience.connect()

@@ -47,3 +47,39 @@ def bump(*, course_id: str | None = None) -> None:
     once the current transaction commits (at once outside one)."""
     key = _key(course_id or EVERY_COURSE)
     transaction.on_commit(lambda: cache().set(key, uuid.uuid4().hex, timeout=None))
+
+
+# --- What replaces a generation -------------------------------------------------------------------
+
+
+def _course_changed(sender, course_id=None, **kwargs) -> None:
+    bump(course_id=course_id)
+
+
+def _every_course_changed(sender, **kwargs) -> None:
+    bump()
+
+
+def _optout_row_changed(sender, instance, **kwargs) -> None:
+    bump(course_id=instance.course_id)
+
+
+def connect() -> None:
+    """Listen to every change of who a course reaches (apps.ready calls this): bulk_email's
+    own opt-out and suppression signals, any save or delete of those rows (the admin, the
+    retirement of a user), and ``signals.audience_changed``, which the host LMS sends."""
+    from django.db.models.signals import post_delete, post_save
+
+    from . import signals
+    from .models import Optout, Suppression
+
+    uid = "bulk_email.audience"
+    signals.opted_out.connect(_course_changed, dispatch_uid=uid + ".opted_out")
+    signals.opted_in.connect(_course_changed, dispatch_uid=uid + ".opted_in")
+    signals.audience_changed.connect(_course_changed, dispatch_uid=uid + ".audience_changed")
+    signals.address_suppressed.connect(_every_course_changed, dispatch_uid=uid + ".suppressed")
+    for signal in (post_save, post_delete):
+        signal.connect(_optout_row_changed, sender=Optout, dispatch_uid=f"{uid}.optout.{signal}")
+        signal.connect(
+            _every_course_changed, sender=Suppression, dispatch_uid=f"{uid}.suppression.{signal}"
+        )

@@ -28,6 +28,7 @@ from .forms import ComposeForm
 from .http import json_endpoint, json_error, json_refusal
 from .lms import get_lms
 from .models import EmailTask
+from .tasks import schedule_breakdown, schedule_count
 
 # --- The fragment --------------------------------------------------------------------------------
 
@@ -36,13 +37,17 @@ def tab_context(request: HttpRequest, course_id: str) -> dict:
     """What ``bulk_email/email_tab.html`` needs. The host renders the tab only when
     ``api.can_send`` says so; the endpoints check again on every call."""
     groups = recipients.available_groups(course_id=course_id)
-    # The counts only: who each group leaves out, and why, is fetched when someone asks (the
-    # group's "why?"), since it costs a second scan of the group (docs/recipients.md).
-    counts = recipients.group_counts(course_id=course_id, sender_id=request.user.pk)
+    # The counts when a worker has them already; otherwise None, the worker is asked, and the
+    # script fills them in from the groups endpoint (a million learners take seconds to
+    # count, the page must not wait: docs/performance.md). Who each group leaves out, and
+    # why, is fetched when someone asks (the group's "why?").
+    counts = api.audience.group_counts(
+        course_id=course_id, sender_id=request.user.pk, schedule=schedule_count
+    )
     return {
         "bulk_email_sender": api.sender_options(course=get_lms().get_course(course_id)),
         "bulk_email_form": ComposeForm(),
-        "bulk_email_groups": [(group, counts[group.key]) for group in groups],
+        "bulk_email_groups": [(group, counts and counts[group.key]) for group in groups],
         "bulk_email_config": {
             "courseId": course_id,
             "subjectMaxLength": app_settings.get("SUBJECT_MAX_LENGTH"),
@@ -184,20 +189,57 @@ def preview_json(preview: api.Preview) -> dict:
 
 @course_endpoint("GET")
 def groups(request, access):
-    """The "Send to" groups with how many people each reaches on its own, and how many it
-    leaves out by rule (``left_out``) with the sentence the tab shows (``why``): all of them,
-    or those of ``?key=...`` (repeatable; one query a group), which is what the tab asks for
-    when someone opens a group's "why?"."""
+    """The "Send to" groups with how many people each reaches on its own (``count``). With
+    ``?key=...`` (repeatable), those groups only, each also with how many it leaves out by
+    rule (``left_out``) and the sentence the tab shows (``why``): what the tab asks for when
+    someone opens a group's "why?".
+
+    Counts come from a worker (api/audience.py): 202 with ``"pending": true`` and null
+    counts while it counts, then 200; the tab asks again until then."""
     keys = request.GET.getlist("key")
     if keys:
         keys = recipients.validate_target_keys(course_id=access.course_id, keys=keys)
-    chosen = api.group_breakdowns(
-        course_id=access.course_id, sender_id=request.user.pk, keys=keys or None
+        return group_breakdowns_response(request, access, keys)
+    offered = recipients.available_groups(course_id=access.course_id)
+    counts = api.audience.group_counts(
+        course_id=access.course_id, sender_id=request.user.pk, schedule=schedule_count
     )
-    return JsonResponse({"groups": [group_json(group, breakdown) for group, breakdown in chosen]})
+    listed = [{"key": g.key, "label": g.label, "count": counts and counts[g.key]} for g in offered]
+    return counted_response({"groups": listed}, ready=counts is not None)
 
 
-def group_json(group, breakdown: recipients.Breakdown) -> dict:
+def group_breakdowns_response(request, access, keys: list[str]) -> JsonResponse:
+    offered = {
+        group.key: group for group in recipients.available_groups(course_id=access.course_id)
+    }
+    found = {
+        key: api.audience.group_breakdown(course_id=access.course_id, sender_id=request.user.pk,
+                                          key=key, schedule=schedule_breakdown)
+        for key in keys
+    }  # fmt: skip
+    if None in found.values():
+        return counted_response(
+            {"groups": [group_json(offered[k], None) for k in keys]}, ready=False
+        )
+    return counted_response(
+        {"groups": [group_json(offered[k], found[k]) for k in keys]}, ready=True
+    )
+
+
+def counted_response(data: dict, *, ready: bool) -> JsonResponse:
+    """200 with the counts, or 202 ``"pending": true`` while a worker counts them."""
+    return JsonResponse({**data, "pending": not ready}, status=200 if ready else 202)
+
+
+def group_json(group, breakdown: recipients.Breakdown | None) -> dict:
+    if breakdown is None:
+        return {
+            "key": group.key,
+            "label": group.label,
+            "count": None,
+            "left_out": None,
+            "why": None,
+        }
     left_out = {
         "not_logged_in": breakdown.not_logged_in,
         "opted_out": breakdown.opted_out,
@@ -210,14 +252,16 @@ def group_json(group, breakdown: recipients.Breakdown) -> dict:
 
 @course_endpoint("POST")
 def count(request, access):
-    """How many people the chosen groups reach together, each once: the confirm dialog's total."""
+    """How many people the chosen groups reach together, each once: the confirm dialog's
+    total (``total``); 202 ``"pending": true`` and a null total while a worker counts."""
     keys = recipients.validate_target_keys(
         course_id=access.course_id, keys=targets_field(json_body(request))
     )
-    total = recipients.count_recipients(
-        course_id=access.course_id, sender_id=request.user.pk, target_keys=keys
-    )
-    return JsonResponse({"total": total, "targets": keys})
+    total = api.audience.count_recipients(
+        course_id=access.course_id, sender_id=request.user.pk, target_keys=keys,
+        schedule=schedule_count,
+    )  # fmt: skip
+    return counted_response({"total": total, "targets": keys}, ready=total is not None)
 
 
 @course_endpoint("POST")

@@ -108,3 +108,26 @@ def poll_feedback(limit: int | None = None) -> dict:
         logger.error("poll_feedback: %s", error)
         return {"error": error.code}
     return {"busy": report.busy, **report.outcomes}
+
+
+# --- The Email tab's counts (api/audience.py): on the small-send queue, never behind a large send
+
+
+@shared_task(**TASK_OPTIONS)
+def count_audience(course_id: str, generation: str) -> None:
+    api.audience.count_histogram(course_id=course_id, generation=generation)
+
+
+@shared_task(**TASK_OPTIONS)
+def break_down_group(course_id: str, generation: str, sender_id: int | None, key: str) -> None:
+    api.audience.count_breakdown(
+        course_id=course_id, generation=generation, sender_id=sender_id, key=key
+    )
+
+
+def schedule_count(course_id: str, generation: str) -> None:
+    count_audience.apply_async((course_id, generation))
+
+
+def schedule_breakdown(course_id: str, generation: str, sender_id: int | None, key: str) -> None:
+    break_down_group.apply_async((course_id, generation, sender_id, key))

@@ -6,6 +6,7 @@ class LmsStubConfig(AppConfig):
     verbose_name = "LMS (stub)"
 
     def ready(self):
-        from . import events  # bulk_email's signals, logged as JSON lines (an example receiver)
+        from . import bulk_email_backend, events
 
-        events.connect()
+        events.connect()  # bulk_email's signals, logged as JSON lines (an example receiver)
+        bulk_email_backend.announce_audience_changes()

@@ -4,15 +4,33 @@ import datetime
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import Exists, Expression, F, FilteredRelation, Q, QuerySet
+from django.db.models import (
+    BigIntegerField,
+    Exists,
+    Expression,
+    F,
+    FilteredRelation,
+    Q,
+    QuerySet,
+    Value,
+)
+from django.db.models.signals import post_delete, post_save
 from django.templatetags.static import static
 from django.urls import reverse
 from django.utils.http import urlencode
 
 from bulk_email.lms import Cohort as CohortInfo
 from bulk_email.lms import CourseInfo, LMSBackend, Track
+from bulk_email.signals import audience_changed
 
-from .models import Cohort, Course, CourseAccessRole, CourseEnrollment, CourseMode
+from .models import (
+    Cohort,
+    CohortMembership,
+    Course,
+    CourseAccessRole,
+    CourseEnrollment,
+    CourseMode,
+)
 
 
 class StubLMSBackend(LMSBackend):
@@ -77,21 +95,20 @@ class StubLMSBackend(LMSBackend):
         return get_user_model().objects.filter(membership)
 
     def enrollment_facts(self, course_id: str) -> QuerySet:
+        enrolled = get_user_model().objects.filter(
+            enrollments__course_id=course_id, enrollments__is_active=True
+        )
+        facts = enrolled.annotate(track=F("enrollments__mode"), enrolled=F("enrollments__created"))
+        cohort_ids = list(Cohort.objects.filter(course_id=course_id).values_list("pk", flat=True))
+        if not cohort_ids:
+            return facts.annotate(cohort=Value(None, output_field=BigIntegerField()))
         # The cohort as a LEFT JOIN on the course's few cohort ids (a user is in at most one
         # cohort of a course), not a subquery a row: one pass over each table.
-        cohort_ids = list(Cohort.objects.filter(course_id=course_id).values_list("pk", flat=True))
         in_course_cohort = FilteredRelation(
             "cohort_memberships", condition=Q(cohort_memberships__cohort_id__in=cohort_ids)
         )
-        return (
-            get_user_model()
-            .objects.filter(enrollments__course_id=course_id, enrollments__is_active=True)
-            .annotate(course_cohort=in_course_cohort)
-            .annotate(
-                track=F("enrollments__mode"),
-                enrolled=F("enrollments__created"),
-                cohort=F("course_cohort__cohort_id"),
-            )
+        return facts.annotate(course_cohort=in_course_cohort).annotate(
+            cohort=F("course_cohort__cohort_id")
         )
 
     def full_name_expression(self) -> Expression:
@@ -120,3 +137,39 @@ class StubLMSBackend(LMSBackend):
             "logo_url": site + static("lms_stub/favicon.svg"),
             "platform_name": settings.PLATFORM_NAME,
         }
+
+
+# --- Telling bulk_email who a course reaches changed (its Email tab's counts are cached) ------
+
+
+def announce_audience_changes() -> None:
+    """Send ``bulk_email.signals.audience_changed`` on every change to an enrollment, a cohort
+    or its membership, a course-team role, or an account (every course): what a host LMS
+    does for the Email tab's counts to follow it (docs/performance.md)."""
+    for model in (CourseEnrollment, CourseAccessRole, Cohort, CohortMembership, CourseMode):
+        for signal in (post_save, post_delete):
+            signal.connect(
+                _course_row_changed,
+                sender=model,
+                dispatch_uid=f"lms_stub.audience.{model.__name__}.{signal}",
+            )
+    user_model = get_user_model()
+    for signal in (post_save, post_delete):
+        signal.connect(
+            _account_changed, sender=user_model, dispatch_uid=f"lms_stub.audience.user.{signal}"
+        )
+
+
+def _course_row_changed(sender, instance, **kwargs) -> None:
+    course_id = (
+        instance.cohort.course_id if isinstance(instance, CohortMembership) else instance.course_id
+    )
+    audience_changed.send(sender=sender, course_id=course_id)
+
+
+def _account_changed(sender, instance, update_fields=None, **kwargs) -> None:
+    # A login saves last_login alone, on every sign-in: not announced (that is the cache's
+    # time limit's job, docs/performance.md), or every login would recount every course.
+    if update_fields is not None and set(update_fields) <= {"last_login"}:
+        return
+    audience_changed.send(sender=sender, course_id=None)

@@ -14,6 +14,7 @@ from django.contrib.auth.hashers import make_password
 from django.db import connection, transaction
 from django.utils import timezone
 
+from bulk_email import signals
 from bulk_email.models import Optout
 
 from .models import Cohort, CohortMembership, Course, CourseAccessRole, CourseEnrollment, CourseMode
@@ -196,6 +197,8 @@ def seed_course(plan: SeedPlan) -> SeedReport:
             create_learners(plan, course, cohorts, prefix, range(start, stop), password)
     if plan.learners > existing:
         refresh_statistics()
+        # bulk_create sends no model signals: say it once, for the Email tab's counts.
+        signals.audience_changed.send(sender=Course, course_id=plan.course_id)
     return SeedReport(
         plan.course_id, max(plan.learners - existing, 0), max(plan.learners, existing)
     )

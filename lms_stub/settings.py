@@ -347,6 +347,24 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
     else {"visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "900"))}
 )
 CELERY_TASK_DEFAULT_QUEUE = "default"
+
+# --- Cache ------------------------------------------------------------------------------------
+# Shared by the site and its workers: the Email tab's group counts are counted by a worker and
+# read by the site (BULK_EMAIL["AUDIENCE_CACHE"]). CACHE_URL (redis://...) when set, else the
+# Redis broker, else files under var/cache/ (the embedded default: no server, still shared).
+
+
+def cache_from_env() -> dict:
+    url = os.environ.get("CACHE_URL") or CELERY_BROKER_URL
+    if url.startswith(("redis://", "rediss://")):
+        return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
+    return {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": str(VAR_DIR / "cache"),
+    }
+
+
+CACHES = {"default": cache_from_env()}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

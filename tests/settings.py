@@ -12,3 +12,6 @@ os.environ.setdefault("DEBUG", "true")  # as `make run`: the Mailbox on (pytest 
 os.environ.setdefault("SECRET_KEY", "tests-only-key-never-used-by-a-site-0123456789abcdefghij")
 
 from lms_stub.settings import *  # noqa: F403
+
+# Each test process its own memory cache; tests of the shared cache (Redis) set their own.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

@@ -2,6 +2,7 @@
 checked once at the edge), ``services`` (commands that change something), ``selectors``
 (queries) and ``validation`` (what staff typed)."""
 
+from . import audience
 from .access import (
     CourseAccess,
     can_send,
@@ -90,6 +91,7 @@ __all__ = [
     "TaskSummary",
     "UnsubscribeRequest",
     "address_suppression",
+    "audience",
     "audit_trail",
     "can_send",
     "clear_tested_address",
