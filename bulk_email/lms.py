@@ -48,6 +48,18 @@ class Cohort:
 
 
 @dataclass(frozen=True)
+class EnrollmentFacts:
+    """What ``LMSBackend.enrollment_facts`` gives: ``people``, the users with an active
+    enrollment in the course, annotated with ``track``, ``cohort`` and ``enrolled``, one row
+    per person and cohort of the course (one row for a person in no cohort); ``repeated``,
+    the users with more than one row there (in several cohorts of the course: none in Open
+    edX, where a learner is in one cohort of a course at most), counted person by person."""
+
+    people: QuerySet
+    repeated: QuerySet
+
+
+@dataclass(frozen=True)
 class Recipient:
     """A person as bulk_email mails them: user id, address and the LMS's full name; the
     anonymous per-course id (%%USER_ID%%) when the send asked the LMS for it."""
@@ -114,11 +126,12 @@ class LMSBackend:
         ``after_user_id``: as in ``enrolled_learners``, bounded on the membership table."""
         raise NotImplementedError
 
-    def enrollment_facts(self, course_id: str) -> QuerySet | None:
+    def enrollment_facts(self, course_id: str) -> EnrollmentFacts | None:
         """Optional, for the Email tab's counts at scale: the users with an active enrollment
-        in the course (activated or not), one row each, annotated with ``track`` (the
-        enrollment's mode slug), ``cohort`` (the id of their cohort in the course, or None)
-        and ``enrolled`` (when the enrollment was made, for the last-login rule).
+        in the course (activated or not), annotated with ``track`` (the enrollment's mode
+        slug), ``cohort`` (the id of a cohort of the course they are in, or None) and
+        ``enrolled`` (when the enrollment was made, for the last-login rule); see
+        ``EnrollmentFacts``.
 
         With it, every learner group of a course is counted in one pass over its enrollments
         (a second at a million learners); None, the default, counts group by group, which is

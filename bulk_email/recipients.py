@@ -355,34 +355,51 @@ def audience_histogram(
 ) -> AudienceHistogram:
     """The histogram of the course's offered groups, all rules applied, without a sender.
 
-    With the LMS's enrollment facts (``LMSBackend.enrollment_facts``), one query: the course's
+    With the LMS's enrollment facts (``LMSBackend.enrollment_facts``), one pass: the course's
     enrollments grouped by what decides their groups (track, cohort, activation, last login,
     team, opt-out, suppression), a hundred rows for a million learners, each row's groups
-    read from the kinds' ``reaches``; then the few members of the other groups (the course
-    team) are moved to their exact combination, found from the groups' own queries. Without
-    facts, or when those other groups are large, one query over every group's member ids
-    (``UNION ALL``), exact too but a pass per group (docs/performance.md)."""
+    read from the kinds' ``reaches``. The few people the facts cannot place (the course
+    team, whose group has no ``reaches``; anyone in several cohorts) are then taken out and
+    put back in their exact combination, found from the groups' own queries. Without facts,
+    or with many such people, one query over every group's member ids (``UNION ALL``),
+    exact too but a pass per group (docs/performance.md)."""
     now = now or timezone.now()
     keys = tuple(group.key for group in groups.available_groups(course_id=course_id))
     facts = get_lms().enrollment_facts(course_id)
     by_facts = tuple(key for key in keys if groups.kind_of(key).reaches)
     if facts is None or not by_facts:
         return _histogram_by_members(course_id=course_id, keys=keys, now=now)
-    others = _member_ids(
-        course_id=course_id, sender_id=None, target_keys=set(keys) - set(by_facts), now=now
-    )
-    other_ids = [] if others is None else list(_ordered_ids(others)[: OTHER_MEMBERS_LIMIT + 1])
-    if len(other_ids) > OTHER_MEMBERS_LIMIT:
+    apart = _people_apart(facts, course_id=course_id, keys=keys, by_facts=by_facts, now=now)
+    if apart is None:
         return _histogram_by_members(course_id=course_id, keys=keys, now=now)
-    histogram = AudienceHistogram(keys=keys, combos=_facts_combos(facts, course_id, by_facts, now))
-    return _with_exact_groups(
-        histogram, course_id=course_id, user_ids=other_ids, by_facts=by_facts, now=now
+    combos = _facts_combos(facts.people, course_id, by_facts, now)
+    if apart:
+        placed = _facts_combos(facts.people.filter(pk__in=id_list(apart)), course_id, by_facts, now)
+        for combo, people in placed.items():
+            combos[combo] -= people
+        own = _groups_of_users(
+            course_id=course_id, sender_id=None, keys=keys, user_ids=apart, now=now
+        )
+        for combo in own.values():
+            combos[combo] = combos.get(combo, 0) + 1
+    return AudienceHistogram(
+        keys=keys, combos={combo: n for combo, n in combos.items() if n and combo}
     )
 
 
-# The members of the groups counted person by person (the course team): past this, the
-# histogram is counted from every group's members instead.
-OTHER_MEMBERS_LIMIT = 1000
+# People counted person by person (the course team, anyone in several cohorts): past this,
+# the histogram is counted from every group's members instead.
+PEOPLE_APART_LIMIT = 1000
+
+
+def _people_apart(facts, *, course_id, keys, by_facts, now) -> list[int] | None:
+    """The ids of the people the facts cannot place; None when there are too many."""
+    others = set(keys) - set(by_facts)
+    members = _member_ids(course_id=course_id, sender_id=None, target_keys=others, now=now)
+    found = set(facts.repeated.values_list("pk", flat=True)[: PEOPLE_APART_LIMIT + 1])
+    if members is not None:
+        found |= set(_ordered_ids(members)[: PEOPLE_APART_LIMIT + 1])
+    return None if len(found) > PEOPLE_APART_LIMIT else sorted(found)
 
 
 def _facts_combos(facts: QuerySet, course_id: str, keys: tuple, now) -> dict[frozenset, int]:
@@ -392,8 +409,7 @@ def _facts_combos(facts: QuerySet, course_id: str, keys: tuple, now) -> dict[fro
         combo = frozenset(
             key for key in keys if groups.kind_of(key).reaches(found, split_key(key)[1])
         )
-        if combo:
-            combos[combo] = combos.get(combo, 0) + people
+        combos[combo] = combos.get(combo, 0) + people
     return combos
 
 
@@ -440,24 +456,6 @@ def _fact_rows(facts: QuerySet, *, course_id: str, now) -> list[tuple]:
         return cursor.fetchall()
 
 
-def _with_exact_groups(histogram, *, course_id, user_ids, by_facts, now) -> AudienceHistogram:
-    """Each of ``user_ids`` moved from the combination the facts counted them in to their
-    whole one (groups counted person by person included): two queries of index probes."""
-    if not user_ids:
-        return histogram
-    counted = _groups_of_users(
-        course_id=course_id, sender_id=None, keys=by_facts, user_ids=user_ids, now=now
-    )
-    own = _groups_of_users(
-        course_id=course_id, sender_id=None, keys=histogram.keys, user_ids=user_ids, now=now
-    )
-    for user_id in user_ids:
-        histogram = histogram.moved(
-            counted_as=counted.get(user_id, frozenset()), own=own.get(user_id, frozenset())
-        )
-    return histogram
-
-
 def _histogram_by_members(*, course_id: str, keys: tuple, now) -> AudienceHistogram:
     """The histogram from every group's member ids (one query, a pass over each group)."""
     tagged = _tagged_member_ids(course_id=course_id, sender_id=None, keys=keys, now=now)
@@ -468,7 +466,9 @@ def _histogram_by_members(*, course_id: str, keys: tuple, now) -> AudienceHistog
     with connection.cursor() as cursor:
         cursor.execute(_HISTOGRAM_SQL[connection.vendor == "postgresql"] % sql, params)
         for numbers, people in cursor.fetchall():
-            combos[frozenset(keys[int(n)] for n in str(numbers).split(","))] = people
+            # "0,3" and "3,0" are one combination: the aggregate keeps no order.
+            combo = frozenset(keys[int(n)] for n in str(numbers).split(","))
+            combos[combo] = combos.get(combo, 0) + people
     return AudienceHistogram(keys=keys, combos=combos)
 
 

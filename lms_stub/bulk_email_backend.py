@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import (
     BigIntegerField,
+    Count,
     Exists,
     Expression,
     F,
@@ -20,7 +21,7 @@ from django.urls import reverse
 from django.utils.http import urlencode
 
 from bulk_email.lms import Cohort as CohortInfo
-from bulk_email.lms import CourseInfo, LMSBackend, Track
+from bulk_email.lms import CourseInfo, EnrollmentFacts, LMSBackend, Track
 from bulk_email.signals import audience_changed
 
 from .models import (
@@ -94,22 +95,32 @@ class StubLMSBackend(LMSBackend):
             membership &= Q(cohort_memberships__user_id__gt=after_user_id)
         return get_user_model().objects.filter(membership)
 
-    def enrollment_facts(self, course_id: str) -> QuerySet:
+    def enrollment_facts(self, course_id: str) -> EnrollmentFacts:
         enrolled = get_user_model().objects.filter(
             enrollments__course_id=course_id, enrollments__is_active=True
         )
         facts = enrolled.annotate(track=F("enrollments__mode"), enrolled=F("enrollments__created"))
         cohort_ids = list(Cohort.objects.filter(course_id=course_id).values_list("pk", flat=True))
         if not cohort_ids:
-            return facts.annotate(cohort=Value(None, output_field=BigIntegerField()))
-        # The cohort as a LEFT JOIN on the course's few cohort ids (a user is in at most one
-        # cohort of a course), not a subquery a row: one pass over each table.
+            no_cohort = facts.annotate(cohort=Value(None, output_field=BigIntegerField()))
+            return EnrollmentFacts(people=no_cohort, repeated=enrolled.none())
+        # The cohort as a LEFT JOIN on the course's few cohort ids, not a subquery a row: one
+        # pass over each table. This stub lets a user be in several cohorts of a course (Open
+        # edX does not): those are the repeated rows.
         in_course_cohort = FilteredRelation(
             "cohort_memberships", condition=Q(cohort_memberships__cohort_id__in=cohort_ids)
         )
-        return facts.annotate(course_cohort=in_course_cohort).annotate(
+        people = facts.annotate(course_cohort=in_course_cohort).annotate(
             cohort=F("course_cohort__cohort_id")
         )
+        several = (
+            CohortMembership.objects.filter(cohort_id__in=cohort_ids)
+            .values("user_id")
+            .annotate(cohorts=Count("pk"))
+            .filter(cohorts__gt=1)
+            .values("user_id")
+        )
+        return EnrollmentFacts(people=people, repeated=enrolled.filter(pk__in=several))
 
     def full_name_expression(self) -> Expression:
         return F("lms_profile__name")
