@@ -1,0 +1,306 @@
+"""Benchmark of the Email tab on a 1,000,000-learner course (PostgreSQL, Redis, a real worker).
+
+Seeds the course once with ``seed_course`` (a database that has it already is reused: the
+seeding time is printed either way), starts one celery worker (Redis broker and cache, db 3
+unless told otherwise), then, through Django's test Client in one process (the whole Django
+stack, middleware and templates included, without a network hop):
+
+- the time until the exact group counts and the exact de-duplicated total over every group
+  are there, from a page load on a cold cache, and after an invalidation (an opt-out, then
+  the opt-in back);
+- the page and each JSON endpoint of the tab, ``--runs`` times each (default 50), with the
+  counts cached: p50, p95 and max;
+- with ``--before``, what the tab cost before: a COUNT per group and the confirm dialog's
+  UNION over every group, run the old way (recipients.group_counts, count_recipients).
+
+    python bench/bench_email_tab.py                  # 1,000,000 learners, 50 runs
+    python bench/bench_email_tab.py --learners 100000 --before
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import ROOT, django_env, ensure_database, manage
+
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/bench_tab1m"
+DEFAULT_REDIS = "redis://127.0.0.1:6379/3"
+TRACKS = "audit,verified,honor"
+COHORTS = 4
+
+
+def course_id_for(size: int) -> str:
+    label = f"{size // 1_000_000}M" if size % 1_000_000 == 0 else f"{size // 1000}k"
+    return f"course-v1:Bench+S{label}+2026"
+
+
+# ---------------------------------------------------------------------------------------------
+# The parent: database, seeding, the worker, the child that measures
+
+
+def seed(database_url: str, size: int) -> float:
+    course_id = course_id_for(size)
+    print(f"seeding {course_id} with {size:,} learners (reused when present) ...", flush=True)
+    started = time.perf_counter()
+    manage(database_url, "seed_course", f"--course-id={course_id}", f"--learners={size}",
+           f"--tracks={TRACKS}", f"--cohorts={COHORTS}")  # fmt: skip
+    return time.perf_counter() - started
+
+
+def start_worker(env: dict, log: Path) -> subprocess.Popen:
+    command = [sys.executable, "-m", "celery", "-A", "lms_stub", "worker", "--loglevel", "INFO",
+               "--concurrency", "1", "-Q", "default", "-n", "bench-tab@%h"]  # fmt: skip
+    output = open(log, "wb")  # noqa: SIM115 (lives as long as the worker)
+    worker = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while " ready." not in log.read_text(errors="replace"):
+        if time.monotonic() > deadline or worker.poll() is not None:
+            raise RuntimeError(f"The worker did not start:\n{log.read_text()[-3000:]}")
+        time.sleep(0.2)
+    return worker
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL))
+    parser.add_argument("--redis-url", default=DEFAULT_REDIS)
+    parser.add_argument("--learners", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=50)
+    parser.add_argument("--before", action="store_true", help="also time the old way")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    options = parser.parse_args(argv)
+    if options.child:
+        run_child(options)
+        return
+    ensure_database(options.database_url)
+    manage(options.database_url, "migrate", "--verbosity=0")
+    seconds = seed(options.database_url, options.learners)
+    print(f"seed_course took {seconds:.1f} s (a seeded database is reused: nothing created)")
+    env = django_env(options.database_url, CELERY_BROKER_URL=options.redis_url,
+                     CACHE_URL=options.redis_url)  # fmt: skip
+    log = ROOT / "bench" / ".cache" / "email_tab_worker.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    worker = start_worker(env, log)
+    try:
+        child = [sys.executable, __file__, "--child", *argv]
+        subprocess.run(child, check=True, cwd=ROOT, env=env)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+
+
+# ---------------------------------------------------------------------------------------------
+# The child: Django set up against the seeded database, the worker's Redis as broker and cache
+
+
+def run_child(options) -> None:
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lms_stub.settings")
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    from bulk_email import audience, recipients
+    from lms_stub.seeding import course_slug
+
+    course_id = course_id_for(options.learners)
+    slug = course_slug(course_id)
+    instructor = get_user_model().objects.get(username=f"{slug}_instructor")
+    turn_bulk_email_on(course_id)
+    client = Client(SERVER_NAME="localhost")  # a host the development settings allow
+    client.force_login(instructor)
+    tab = Tab(client, course_id)
+    keys = [group.key for group in recipients.available_groups(course_id=course_id)]
+
+    print(f"\n{course_id}: {len(keys)} groups; cache {audience.cache().__class__.__name__}")
+    if options.before:
+        print_before(course_id, instructor.pk, keys)
+    waits = time_to_counts(tab, course_id, keys, instructor.pk)
+    print_waits(waits)
+    print_endpoints(measure_endpoints(tab, keys, options.runs), options.runs)
+    print(json.dumps({"waits": waits}))
+
+
+def turn_bulk_email_on(course_id: str) -> None:
+    """As an operator does in the admin (a fresh database has the feature off)."""
+    from bulk_email.models import BulkEmailFlag
+
+    flag = BulkEmailFlag.current()
+    flag.enabled, flag.require_course_email_auth = True, False
+    flag.save()
+
+
+class Tab:
+    """The tab's page and endpoints, as the browser calls them."""
+
+    def __init__(self, client, course_id: str):
+        from django.urls import reverse
+
+        self.client = client
+        self.page_url = reverse("instructor_dashboard", args=[course_id]) + "?tab=email"
+        self.api = f"/email/courses/{course_id}/api/"
+
+    def page(self):
+        return self.client.get(self.page_url)
+
+    def get(self, rest: str, **params):
+        return self.client.get(self.api + rest, params)
+
+    def send(self, method: str, rest: str, body: dict | None = None):
+        call = getattr(self.client, method.lower())
+        return call(self.api + rest, json.dumps(body or {}), content_type="application/json")
+
+
+def checked(response, *statuses: int):
+    if response.status_code not in statuses:
+        raise RuntimeError(f"{response.status_code}: {response.content[:500]!r}")
+    return response
+
+
+# --- Before: the old way, a COUNT per group and a UNION for the total ---------------------------
+
+
+def print_before(course_id: str, sender_id: int, keys: list[str]) -> None:
+    from bulk_email import recipients
+
+    started = time.perf_counter()
+    recipients.group_counts(course_id=course_id, sender_id=sender_id)
+    per_group = time.perf_counter() - started
+    started = time.perf_counter()
+    recipients.count_recipients(course_id=course_id, sender_id=sender_id, target_keys=keys)
+    union = time.perf_counter() - started
+    print(f"before: a COUNT per group {per_group:.2f} s; the total over every group {union:.2f} s")
+
+
+# --- Until the counts are there ----------------------------------------------------------------
+
+
+def time_to_counts(tab: Tab, course_id: str, keys: list[str], sender_id: int) -> dict:
+    from bulk_email import api, audience
+    from bulk_email.models import Optout
+
+    waits = {"cold": [], "after an opt-out or opt-in": []}
+    learner = some_learner(course_id)
+    for _ in range(3):
+        audience.cache().clear()
+        waits["cold"].append(wait_for_counts(tab, keys))
+    for round_ in range(4):
+        if round_ % 2 == 0:
+            api.opt_out(user_id=learner, course_id=course_id, how=Optout.DASHBOARD)
+        else:
+            api.opt_in(user_id=learner, course_id=course_id)
+        waits["after an opt-out or opt-in"].append(wait_for_counts(tab, keys))
+    return waits
+
+
+def some_learner(course_id: str) -> int:
+    from bulk_email import recipients
+
+    page = next(recipients.recipient_id_pages(course_id=course_id, sender_id=None,
+                                              target_keys=["learners"], page_size=10))  # fmt: skip
+    return page[-1]
+
+
+def wait_for_counts(tab: Tab, keys: list[str]) -> dict:
+    """From the page load: when the group counts and the total over every group are exact."""
+    started = time.perf_counter()
+    page = checked(tab.page(), 200)
+    page_seconds = time.perf_counter() - started
+    counts = poll(lambda: tab.get("groups/"))
+    counts_seconds = time.perf_counter() - started
+    total = poll(lambda: tab.send("POST", "count/", {"targets": keys}))
+    total_seconds = time.perf_counter() - started
+    pending = b"data-pending" in page.content
+    learners = next(group["count"] for group in counts["groups"] if group["key"] == "learners")
+    return {
+        "page_s": page_seconds, "counts_s": counts_seconds, "total_s": total_seconds,
+        "page_had_counts": not pending, "total": total["total"], "learners": learners,
+    }  # fmt: skip
+
+
+def poll(ask, every: float = 0.05, limit: float = 120.0) -> dict:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        response = checked(ask(), 200, 202)
+        if response.status_code == 200:
+            return response.json()
+        time.sleep(every)
+    raise RuntimeError("No counts after two minutes: is the worker running?")
+
+
+def print_waits(waits: dict) -> None:
+    print("\nuntil exact counts (s, from the page load)   page   group counts   total over all")
+    for name, rounds in waits.items():
+        for r in rounds:
+            print(f"  {name:<42} {r['page_s']:>6.3f} {r['counts_s']:>13.2f} {r['total_s']:>16.2f}"
+                  f"   (total {r['total']:,}, All Learners {r['learners']:,})")  # fmt: skip
+
+
+# --- Each endpoint, counts cached --------------------------------------------------------------
+
+
+def measure_endpoints(tab: Tab, keys: list[str], runs: int) -> dict[str, list[float]]:
+    poll(lambda: tab.get("groups/"))
+    poll(lambda: tab.get("groups/", key="learners"))
+    sends = []
+    soon = "2099-01-01T09:00:00+00:00"
+    message = {"subject": "Bench ✓", "message": "<p>Hello %%USER_FULLNAME%%</p>"}
+    scheduled = {**message, "targets": ["learners"], "send_at": soon}
+    calls = {
+        "page (dashboard ?tab=email)": lambda: checked(tab.page(), 200),
+        "GET groups/": lambda: checked(tab.get("groups/"), 200),
+        "GET groups/?key=learners (why?)": lambda: checked(tab.get("groups/", key="learners"), 200),
+        "POST count/ (every group)": lambda: checked(
+            tab.send("POST", "count/", {"targets": keys}), 200
+        ),
+        "POST preview/": lambda: checked(tab.send("POST", "preview/", message), 200),
+        "POST emails/ (schedule, all learners)": lambda: sends.append(
+            checked(tab.send("POST", "emails/", scheduled), 201).json()["task_id"]
+        ),
+        "GET tasks/": lambda: checked(tab.get("tasks/"), 200),
+        "GET tasks/<id>/": lambda: checked(tab.get(f"tasks/{sends[-1]}/"), 200),
+        "GET tasks/<id>/email/": lambda: checked(tab.get(f"tasks/{sends[-1]}/email/"), 200),
+        "GET tasks/<id>/recipients/": lambda: checked(
+            tab.get(f"tasks/{sends[-1]}/recipients/"), 200
+        ),
+        "GET report.csv": lambda: checked(tab.get("report.csv"), 200),
+        "DELETE tasks/<id>/ (revoke)": lambda: checked(
+            tab.send("DELETE", f"tasks/{sends.pop()}/"), 200
+        ),
+    }
+    timings = {}
+    for name, call in calls.items():
+        call()  # warm: imports, templates, the connection
+        timings[name] = timed(call, runs)
+    return timings
+
+
+def timed(call, runs: int) -> list[float]:
+    seconds = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        response = call()
+        if hasattr(response, "streaming") and response.streaming:
+            b"".join(response.streaming_content)
+        seconds.append(time.perf_counter() - started)
+    return seconds
+
+
+def print_endpoints(timings: dict[str, list[float]], runs: int) -> None:
+    print(f"\nendpoint ({runs} runs each, counts cached)      p50 ms   p95 ms   max ms")
+    for name, seconds in timings.items():
+        ms = sorted(s * 1000 for s in seconds)
+        p95 = ms[min(len(ms) - 1, round(0.95 * (len(ms) - 1)))]
+        print(f"  {name:<42} {statistics.median(ms):>7.1f} {p95:>8.1f} {ms[-1]:>8.1f}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
