@@ -511,26 +511,28 @@ def _groups_of_users(*, course_id, sender_id, keys, user_ids, now) -> dict[int, 
     return {user_id: frozenset(keys) for user_id, keys in found.items()}
 
 
+def sender_place(
+    *, course_id: str, sender_id: int, keys: Iterable[str], now: datetime.datetime | None = None
+) -> tuple[frozenset, frozenset]:
+    """Where the sender was counted in a histogram without a sender, and where they belong
+    (Myself included): what ``AudienceHistogram.moved`` takes. Two queries of index probes."""
+    keys = tuple(keys)
+    audience = {"course_id": course_id, "keys": keys, "user_ids": [sender_id], "now": now}
+    counted = _groups_of_users(sender_id=None, **audience).get(sender_id, frozenset())
+    own = _groups_of_users(sender_id=sender_id, **audience).get(sender_id, frozenset())
+    return counted, own
+
+
 def sender_histogram(
-    histogram: AudienceHistogram,
-    *,
-    course_id: str,
-    sender_id: int | None,
-    now: datetime.datetime | None = None,
+    histogram: AudienceHistogram, *, course_id: str, sender_id: int | None, now=None
 ) -> AudienceHistogram:
-    """``histogram`` (counted without a sender) with the sender moved to their own
-    combination, Myself included: two queries of index probes, made per request."""
+    """``histogram`` (counted without a sender) with the sender in their own combination."""
     if sender_id is None:
         return histogram
-    counted = _groups_of_users(
-        course_id=course_id, sender_id=None, keys=histogram.keys, user_ids=[sender_id], now=now
+    counted, own = sender_place(
+        course_id=course_id, sender_id=sender_id, keys=histogram.keys, now=now
     )
-    own = _groups_of_users(
-        course_id=course_id, sender_id=sender_id, keys=histogram.keys, user_ids=[sender_id], now=now
-    )
-    return histogram.moved(
-        counted_as=counted.get(sender_id, frozenset()), own=own.get(sender_id, frozenset())
-    )
+    return histogram.moved(counted_as=counted, own=own)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -114,8 +114,8 @@ def poll_feedback(limit: int | None = None) -> dict:
 
 
 @shared_task(**TASK_OPTIONS)
-def count_audience(course_id: str, generation: str) -> None:
-    api.audience.count_histogram(course_id=course_id, generation=generation)
+def count_audience(course_id: str, generation: str, sender_id: int | None = None) -> None:
+    api.audience.count_histogram(course_id=course_id, generation=generation, sender_id=sender_id)
 
 
 @shared_task(**TASK_OPTIONS)
@@ -125,8 +125,8 @@ def break_down_group(course_id: str, generation: str, sender_id: int | None, key
     )
 
 
-def schedule_count(course_id: str, generation: str) -> None:
-    count_audience.apply_async((course_id, generation))
+def schedule_count(course_id: str, generation: str, sender_id: int | None) -> None:
+    count_audience.apply_async((course_id, generation, sender_id))
 
 
 def schedule_breakdown(course_id: str, generation: str, sender_id: int | None, key: str) -> None:

@@ -127,7 +127,7 @@ def dovecot(request):
 
 
 @pytest.fixture
-def live_pipeline(transactional_db, redis_url, smtp_sink, tmp_path):
+def live_pipeline(transactional_db, redis_url, smtp_sink, tmp_path, settings):
     from django.db import connection
 
     from tests.live_pipeline import LivePipeline, database_url, point_celery_at
@@ -138,6 +138,11 @@ def live_pipeline(transactional_db, redis_url, smtp_sink, tmp_path):
 
     redis.Redis.from_url(redis_url).flushdb()
     point_celery_at(redis_url)
+    # The site's cache is the workers' (theirs is their broker's Redis): the Email tab's counts
+    # are counted by a worker and read by the site.
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": redis_url}
+    }
     env = {
         "DATABASE_URL": database_url(),
         "CELERY_BROKER_URL": redis_url,

@@ -36,8 +36,10 @@ class Worker:
         self.asked.append(arguments)
 
     def run(self):
-        for course_id, generation in self.asked:
-            api.audience.count_histogram(course_id=course_id, generation=generation)
+        for course_id, generation, sender_id in self.asked:
+            api.audience.count_histogram(
+                course_id=course_id, generation=generation, sender_id=sender_id
+            )
         self.asked.clear()
 
 

@@ -17,7 +17,7 @@ from .. import app_settings, audience, recipients
 # for again by the next request.
 COUNTING_LEASE_SECONDS = 30
 
-# schedule(course_id, generation) or schedule(course_id, generation, sender_id, key).
+# schedule(course_id, generation, sender_id) or schedule(course_id, generation, sender_id, key).
 Schedule = Callable[..., None]
 
 
@@ -44,25 +44,44 @@ def _keep(key: str, value) -> None:
 # --- Group counts and the de-duplicated total --------------------------------------------------
 
 
-def histogram(*, course_id: str, schedule: Schedule) -> recipients.AudienceHistogram | None:
-    """The course's cached histogram (without a sender); None while a worker counts it."""
+def histogram(
+    *, course_id: str, schedule: Schedule, sender_id: int | None = None
+) -> recipients.AudienceHistogram | None:
+    """The course's cached histogram (without a sender); None while a worker counts it (and
+    places ``sender_id``, who asked)."""
     generation = audience.generation(course_id=course_id)
     key = _key("histogram", course_id, generation)
-    return _cached_or_scheduled(key, lambda: schedule(course_id, generation))
+    return _cached_or_scheduled(key, lambda: schedule(course_id, generation, sender_id))
 
 
-def count_histogram(*, course_id: str, generation: str) -> None:
+def count_histogram(*, course_id: str, generation: str, sender_id: int | None = None) -> None:
     """The worker's side: count the course and keep it under the generation it was asked
-    for (a change meanwhile has replaced that generation: nobody reads this one again)."""
+    for (a change meanwhile has replaced that generation: nobody reads this one again);
+    place the sender who asked, whose next request then only reads the cache."""
     counted = recipients.audience_histogram(course_id=course_id)
+    if sender_id is not None:
+        _sender_place(course_id, generation, sender_id, counted.keys)
     _keep(_key("histogram", course_id, generation), counted)
 
 
+def _sender_place(course_id, generation, sender_id, keys) -> tuple[frozenset, frozenset]:
+    """The sender's place (recipients.sender_place), cached: its two queries cost little to
+    run but 50-100 ms to plan on a busy machine, more than the rest of a request."""
+    key = _key("sender", course_id, generation, sender_id)
+    place = audience.cache().get(key)
+    if place is None:
+        place = recipients.sender_place(course_id=course_id, sender_id=sender_id, keys=keys)
+        _keep(key, place)
+    return place
+
+
 def _for_sender(course_id, sender_id, schedule) -> recipients.AudienceHistogram | None:
-    found = histogram(course_id=course_id, schedule=schedule)
-    if found is None:
-        return None
-    return recipients.sender_histogram(found, course_id=course_id, sender_id=sender_id)
+    found = histogram(course_id=course_id, schedule=schedule, sender_id=sender_id)
+    if found is None or sender_id is None:
+        return found
+    generation = audience.generation(course_id=course_id)
+    counted, own = _sender_place(course_id, generation, sender_id, found.keys)
+    return found.moved(counted_as=counted, own=own)
 
 
 def group_counts(*, course_id: str, sender_id: int | None, schedule: Schedule) -> dict | None:

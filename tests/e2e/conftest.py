@@ -106,3 +106,16 @@ def ink(browser, png: bytes) -> int:
         return page.evaluate(INK_SCRIPT, "data:image/png;base64," + base64.b64encode(png).decode())
     finally:
         page.close()
+
+
+@pytest.fixture(autouse=True)
+def counts_without_a_worker(request, monkeypatch):
+    """Tests that start no worker (no ``live_pipeline``) have the Email tab's counting tasks
+    run in the site's own process when asked for, as celery's eager mode does; with a
+    worker, it counts them (test_email_tab_counts.py watches them arrive)."""
+    if "live_pipeline" in request.fixturenames:
+        return
+    from bulk_email import tasks
+
+    for task in (tasks.count_audience, tasks.break_down_group):
+        monkeypatch.setattr(task, "apply_async", lambda args, task=task, **options: task(*args))
