@@ -33,6 +33,7 @@ from common import ROOT, django_env, ensure_database, manage
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/bench_tab1m"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/3"
 TRACKS = "audit,verified,honor"
+BENCH_SUBJECT = "Bench ✓"
 COHORTS = 4
 
 
@@ -116,6 +117,8 @@ def run_child(options) -> None:
     slug = course_slug(course_id)
     instructor = get_user_model().objects.get(username=f"{slug}_instructor")
     turn_bulk_email_on(course_id)
+    suppress_some(course_id, options.learners // 100)
+    forget_earlier_sends(course_id)
     client = Client(SERVER_NAME="localhost")  # a host the development settings allow
     client.force_login(instructor)
     tab = Tab(client, course_id)
@@ -137,6 +140,34 @@ def turn_bulk_email_on(course_id: str) -> None:
     flag = BulkEmailFlag.current()
     flag.enabled, flag.require_course_email_auth = True, False
     flag.save()
+
+
+def suppress_some(course_id: str, how_many: int) -> None:
+    """One learner in a hundred with a suppressed address (a bounce), as a real course has:
+    the counts then pay for that rule too. Made once; a re-run finds them."""
+    from django.contrib.auth import get_user_model
+    from django.utils import timezone
+
+    from bulk_email.models import Suppression
+    from lms_stub.seeding import course_slug
+
+    if Suppression.objects.filter(source="bench").exists():
+        return
+    now = timezone.now()
+    learners = get_user_model().objects.filter(username__startswith=course_slug(course_id) + "_l")
+    addresses = learners.order_by("pk").values_list("email", flat=True)[: how_many * 7 : 7]
+    Suppression.objects.bulk_create(
+        Suppression(address=Suppression.normalize(address), reason=Suppression.HARD_BOUNCE,
+                    source="bench", first_event=now, last_event=now)
+        for address in addresses
+    )  # fmt: skip
+
+
+def forget_earlier_sends(course_id: str) -> None:
+    """The sends an earlier run scheduled (and revoked), so that every run lists as many."""
+    from bulk_email.models import CourseEmail
+
+    CourseEmail.objects.filter(course_id=course_id, subject=BENCH_SUBJECT).delete()
 
 
 class Tab:
@@ -253,7 +284,7 @@ def measure_endpoints(tab: Tab, keys: list[str], runs: int) -> dict[str, list[fl
     poll(lambda: tab.get("groups/", key="learners"))
     sends = []
     soon = (datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=300)).isoformat()
-    message = {"subject": "Bench ✓", "message": "<p>Hello %%USER_FULLNAME%%</p>"}
+    message = {"subject": BENCH_SUBJECT, "message": "<p>Hello %%USER_FULLNAME%%</p>"}
     scheduled = {**message, "targets": ["learners"], "send_at": soon}
     calls = {
         "page (dashboard ?tab=email)": lambda: checked(tab.page(), 200),
