@@ -99,7 +99,19 @@ def dkim_key() -> DkimSigner | None:
 
 
 def as_text(value: str | bytes | None) -> str | None:
-    return value.decode() if isinstance(value, bytes) else value
+    """A setting's value as text: str, bytes (UTF-8) or None; anything else is refused."""
+    if isinstance(value, bytes):
+        try:
+            return value.decode()
+        except UnicodeDecodeError as error:
+            raise BulkEmailConfigurationError(
+                'A BULK_EMAIL["DKIM"] value is not UTF-8 text (keys go in as PEM text).'
+            ) from error
+    if value is not None and not isinstance(value, str):
+        raise BulkEmailConfigurationError(
+            f'A BULK_EMAIL["DKIM"] value is a {type(value).__name__}, not text.'
+        )
+    return value
 
 
 @lru_cache(maxsize=8)
