@@ -9,12 +9,13 @@ import sys
 
 import dkim
 import pytest
+from dkim import canonicalization
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bulk_email.exceptions import BulkEmailConfigurationError, InvalidEmailError
 from bulk_email.rendering import Recipient, render_message
-from bulk_email.rendering.dkim import dkim_key
+from bulk_email.rendering.dkim import dkim_key, relaxed_body, relaxed_headers
 from tests.messages import EmailData, make_dkim_key, make_ed25519_key, prepare
 from tests.rendering.mail import LEARNER
 
@@ -200,16 +201,46 @@ def load(bulk_email: dict):
         return dkim_key()
 
 
+def delivered(message: bytes) -> bytes:
+    """As SMTP's DATA delivers it: ending with CRLF (smtplib adds one when missing)."""
+    return message if message.endswith(b"\r\n") else message + b"\r\n"
+
+
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(message=raw_messages())
 def test_any_message_verifies_with_dkimpy(message, rsa_key, ed25519_key, dns):
     signer = load(dkim_settings(rsa_key, ed25519_key))
-    signed = signer.signature_headers(message) + message
+    signed = delivered(signer.signature_headers(message) + message)
     assert list(verified_by_dkimpy(signed, dns)) == [b"rsa-sha256", b"ed25519-sha256"]
     theirs = dkim.sign(
-        message, b"bulk", DOMAIN.encode(), rsa_key[0], canonicalize=(b"relaxed", b"relaxed")
+        delivered(message),
+        b"bulk",
+        DOMAIN.encode(),
+        rsa_key[0],
+        canonicalize=(b"relaxed", b"relaxed"),
     )
     assert tag(signed, b"bh") == tag(theirs, b"bh")
+
+
+body_bytes = st.one_of(
+    st.binary(max_size=200),
+    st.lists(
+        st.sampled_from([b"a", b" ", b"\t", b"\r\n", b"  ", b" \r\n", b"\xc3\xa9", b"\n"])
+    ).map(b"".join),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(body=body_bytes)
+def test_the_relaxed_body_is_dkimpys(body):
+    assert relaxed_body(body, canonicalization) == canonicalization.Relaxed.canonicalize_body(body)
+
+
+@settings(max_examples=400, deadline=None)
+@given(fields=st.lists(st.tuples(st.sampled_from([b"From", b"to ", b"X-A"]), body_bytes)))
+def test_the_relaxed_headers_are_dkimpys(fields):
+    theirs = canonicalization.Relaxed.canonicalize_headers(fields)
+    assert relaxed_headers(fields) == b"".join(name + b":" + value for name, value in theirs)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
