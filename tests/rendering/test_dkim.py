@@ -178,11 +178,11 @@ def header_values(draw) -> bytes:
 
 
 @st.composite
-def raw_messages(draw) -> bytes:
+def raw_messages(draw, from_values=None) -> bytes:
     # One From: dkimpy's verifier counts a second From as signed (its bug 644046 defence),
     # so a message with two never verifies there; RFC 5322 allows one, and ours have one.
     names = ["to", "SUBJECT", "Date", "Message-ID", "List-Id", "Received", "X-Other"]
-    fields = [(b"From", draw(header_values()))]
+    fields = [(b"From", draw(from_values or header_values()))]
     for _ in range(draw(st.integers(0, 6))):
         fields.append((draw(st.sampled_from(names)).encode(), draw(header_values())))
     head = b"".join(name + b":" + value + b"\r\n" for name, value in fields)
@@ -300,6 +300,21 @@ def test_opendkim_verifies_both_signatures(case, opendkim, rsa_key, ed25519_key)
     signed = load(dkim_settings(rsa_key, ed25519_key)).signature_headers(message) + message
     if not signed.endswith(b"\r\n"):  # SMTP's DATA delivers it with one (smtplib adds it)
         signed += b"\r\n"
+    assert opendkim.results(signed) == [("rsa-sha256", "pass"), ("ed25519-sha256", "pass")]
+
+
+# OpenDKIM refuses a message whose From holds no address (permerror, "bad message format").
+FROM_ADDRESSES = st.sampled_from([
+    b" course@lms.example.com", b"Course  Team <course@lms.example.com>  ",
+    b"\t=?utf-8?q?L=C3=A9a?=\r\n <course@lms.example.com>", b" \"A  B\"\r\n\t<c@lms.example.com>",
+])  # fmt: skip
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(message=raw_messages(from_values=FROM_ADDRESSES))
+def test_opendkim_verifies_any_message(message, opendkim, rsa_key, ed25519_key):
+    signer = load(dkim_settings(rsa_key, ed25519_key))
+    signed = delivered(signer.signature_headers(message) + message)
     assert opendkim.results(signed) == [("rsa-sha256", "pass"), ("ed25519-sha256", "pass")]
 
 
