@@ -36,6 +36,7 @@ def test_counts_arrive_after_the_page_from_the_worker(live_server, live_pipeline
     )
     api.opt_out(user_id=next(learner)[0], course_id=DEMO_COURSE_ID, how=Optout.DASHBOARD)
     page.reload()
+    page.locator("#cke_bulk-email-message .cke_wysiwyg_frame").wait_for()
     fewer = expected["learners"] - 1
     expect(count_text(page, "learners")).to_have_text(f"({fewer:,} people)", timeout=30_000)
 
@@ -46,3 +47,4 @@ def test_counts_arrive_after_the_page_from_the_worker(live_server, live_pipeline
     page.keyboard.type("Hello")
     page.get_by_role("button", name="Send email").click()
     expect(page.locator("#bulk-email-confirm-text")).to_contain_text(f"to {fewer:,} people")
+    screenshot("email-tab-counts-confirm")

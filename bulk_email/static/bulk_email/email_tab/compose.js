@@ -6,7 +6,7 @@ import {
   refresh, restoreFocus, root, say, showMessage, taskUrl, urls,
 } from "./shared.js";
 import { track } from "./progress.js";
-import { counted, fillGroupCounts } from "./counts.js";
+import { fillGroupCounts, whenCounted } from "./counts.js";
 
 const FIELDS = ["targets", "from_addr", "subject", "message", "send_at"];
 
@@ -207,7 +207,7 @@ async function submit(event) {
 async function checkDraft(draft) {
   const [previewed, counted] = await Promise.allSettled([
     call("POST", urls.preview, { subject: draft.subject, message: draft.message }),
-    counted("POST", urls.count, { targets: draft.targets }), // exact; a worker counts it
+    whenCounted("POST", urls.count, { targets: draft.targets }), // exact; a worker counts it
   ]);
   const errors = Object.assign(serverErrors(previewed), serverErrors(counted), draftErrors(draft));
   if (Object.keys(errors).length) throw failure("", { errors });
@@ -331,7 +331,7 @@ async function explainGroup(event) {
   const text = details.querySelector("p");
   text.textContent = "Counting…";
   try {
-    const found = await counted("GET", urls.groups + "?" + new URLSearchParams({ key: details.dataset.key }));
+    const found = await whenCounted("GET", urls.groups + "?" + new URLSearchParams({ key: details.dataset.key }));
     text.textContent = found.groups[0].why;
     details.dataset.loaded = "true";
   } catch (error) {

@@ -15,7 +15,7 @@ const GIVE_UP_MS = 60000;
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The endpoint's answer once it is counted (asked again while it says pending). */
-export async function counted(method, url, body) {
+export async function whenCounted(method, url, body) {
   const started = Date.now();
   for (;;) {
     const data = await call(method, url, body);
@@ -41,7 +41,7 @@ export async function fillGroupCounts() {
   const pending = root.querySelectorAll(".bulk-email-count[data-pending]");
   if (!pending.length) return;
   try {
-    const found = await counted("GET", urls.groups);
+    const found = await whenCounted("GET", urls.groups);
     found.groups.forEach((group) => {
       const span = countSpan(group.key);
       if (!span) return;
