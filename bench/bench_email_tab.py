@@ -262,7 +262,8 @@ def wait_for_counts(tab: Tab, keys: list[str]) -> dict:
     }  # fmt: skip
 
 
-def poll(ask, every: float = 0.05, limit: float = 120.0) -> dict:
+def poll(ask, every: float = 0.25, limit: float = 120.0) -> dict:
+    """Ask until counted, every quarter second as the tab's script does."""
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
         response = checked(ask(), 200, 202)
