@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.db.models import Count
+from django.utils.translation import gettext as _
 
 from .. import recipients
 from ..exceptions import BadRequestError
@@ -62,7 +63,10 @@ class DeliveryPage:
 def clean_kind(kind: str) -> str:
     """ "" (every kind) or one of KINDS; BadRequestError otherwise."""
     if kind and kind not in KINDS:
-        raise BadRequestError(f"kind must be one of {', '.join(KINDS)} (or empty).", field="kind")
+        raise BadRequestError(
+            _("kind must be one of %(kinds)s (or empty).") % {"kinds": ", ".join(KINDS)},
+            field="kind",
+        )
     return kind
 
 
@@ -73,7 +77,7 @@ def parse_cursor(after: str) -> tuple[str, int]:
         return OUTCOMES, 0
     match = CURSOR.match(after)
     if match is None:
-        raise BadRequestError("after must be the next cursor of a previous page.", field="after")
+        raise BadRequestError(_("after must be the next cursor of a previous page."), field="after")
     return match.group(1), int(match.group(2))
 
 

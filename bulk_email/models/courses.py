@@ -7,6 +7,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Exists, Subquery
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 
@@ -61,11 +62,15 @@ class BulkEmailFlag(models.Model):
             .first()
         )
         if flag is None or not flag.enabled:
-            return "Bulk email is turned off for this site (the bulk email flag in the admin)."
+            return gettext(
+                "Bulk email is turned off for this site (the bulk email flag in the admin)."
+            )
         if flag.course_disabled:
             return DisabledCourse(reason=flag.disabled_because).explanation()
         if flag.require_course_email_auth and not flag.course_authorized:
-            return "This course is not authorized to send bulk email (course authorizations)."
+            return gettext(
+                "This course is not authorized to send bulk email (course authorizations)."
+            )
         return ""
 
 
@@ -88,8 +93,11 @@ class DisabledCourse(models.Model):
         return f"{self.course_id}: bulk email turned off"
 
     def explanation(self) -> str:
-        because = f": {self.reason}" if self.reason else "."
-        return f"Bulk email is turned off for this course{because}"
+        if self.reason:
+            return gettext("Bulk email is turned off for this course: %(reason)s") % {
+                "reason": self.reason
+            }
+        return gettext("Bulk email is turned off for this course.")
 
 
 class CourseAuthorization(models.Model):
