@@ -15,5 +15,7 @@ not_shipped=(-i ".venv/*" -i "tests/*" -i "bench/*" -i "var/*" -i "scripts/*" -i
   -i "docs/*" -i "*/migrations/*" -i "build/*")
 "$PY" -m django makemessages "${args[@]}" -d django "${not_shipped[@]}"
 # The Email tab's script; ckeditor_csp.js has no words and the bundled CKEditor has its own.
+# A pattern "DIR/*" ignores every directory named DIR (Django normalises it to the name), so the
+# site's own static/lms_stub is named in full: "static/*" would skip bulk_email/static too.
 "$PY" -m django makemessages "${args[@]}" -d djangojs "${not_shipped[@]}" \
-  -i "static/*" -i "bulk_email/static/bulk_email/ckeditor_csp.js"
+  -i "static/lms_stub/*" -i "bulk_email/static/bulk_email/ckeditor_csp.js"
