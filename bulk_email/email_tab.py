@@ -96,12 +96,12 @@ def course_endpoint(*methods: str) -> Callable:
         def endpoint(request: HttpRequest, course_id: str, **kwargs) -> HttpResponse:
             if request.method not in methods:
                 response = json_refusal(
-                    "Method not allowed.", status=405, code="method_not_allowed"
+                    _("Method not allowed."), status=405, code="method_not_allowed"
                 )
                 response["Allow"] = ", ".join(methods)
                 return response
             if not request.user.is_authenticated:
-                return json_refusal("Sign in first.", status=401, code="not_signed_in")
+                return json_refusal(_("Sign in first."), status=401, code="not_signed_in")
             try:
                 access = api.staff_access(user=request.user, course_id=course_id)
                 return view(request, access, **kwargs)

@@ -176,3 +176,24 @@ def test_a_command_speaks_the_active_language():
     with translation.override("ar"):
         call_command("bulk_email_status", stdout=out)
     assert out.getvalue().strip() == "لا توجد عمليات إرسال."
+
+
+def test_the_delivery_report_says_why_in_the_readers_language(client, course, instructor):
+    """The reasons the pipeline writes are translated for the reader; a mail server's reply,
+    which no catalog has, is shown as it came."""
+    from bulk_email.models import RecipientOutcome
+    from bulk_email.pipeline.batches import OPTED_OUT
+    from tests.factories import finished_task, record_feedback, record_outcome
+
+    task = finished_task(course, instructor, sent=3)
+    record_outcome(task, make_user("gone"), code=550, detail="550 5.1.1 No such user")
+    record_outcome(task, make_user("out"), status=RecipientOutcome.SKIPPED, detail=OPTED_OUT)
+    record_feedback(task, make_user("bounced"))
+    client.force_login(instructor)
+    url = api_url(course, f"tasks/{task.pk}/recipients/")
+    rows = call(client, "GET", url, **in_language("fr")).json()["recipients"]
+    why = {row["kind"]: row["why"] for row in rows}
+    assert why["skipped"] == "S'est désinscrit des e-mails de ce cours."
+    assert why["failed"] == "550 5.1.1 No such user"
+    assert why["bounced"].startswith("Rebond.")
+    assert {row["kind"] for row in rows} == {"failed", "skipped", "bounced"}  # codes stay

@@ -22,6 +22,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from .. import app_settings, progress, recipients, rendering
 from ..exceptions import (
@@ -179,6 +180,12 @@ def load_recipients(user_ids: list[int]) -> dict[int, Recipient]:
     return {pk: Recipient(pk, email, name or "") for pk, email, name in rows}
 
 
+# Stored in English, as written (the worker has no reader); the delivery report translates them
+# for whoever reads it, from these catalog entries.
+OPTED_OUT = gettext_noop("Opted out of this course's email.")
+NOT_ACTIVE = gettext_noop("The account is no longer active.")
+
+
 def skip_reasons(batch: Batch, people: dict, user_ids: list[int]) -> dict[int, str]:
     """Why each recipient who must not be mailed any more is skipped (changes since fan-out:
     opt-outs, deactivations, suppressions; one query each)."""
@@ -186,10 +193,10 @@ def skip_reasons(batch: Batch, people: dict, user_ids: list[int]) -> dict[int, s
     opted_out = recipients.opted_out_ids(
         **recipients.email_audience(email=email), user_ids=user_ids
     )
-    reasons = {user_id: "Opted out of this course's email." for user_id in opted_out}
+    reasons = {user_id: OPTED_OUT for user_id in opted_out}
     for user_id in user_ids:
         if user_id not in people:
-            reasons.setdefault(user_id, "The account is no longer active.")
+            reasons.setdefault(user_id, NOT_ACTIVE)
     for user_id, why in recipients.suppressed_ids(user_ids=user_ids).items():
         reasons.setdefault(user_id, f"The address is suppressed ({why.lower()}).")
     return reasons
