@@ -10,6 +10,7 @@ from django.core import checks
 from django.urls import NoReverseMatch, reverse
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from . import app_settings, rendering
 from .exceptions import BulkEmailConfigurationError, BulkEmailError, EmailTemplateError
@@ -234,7 +235,7 @@ def dkim_key_problems(dkim: dict) -> list[checks.CheckMessage]:
         try:
             if not all(ed25519):
                 raise BulkEmailConfigurationError(
-                    'BULK_EMAIL["DKIM"] needs both "ed25519_selector" and "ed25519_private_key".'
+                    _('BULK_EMAIL["DKIM"] needs both "ed25519_selector" and "ed25519_private_key".')
                 )
             header_start(b"ed25519-sha256", domain, as_text(ed25519[0]))
             ed25519_signer(as_text(ed25519[1]))
@@ -243,11 +244,11 @@ def dkim_key_problems(dkim: dict) -> list[checks.CheckMessage]:
     return problems
 
 
-DKIM_KEY_HINT = (
+DKIM_KEY_HINT = gettext_lazy(
     "private_key: an unencrypted RSA key in PEM, 2048 bits (openssl genrsa 2048); domain and "
     "selector as published in DNS (SELECTOR._domainkey.DOMAIN)."
 )
-DKIM_ED25519_HINT = (
+DKIM_ED25519_HINT = gettext_lazy(
     "ed25519_private_key: an Ed25519 key in PEM (openssl genpkey -algorithm ed25519) or the "
     "base64 seed dkimpy's dknewkey writes; ed25519_selector: a selector of its own."
 )

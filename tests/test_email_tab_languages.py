@@ -35,6 +35,14 @@ FRENCH = {
 }
 
 
+@pytest.fixture(autouse=True)
+def back_to_the_sites_language():
+    """LocaleMiddleware activates the request's language in this thread and nothing in the test
+    client undoes it: the next test would run in French."""
+    yield
+    translation.deactivate()
+
+
 def dashboard(client, course, language: str = "en") -> str:
     url = reverse("instructor_dashboard", args=[course.id])
     return client.get(url, {"tab": "email"}, **in_language(language)).content.decode()
