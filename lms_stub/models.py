@@ -17,6 +17,10 @@ class Course(models.Model):
     postal_address = models.TextField(
         blank=True, help_text="The organisation's postal address, shown in the CAN-SPAM footer."
     )
+    # Open edX's course "language" setting: the mail's footer falls back to it.
+    language = models.CharField(
+        max_length=16, blank=True, help_text='The language the course is taught in, e.g. "fr".'
+    )
 
     def __str__(self) -> str:
         return f"{self.display_name} ({self.id})"
@@ -40,12 +44,19 @@ class CourseMode(models.Model):
 
 
 class UserProfile(models.Model):
-    """The learner's full name lives here, as in Open edX (auth_userprofile.name)."""
+    """The learner's full name lives here, as in Open edX (auth_userprofile.name), and the
+    language they chose (Open edX keeps it as the "pref-lang" user preference)."""
 
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="lms_profile"
     )
     name = models.CharField(max_length=255, blank=True)
+    language = models.CharField(
+        max_length=16,
+        blank=True,
+        choices=settings.LANGUAGES,
+        help_text="The site's and course email's language for this person; empty: the browser's.",
+    )
 
     def __str__(self) -> str:
         return self.name
