@@ -7,6 +7,7 @@ would need. The course key is the primary key, a string such as ``course-v1:Org+
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class Course(models.Model):
@@ -88,13 +89,13 @@ class CourseAccessRole(models.Model):
     COMMUNITY_TA = "Community TA"
     GROUP_COMMUNITY_TA = "Group Moderator"
     ROLE_CHOICES = [
-        (INSTRUCTOR, "Admin (instructor)"),
-        (STAFF, "Staff"),
-        (BETA_TESTER, "Beta tester"),
-        (DISCUSSION_MODERATOR, "Discussion moderator"),
-        (DISCUSSION_ADMIN, "Discussion admin"),
-        (COMMUNITY_TA, "Community TA"),
-        (GROUP_COMMUNITY_TA, "Group community TA"),
+        (INSTRUCTOR, _("Admin (instructor)")),
+        (STAFF, _("Staff")),
+        (BETA_TESTER, _("Beta tester")),
+        (DISCUSSION_MODERATOR, _("Discussion moderator")),
+        (DISCUSSION_ADMIN, _("Discussion admin")),
+        (COMMUNITY_TA, _("Community TA")),
+        (GROUP_COMMUNITY_TA, _("Group community TA")),
     ]
     # Only these two make someone course team for bulk email (Open edX's rule).
     TEAM_ROLES = (INSTRUCTOR, STAFF)
