@@ -50,7 +50,10 @@ def setting_message(setting: api.EmailSetting) -> str:
         message = _("Saved: you will receive course email from %(course_name)s.")
     else:
         message = _("Saved: you will no longer receive course email from %(course_name)s.")
-    return message % {"course_name": setting.course_name}
+    name = setting.course_name
+    if translation.get_language_bidi():  # isolated (FSI...PDI): a Latin name keeps its order
+        name = f"\u2068{name}\u2069"
+    return message % {"course_name": name}
 
 
 def setting_json(setting: api.EmailSetting) -> JsonResponse:
