@@ -28,7 +28,7 @@ ENGLISH_UI_WORDS = [
     "You are", "You will", "track", "Messages the course team", "Language",
 ]  # fmt: skip
 WORDS = {
-    "fr": {"settings": "Paramètres d’e-mail", "receive": "Recevoir les e-mails du cours",
+    "fr": {"settings": "Paramètres d\N{RIGHT SINGLE QUOTATION MARK}e-mail", "receive": "Recevoir les e-mails du cours",
            "saved": "vous ne recevrez plus", "unsubscribe": "Se désabonner",
            "unsubscribed": "Vous êtes désabonné(e)",
            "footer": "Vous recevez cet e-mail parce que"},
