@@ -27,15 +27,25 @@ ENGLISH_UI_WORDS = [
     "course email", "My courses", "Dashboard", "dashboard", "Sign out", "Sign in", "Mailbox",
     "You are", "You will", "track", "Messages the course team", "Language",
 ]  # fmt: skip
+APOSTROPHE = "\N{RIGHT SINGLE QUOTATION MARK}"
 WORDS = {
-    "fr": {"settings": "Paramètres d\N{RIGHT SINGLE QUOTATION MARK}e-mail", "receive": "Recevoir les e-mails du cours",
-           "saved": "vous ne recevrez plus", "unsubscribe": "Se désabonner",
-           "unsubscribed": "Vous êtes désabonné(e)",
-           "footer": "Vous recevez cet e-mail parce que"},
-    "ar": {"settings": "إعدادات البريد", "receive": "تلقي رسائل المقرر",
-           "saved": "لن تتلقى بعد الآن", "unsubscribe": "إلغاء الاشتراك",
-           "unsubscribed": "أُلغي اشتراكك", "footer": "تصلك هذه الرسالة لأنك"},
-}  # fmt: skip
+    "fr": {
+        "settings": f"Paramètres d{APOSTROPHE}e-mail",
+        "receive": "Recevoir les e-mails du cours",
+        "saved": "vous ne recevrez plus",
+        "unsubscribe": "Se désabonner",
+        "unsubscribed": "Vous êtes désabonné(e)",
+        "footer": "Vous recevez cet e-mail parce que",
+    },
+    "ar": {
+        "settings": "إعدادات البريد",
+        "receive": "تلقي رسائل المقرر",
+        "saved": "لن تتلقى بعد الآن",
+        "unsubscribe": "إلغاء الاشتراك",
+        "unsubscribed": "أُلغي اشتراكك",
+        "footer": "تصلك هذه الرسالة لأنك",
+    },
+}
 
 
 def english_words_on(page) -> list[str]:
