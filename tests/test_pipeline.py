@@ -556,3 +556,23 @@ def test_a_batch_asks_the_lms_for_its_languages_once_and_sends_each_footer_in_it
         html = parts(parse(message.data))["text/html"]
         language = wanted[message.rcpt_tos[0]]
         assert f'role="contentinfo" lang="{language}"' in html
+
+
+def test_an_lms_without_preferred_languages_sends_every_footer_in_the_courses(
+    smtp_settings, smtp_sink, course_with_learners, monkeypatch
+):
+    from bulk_email import rendering
+    from bulk_email.lms import LMSBackend
+
+    course, instructor, learners = course_with_learners
+    course.language = "ar"
+    course.save()
+    UserProfile.objects.filter(user__in=learners).update(language="fr")  # not asked for
+    monkeypatch.setattr(StubLMSBackend, "preferred_languages", LMSBackend.preferred_languages)
+    task = make_task(course, instructor)
+    rendering.clear_prepared_cache()
+    before = rendering.preparations.copy()
+    send_all(run_fan_out(task))
+    assert rendering.preparations - before == {"ar": 1}
+    for message in smtp_sink.messages:
+        assert 'lang="ar" dir="rtl"' in parts(parse(message.data))["text/html"]
