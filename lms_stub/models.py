@@ -16,11 +16,11 @@ class Course(models.Model):
     org = models.CharField(max_length=255)
     end = models.DateTimeField(null=True, blank=True)
     postal_address = models.TextField(
-        blank=True, help_text="The organisation's postal address, shown in the CAN-SPAM footer."
+        blank=True, help_text=_("The organisation's postal address, shown in the CAN-SPAM footer.")
     )
     # Open edX's course "language" setting: the mail's footer falls back to it.
     language = models.CharField(
-        max_length=16, blank=True, help_text='The language the course is taught in, e.g. "fr".'
+        max_length=16, blank=True, help_text=_('The language the course is taught in, e.g. "fr".')
     )
 
     def __str__(self) -> str:
@@ -56,7 +56,9 @@ class UserProfile(models.Model):
         max_length=16,
         blank=True,
         choices=settings.LANGUAGES,
-        help_text="The site's and course email's language for this person; empty: the browser's.",
+        help_text=_(
+            "The site's and course email's language for this person; empty: the browser's."
+        ),
     )
 
     def __str__(self) -> str:
@@ -120,7 +122,7 @@ class Cohort(models.Model):
     course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="cohorts")
     name = models.CharField(max_length=255)
     is_default = models.BooleanField(
-        default=False, help_text='The automatic "Default Group" cohort of the course.'
+        default=False, help_text=_('The automatic "Default Group" cohort of the course.')
     )
 
     class Meta:
