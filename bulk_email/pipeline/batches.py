@@ -147,13 +147,39 @@ def deliver_batch(claim: Claim) -> None:
     to_send = [people[user_id] for user_id in progress.positions if user_id not in skips]
     if not to_send:
         return
-    prepared = rendering.get_prepared_message(batch.task.email)
+    to_send = with_languages(to_send, batch.task.email.course_id)
+    by_language = prepared_by_language(batch.task.email, to_send)
+    prepared = next(iter(by_language.values()))
     if prepared.uses_anonymous_id:
         to_send = with_anonymous_ids(to_send, prepared.course_id)
+    sender = BatchSender(
+        prepared, by_language=by_language, task_id=batch.task_id, on_outcome=progress.record
+    )
     try:
-        BatchSender(prepared, task_id=batch.task_id, on_outcome=progress.record).send(to_send)
+        sender.send(to_send)
     finally:
         progress.close()
+
+
+def with_languages(people: list[Recipient], course_id: str) -> list[Recipient]:
+    """Each person's message language (rendering.message_language): the LMS is asked for
+    the batch's preferred languages in one call, for the course only when someone has none
+    of the site's."""
+    lms = get_lms()
+    preferred = lms.preferred_languages([person.user_id for person in people])
+    chosen = {user_id: rendering.supported_language(code) for user_id, code in preferred.items()}
+    fallback = ""
+    if any(not chosen.get(person.user_id) for person in people):
+        course = lms.get_course(course_id)
+        fallback = rendering.message_language(None, course.language if course else None)
+    return [replace(p, language=chosen.get(p.user_id) or fallback) for p in people]
+
+
+def prepared_by_language(email, people: list[Recipient]) -> dict[str, rendering.PreparedMessage]:
+    """The email prepared once per language among these people (cached per process: a
+    send's later batches reuse them)."""
+    languages = sorted({person.language for person in people})
+    return {language: rendering.get_prepared_message(email, language) for language in languages}
 
 
 def with_anonymous_ids(people: list[Recipient], course_id: str) -> list[Recipient]:
