@@ -71,7 +71,7 @@ def test_history_shows_what_came_back_and_keeps_updating(
     report = page.locator("#bulk-email-report tbody tr").first
     expect(report).to_contain_text("12")
     expect(report.locator("td").nth(9)).to_have_text("4")  # skipped: suppressed
-    expect(report.locator("td").nth(12)).to_have_text("6%")  # Intl.NumberFormat's percent, in English
+    expect(report.locator("td").nth(12)).to_have_text("6%")  # Intl.NumberFormat, English
     page.locator("#bulk-email-sent-heading").evaluate("h => h.scrollIntoView()")
     screenshot("email-tab-feedback-history", full_page=False)
 
