@@ -31,6 +31,7 @@ from .models import (
     CourseAccessRole,
     CourseEnrollment,
     CourseMode,
+    UserProfile,
 )
 
 
@@ -45,6 +46,7 @@ class StubLMSBackend(LMSBackend):
             org=course.org,
             end=course.end,
             postal_address=course.postal_address,
+            language=course.language,
         )
 
     def course_tracks(self, course_id: str) -> list[Track]:
@@ -129,6 +131,11 @@ class StubLMSBackend(LMSBackend):
         # The dashboard opens that course's Email Settings dialog (lms_stub.views).
         return reverse("dashboard") + "?" + urlencode({"email_settings": course_id})
 
+    def preferred_languages(self, user_ids: list[int]) -> dict[int, str]:
+        # One query for the batch: the profile's language, where the person chose one.
+        profiles = UserProfile.objects.filter(user_id__in=user_ids).exclude(language="")
+        return dict(profiles.values_list("user_id", "language"))
+
     def user_course_ids(self, user_id: int) -> list[str]:
         enrolled = CourseEnrollment.objects.filter(user_id=user_id).values_list("course_id")
         roles = CourseAccessRole.objects.filter(user_id=user_id).values_list("course_id")
@@ -143,7 +150,6 @@ class StubLMSBackend(LMSBackend):
             "course_root": course_root,
             "course_url": site + course_root,
             "course_image_url": site + static("lms_stub/favicon.svg"),
-            "course_language": settings.LANGUAGE_CODE,
             "account_settings_url": site + reverse("dashboard"),
             "logo_url": site + static("lms_stub/favicon.svg"),
             "platform_name": settings.PLATFORM_NAME,

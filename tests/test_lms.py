@@ -35,3 +35,8 @@ def test_the_base_class_owes_every_method():
         backend.get_course("course-v1:A+B+C")
     with pytest.raises(NotImplementedError):
         backend.course_staff("course-v1:A+B+C")
+
+
+def test_an_lms_that_knows_no_preferred_language_says_so():
+    """The default: every footer then follows the course's language, else the site's."""
+    assert LMSBackend().preferred_languages([1, 2, 3]) == {}

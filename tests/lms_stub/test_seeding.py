@@ -70,3 +70,15 @@ def test_seed_demo_is_idempotent_and_enables_bulk_email():
     instructor = get_user_model().objects.get(username="instructor")
     assert instructor.check_password("instructor")
     assert CourseAccessRole.objects.filter(user=instructor, role="instructor").count() == 1
+
+
+@pytest.mark.django_db
+def test_the_demo_has_learners_in_three_languages_and_its_logins_keep_the_browsers():
+    from lms_stub.demo import seed_demo
+    from lms_stub.models import UserProfile
+
+    seed_demo(learners=12)
+    seed_demo(learners=12)  # idempotent
+    languages = list(UserProfile.objects.values_list("language", flat=True))
+    assert (languages.count("fr"), languages.count("ar")) == (3, 3)
+    assert UserProfile.objects.get(user__username="learner").language == ""
