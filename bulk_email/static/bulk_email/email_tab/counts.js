@@ -2,13 +2,9 @@
  * shows the groups at once and this fills their counts in when they arrive. While counting,
  * the groups and count endpoints answer 202 {"pending": true}; they are asked again shortly
  * (each answer costs the server a cache read). docs/performance.md. */
-import { call, failure, root, urls } from "./shared.js";
+import { call, failure, gettext, people, root, urls } from "./shared.js";
 
-// The JavaScript catalog's functions when the page loads it (jsi18n), English otherwise.
-const gettext = window.gettext || ((text) => text);
-const ngettext = window.ngettext || ((one, many, n) => (n === 1 ? one : many));
-
-const FIRST_POLLS_MS = 250; // for the first few seconds: counts arrive within two
+const FIRST_POLLS_MS = 250; // for the first five seconds, when counts usually arrive
 const LATER_POLLS_MS = 1000;
 const GIVE_UP_MS = 60000;
 
@@ -28,10 +24,6 @@ export async function whenCounted(method, url, body) {
   }
 }
 
-export function peopleText(n) {
-  return ngettext("%s person", "%s people", n).replace("%s", n.toLocaleString());
-}
-
 function countSpan(key) {
   return root.querySelector(".bulk-email-count[data-key='" + CSS.escape(key) + "']");
 }
@@ -45,7 +37,7 @@ export async function fillGroupCounts() {
     found.groups.forEach((group) => {
       const span = countSpan(group.key);
       if (!span) return;
-      span.textContent = "(" + peopleText(group.count) + ")";
+      span.textContent = "(" + people(group.count) + ")";
       delete span.dataset.pending;
     });
   } catch (error) {

@@ -10,7 +10,7 @@ INDEX = "lms_stub_user_address_lower"
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("lms_stub", "0001_initial"),
+        ("lms_stub", "0002_languages"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
