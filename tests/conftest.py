@@ -236,3 +236,19 @@ def instructor(course):
     user = make_user("prof", name="Prof. Hélène Durand")
     give_role(user, course, CourseAccessRole.INSTRUCTOR)
     return user
+
+
+# --- The Email tab's counts, counted at once ---------------------------------------------------
+
+
+@pytest.fixture
+def counts_at_once():
+    """The Email tab's counting tasks run in this process when asked for (celery's eager
+    mode), for tests that look at what the page and endpoints show once counted;
+    test_api_audience.py looks at the answers while counting, tests/e2e at a real worker."""
+    from lms_stub.celery import app
+
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = eager

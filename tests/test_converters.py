@@ -11,7 +11,7 @@ from lms_stub.models import CourseAccessRole
 from tests.factories import enroll, give_role, make_sending_course, make_user
 from tests.test_email_tab import call, endpoint_calls, schedule
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("counts_at_once")]
 
 OLD_STYLE = "MITx/6.002x/2012_Fall"
 NEW_STYLE = "course-v1:MITx+6.002x+2012_Fall"

@@ -32,21 +32,8 @@ from tests.factories import (
     staff,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("counts_at_once")]
 STATIC = Path(__file__).resolve().parent.parent / "bulk_email" / "static" / "bulk_email"
-
-
-@pytest.fixture(autouse=True)
-def counts_at_once():
-    """The counting task run in this process when asked for (celery's eager mode): these
-    tests look at what the endpoints answer once counted; test_api_audience.py at the
-    answers while counting, and a real worker counts in tests/e2e."""
-    from lms_stub.celery import app
-
-    eager = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = eager
 
 
 def api_url(course, rest=""):

@@ -19,7 +19,7 @@ from tests.factories import make_user
 from tests.test_checks import VALID
 from tests.test_email_tab import api_url, call, in_an_hour
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("counts_at_once")]
 
 INVALID_EMAIL = {
     "subject": "",
