@@ -502,6 +502,8 @@ def repeat(runs: int, measure) -> dict:
     results = []
     for number in range(runs):
         results.append(measure())
+        # The machine may be shared: how busy it was as this measure ended (1-minute load).
+        results[-1]["load_average"] = os.getloadavg()[0]
         print(f"  run {number + 1}: {results[-1]}", flush=True)
     return median_of(results)
 
@@ -556,6 +558,12 @@ def table(report: dict) -> str:
         f"{figure(naive, 'scaled_rate')} | {figure(naive, 'scaled_seconds', '{:.1f}')} | | | |"
     )
     lines += ["", "Ratios: " + ", ".join(f"{k} {v:.2f}" for k, v in report["ratios"].items())]
+    loads = {"bulk_email": p, "smtp-source": report.get("smtp_source"), "smtplib": c}
+    lines.append(
+        f"Load average (1 min, {report['machine']}) as each measure ended: "
+        + ", ".join(f"{k} {median(v, 'load_average'):.1f}" for k, v in loads.items() if v)
+        + "."
+    )
     lines.append(
         f"In the bulk_email run (the worker's own counts): {median(p, 'batches'):,.0f} batches, "
         f"{median(p, 'sql_per_batch_task'):.1f} SQL statements per batch task "
