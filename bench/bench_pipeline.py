@@ -325,7 +325,7 @@ def per_recipient_cpu(course_id: str, count: int = 5000, dkim: dict | None = Non
     notes = progress.notes_for(batch=batch, token="bench", redis_url=REDIS_URL)
     notes.adopt()
 
-    def render_all(prepared=prepared, task_id=None):
+    def render_all(prepared=prepared, task_id=None, people=people):
         for person in people:
             rendering.render_message(prepared, person, task_id=task_id).as_stuffed_bytes()
 
@@ -343,10 +343,15 @@ def per_recipient_cpu(course_id: str, count: int = 5000, dkim: dict | None = Non
     work = {"render_us": render_all, "note_us": note_all, "together_us": render_and_note_all,
             "verp_render_us": lambda: render_all(verp_prepared, task_id=123_456),
             "tokens_us": lambda: feedback_addresses(people)}  # fmt: skip
-    if dkim:
-        signed = prepared_signed(email, dkim)
-        work["dkim_render_us"] = lambda: render_all(signed)
     found = {key: best_cpu_seconds(run) / len(people) * 1e6 for key, run in work.items()}
+    if dkim:  # over 1,000 of them: a slow signer (dkimpy, ~8 ms) must not take minutes
+        signed, some = prepared_signed(email, dkim), people[:1000]
+        found["dkim_render_us"] = (
+            best_cpu_seconds(lambda: render_all(signed, people=some)) / len(some) * 1e6
+        )
+        found["dkim_unsigned_us"] = (
+            best_cpu_seconds(lambda: render_all(people=some)) / len(some) * 1e6
+        )
     notes.forget()
     return {**found, "recipients": len(people)}
 
@@ -587,7 +592,8 @@ def table(report: dict) -> str:
             lines.append(
                 f"DKIM-signed (RSA-2048): personalise + bytes + signature "
                 f"{cpu['dkim_render_us']:.0f} µs, the signing step "
-                f"{cpu['dkim_render_us'] - cpu['render_us']:.0f} µs a message."
+                f"{cpu['dkim_render_us'] - cpu.get('dkim_unsigned_us', cpu['render_us']):.0f} µs "
+                "a message (over 1,000 learners, against the same unsigned)."
             )
         if "verp_render_us" in cpu:
             lines.append(
