@@ -11,9 +11,10 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.module_loading import import_string
 
 from . import app_settings, rendering
-from .exceptions import BulkEmailError, EmailTemplateError
+from .exceptions import BulkEmailConfigurationError, BulkEmailError, EmailTemplateError
 from .feedback import mailboxes
 from .lms import LMSBackend
+from .rendering.dkim import as_text, ed25519_signer, header_start, rsa_signer
 
 
 def for_bulk_email(check: Callable) -> Callable:
@@ -198,7 +199,45 @@ def check_dkim(**kwargs) -> list[checks.CheckMessage]:
                 id="bulk_email.E008",
             )
         ]
-    return []
+    return dkim_key_problems(dkim)
+
+
+def dkim_key_problems(dkim: dict) -> list[checks.CheckMessage]:
+    """E016: the RSA key, domain or selector cannot sign; E017: the optional Ed25519 one.
+    Each key is loaded as the first send would load it, so a bad key fails here, at start,
+    not as every send's failure."""
+    problems = []
+    try:
+        domain, selector, private_key = map(
+            as_text, (dkim["domain"], dkim["selector"], dkim["private_key"])
+        )
+        header_start(b"rsa-sha256", domain, selector)
+        rsa_signer(private_key)
+    except BulkEmailError as error:
+        problems.append(checks.Error(str(error), hint=DKIM_KEY_HINT, id="bulk_email.E016"))
+        return problems  # the Ed25519 one needs the domain too
+    ed25519 = (dkim.get("ed25519_selector"), dkim.get("ed25519_private_key"))
+    if any(ed25519):
+        try:
+            if not all(ed25519):
+                raise BulkEmailConfigurationError(
+                    'BULK_EMAIL["DKIM"] needs both "ed25519_selector" and "ed25519_private_key".'
+                )
+            header_start(b"ed25519-sha256", domain, as_text(ed25519[0]))
+            ed25519_signer(as_text(ed25519[1]))
+        except BulkEmailError as error:
+            problems.append(checks.Error(str(error), hint=DKIM_ED25519_HINT, id="bulk_email.E017"))
+    return problems
+
+
+DKIM_KEY_HINT = (
+    "private_key: an unencrypted RSA key in PEM, 2048 bits (openssl genrsa 2048); domain and "
+    "selector as published in DNS (SELECTOR._domainkey.DOMAIN)."
+)
+DKIM_ED25519_HINT = (
+    "ed25519_private_key: an Ed25519 key in PEM (openssl genpkey -algorithm ed25519) or the "
+    "base64 seed dkimpy's dknewkey writes; ed25519_selector: a selector of its own."
+)
 
 
 @for_bulk_email

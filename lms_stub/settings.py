@@ -397,15 +397,20 @@ def bulk_email_env_numbers() -> dict:
 
 
 def dkim_from_env() -> dict | None:
-    """DKIM_DOMAIN, DKIM_SELECTOR and DKIM_PRIVATE_KEY_FILE (PEM) turn signing on."""
+    """DKIM_DOMAIN, DKIM_SELECTOR and DKIM_PRIVATE_KEY_FILE (PEM) turn signing on;
+    DKIM_ED25519_SELECTOR and DKIM_ED25519_PRIVATE_KEY_FILE add the Ed25519 signature."""
     domain = os.environ.get("DKIM_DOMAIN")
     if not domain:
         return None
-    return {
+    config = {
         "domain": domain,
         "selector": os.environ.get("DKIM_SELECTOR", "bulk"),
         "private_key": Path(os.environ["DKIM_PRIVATE_KEY_FILE"]).read_text(),
     }
+    if ed25519_key_file := os.environ.get("DKIM_ED25519_PRIVATE_KEY_FILE"):
+        config["ed25519_selector"] = os.environ.get("DKIM_ED25519_SELECTOR", "bulk-ed25519")
+        config["ed25519_private_key"] = Path(ed25519_key_file).read_text()
+    return config
 
 
 def anymail_from_env() -> dict:

@@ -60,3 +60,18 @@ def make_dkim_key() -> tuple[bytes, bytes]:
         capture_output=True,
     ).stdout
     return private_pem, b"v=DKIM1; k=rsa; p=" + base64.b64encode(public_der)
+
+
+def make_ed25519_key() -> tuple[bytes, bytes]:
+    """(Ed25519 private key PEM, the DNS TXT record publishing it: RFC 8463's raw 32 bytes)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.generate()
+    private_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return private_pem, b"v=DKIM1; k=ed25519; p=" + base64.b64encode(raw)

@@ -215,3 +215,48 @@ def test_sender_settings_as_documented_pass(settings):
         "FROM_ADDRESSES_BY_ORG": {"MITx": ["MITx <news@mitx.example>", "plain@mitx.example"]},
     }
     assert checks.check_sender_settings() == []
+
+
+DKIM_RSA = {"domain": "lms.example.com", "selector": "bulk"}
+
+
+@pytest.fixture(scope="module")
+def rsa_pem():
+    from tests.messages import make_dkim_key
+
+    return make_dkim_key()[0].decode()
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize(
+    ("dkim", "expected", "said"),
+    [
+        ({"private_key": "-----BEGIN PRIVATE KEY-----\nAAAA"}, "E016", "not an unencrypted PEM"),
+        ({"private_key": 42}, "E016", "not text"),
+        ({"private_key": "RSA", "selector": "bulk;x"}, "E016", "not a DNS name"),
+        ({"private_key": "RSA", "ed25519_selector": "ed"}, "E017", "needs both"),
+        (
+            {"private_key": "RSA", "ed25519_selector": "ed", "ed25519_private_key": "seed"},
+            "E017",
+            "neither a PEM private key nor",
+        ),
+        ({"private_key": "RSA", "ed25519_selector": "ed", "ed25519_private_key": "RSA"}, "E017",
+         "not an Ed25519 key"),
+    ],
+)  # fmt: skip
+def test_a_dkim_key_that_cannot_sign_is_reported_with_the_reason(rsa_pem, dkim, expected, said):
+    dkim = {k: rsa_pem if v == "RSA" else v for k, v in {**DKIM_RSA, **dkim}.items()}
+    with override_settings(BULK_EMAIL={**VALID, "DKIM": dkim}):
+        messages = checks.check_dkim()
+    assert ids(messages) == [f"bulk_email.{expected}"]
+    assert said in messages[0].msg and messages[0].hint
+
+
+def test_good_dkim_keys_pass_the_checks(rsa_pem):
+    from tests.messages import make_ed25519_key
+
+    ed25519 = make_ed25519_key()[0]
+    dkim = {**DKIM_RSA, "private_key": rsa_pem}
+    for config in (dkim, {**dkim, "ed25519_selector": "ed", "ed25519_private_key": ed25519}):
+        with override_settings(BULK_EMAIL={**VALID, "DKIM": config}):
+            assert checks.check_dkim() == []

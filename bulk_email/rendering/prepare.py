@@ -33,7 +33,7 @@ from ..models import (
     body_slot_problem,
     openedx_placeholder_problem,
 )
-from .dkim import DkimKey, dkim_key
+from .dkim import DkimSigner, dkim_key
 from .headers import (
     CRLF,
     encode_address,
@@ -104,7 +104,7 @@ class PreparedMessage:
     text_part_head: bytes
     html_part_head: bytes
     closing_boundary: bytes
-    dkim: DkimKey | None = None
+    dkim: DkimSigner | None = None
 
     @cached_property
     def uses_anonymous_id(self) -> bool:
