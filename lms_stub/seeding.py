@@ -2,8 +2,9 @@
 
 Rows go in by chunks: on PostgreSQL with COPY (the users' ids taken from their sequence
 first), elsewhere with ``bulk_create`` (100,000 learners in seconds, not one save per row).
-COPY skips what made ``bulk_create`` slow at a million learners: a model instance per row
-and a statement of 50,000 parameters to build and parse per chunk, two thirds of the time.
+COPY skips most of what ``bulk_create`` spends: a model instance per row and a statement of
+50,000 parameters to build and parse per chunk (20,000 learners, back to back on PostgreSQL:
+13.3 s with ``bulk_create``, 5.7 s with COPY).
 Learners are numbered per course; a re-run creates only the numbers that are missing, so
 seeding is idempotent and can grow a course.
 """
