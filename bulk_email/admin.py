@@ -4,6 +4,8 @@ from django.contrib import admin, messages
 from django.http import StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from .api import suppressions
 from .email_tab import Echo, csv_cell
@@ -157,7 +159,7 @@ class SuppressionAdmin(admin.ModelAdmin):
     def has_remove_permission(self, request) -> bool:
         return request.user.has_perm("bulk_email.delete_suppression")
 
-    @admin.action(description="Remove from the suppression list (asks for a reason)…",
+    @admin.action(description=_("Remove from the suppression list (asks for a reason)…"),
                   permissions=["remove"])  # fmt: skip
     def remove_with_reason(self, request, queryset):
         if "apply" not in request.POST:
@@ -169,15 +171,18 @@ class SuppressionAdmin(admin.ModelAdmin):
             )
         except BadRequestError as error:
             return self.removal_page(request, queryset, reason=reason, error=str(error))
-        self.message_user(
-            request, f"Removed {removed} address(es) from the suppression list.", messages.SUCCESS
+        message = ngettext(
+            "Removed %(count)d address from the suppression list.",
+            "Removed %(count)d addresses from the suppression list.",
+            removed,
         )
+        self.message_user(request, message % {"count": removed}, messages.SUCCESS)
         return None
 
     def removal_page(self, request, queryset, *, reason: str, error: str):
         context = {
             **self.admin_site.each_context(request),
-            "title": "Remove from the suppression list",
+            "title": _("Remove from the suppression list"),
             "opts": self.model._meta,
             "suppressions": queryset,
             "reason": reason,
@@ -188,7 +193,7 @@ class SuppressionAdmin(admin.ModelAdmin):
         template = "admin/bulk_email/suppression/remove_with_reason.html"
         return TemplateResponse(request, template, context, status=400 if error else 200)
 
-    @admin.action(description="Export the selected addresses as CSV")
+    @admin.action(description=_("Export the selected addresses as CSV"))
     def export_csv(self, request, queryset):
         writer = csv.writer(Echo())
         rows = [SUPPRESSION_CSV_COLUMNS, *map(suppression_csv_row, queryset.iterator())]
@@ -226,7 +231,7 @@ class SendAuditEntryAdmin(admin.ModelAdmin):
     search_fields = ["task__email__subject", "task__email__course_id", "actor__username"]
     list_select_related = ["task__email", "actor"]
 
-    @admin.display(description="subject")
+    @admin.display(description=_("subject"))
     def subject(self, entry: SendAuditEntry) -> str:
         return entry.task.email.subject
 

@@ -9,6 +9,8 @@ from django.conf import settings
 from django.core import checks
 from django.urls import NoReverseMatch, reverse
 from django.utils.module_loading import import_string
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from . import app_settings, rendering
 from .exceptions import BulkEmailConfigurationError, BulkEmailError, EmailTemplateError
@@ -36,8 +38,8 @@ def check_lms_backend(**kwargs) -> list[checks.CheckMessage]:
     if not dotted_path:
         return [
             checks.Error(
-                'BULK_EMAIL["LMS_BACKEND"] is not set.',
-                hint="Name the class that implements bulk_email.lms.LMSBackend for your LMS.",
+                _('BULK_EMAIL["LMS_BACKEND"] is not set.'),
+                hint=_("Name the class that implements bulk_email.lms.LMSBackend for your LMS."),
                 id="bulk_email.E001",
             )
         ]
@@ -46,15 +48,19 @@ def check_lms_backend(**kwargs) -> list[checks.CheckMessage]:
     except ImportError as error:
         return [
             checks.Error(
-                f'BULK_EMAIL["LMS_BACKEND"] = {dotted_path!r} cannot be imported: {error}',
+                _('BULK_EMAIL["LMS_BACKEND"] = %(path)r cannot be imported: %(error)s')
+                % {"path": dotted_path, "error": error},
                 id="bulk_email.E002",
             )
         ]
     if not (isinstance(backend_class, type) and issubclass(backend_class, LMSBackend)):
         return [
             checks.Error(
-                f'BULK_EMAIL["LMS_BACKEND"] = {dotted_path!r} is not a subclass of '
-                "bulk_email.lms.LMSBackend.",
+                _(
+                    'BULK_EMAIL["LMS_BACKEND"] = %(path)r is not a subclass of '
+                    "bulk_email.lms.LMSBackend."
+                )
+                % {"path": dotted_path},
                 id="bulk_email.E003",
             )
         ]
@@ -86,19 +92,26 @@ def check_numbers(**kwargs) -> list[checks.CheckMessage]:
         if not _is_positive_int(app_settings.get(name)):
             errors.append(
                 checks.Error(
-                    f'BULK_EMAIL["{name}"] must be a positive integer.', id="bulk_email.E004"
+                    _('BULK_EMAIL["%(name)s"] must be a positive integer.') % {"name": name},
+                    id="bulk_email.E004",
                 )
             )
     months = app_settings.get("LAST_LOGIN_ELIGIBILITY_MONTHS")
     if months is not None and not _is_positive_int(months):
         errors.append(
             checks.Error(
-                'BULK_EMAIL["LAST_LOGIN_ELIGIBILITY_MONTHS"] must be a positive integer or None.',
+                _(
+                    'BULK_EMAIL["LAST_LOGIN_ELIGIBILITY_MONTHS"] must be a positive integer '
+                    "or None."
+                ),
                 id="bulk_email.E005",
             )
         )
     errors += [
-        checks.Error(f'BULK_EMAIL["{name}"] must be a positive number.', id="bulk_email.E009")
+        checks.Error(
+            _('BULK_EMAIL["%(name)s"] must be a positive number.') % {"name": name},
+            id="bulk_email.E009",
+        )
         for name in (
             "RETRY_DELAY",
             "RETRY_MAX_DELAY",
@@ -113,7 +126,7 @@ def check_numbers(**kwargs) -> list[checks.CheckMessage]:
     ):
         errors.append(
             checks.Error(
-                'BULK_EMAIL["MAX_SEND_RATE"] must be a positive number or None.',
+                _('BULK_EMAIL["MAX_SEND_RATE"] must be a positive number or None.'),
                 id="bulk_email.E006",
             )
         )
@@ -131,9 +144,9 @@ def check_schedule_horizon(**kwargs) -> list[checks.CheckMessage]:
         return []
     return [
         checks.Error(
-            f'BULK_EMAIL["MAX_SCHEDULE_DAYS"] must be a whole number of days from 1 to '
-            f"{MAX_SCHEDULE_DAYS_LIMIT}.",
-            hint="How far ahead staff may schedule a send (365 by default).",
+            _('BULK_EMAIL["MAX_SCHEDULE_DAYS"] must be a whole number of days from 1 to %(max)d.')
+            % {"max": MAX_SCHEDULE_DAYS_LIMIT},
+            hint=_("How far ahead staff may schedule a send (365 by default)."),
             id="bulk_email.E010",
         )
     ]
@@ -150,9 +163,9 @@ def check_html_nesting(**kwargs) -> list[checks.CheckMessage]:
         return []
     return [
         checks.Error(
-            f'BULK_EMAIL["MAX_HTML_NESTING"] must be a whole number from 1 to '
-            f"{MAX_HTML_NESTING_LIMIT}.",
-            hint="How deeply a message's elements may nest (100 by default).",
+            _('BULK_EMAIL["MAX_HTML_NESTING"] must be a whole number from 1 to %(max)d.')
+            % {"max": MAX_HTML_NESTING_LIMIT},
+            hint=_("How deeply a message's elements may nest (100 by default)."),
             id="bulk_email.E012",
         )
     ]
@@ -165,8 +178,8 @@ def check_redis_key_prefix(**kwargs) -> list[checks.CheckMessage]:
         return []
     return [
         checks.Error(
-            'BULK_EMAIL["REDIS_KEY_PREFIX"] must be a non-empty string or None.',
-            hint="None derives one from the default database, unique to this site.",
+            _('BULK_EMAIL["REDIS_KEY_PREFIX"] must be a non-empty string or None.'),
+            hint=_("None derives one from the default database, unique to this site."),
             id="bulk_email.E011",
         )
     ]
@@ -178,7 +191,7 @@ def check_site_url(**kwargs) -> list[checks.CheckMessage]:
     if not isinstance(site_url, str) or not site_url.startswith(("http://", "https://")):
         return [
             checks.Error(
-                'BULK_EMAIL["SITE_URL"] must be an absolute http(s) URL: links in mail use it.',
+                _('BULK_EMAIL["SITE_URL"] must be an absolute http(s) URL: links in mail use it.'),
                 id="bulk_email.E007",
             )
         ]
@@ -194,8 +207,9 @@ def check_dkim(**kwargs) -> list[checks.CheckMessage]:
     if missing:
         return [
             checks.Error(
-                f'BULK_EMAIL["DKIM"] lacks {", ".join(sorted(missing))}.',
-                hint="Give domain, selector and private_key (PEM), or set it to None.",
+                _('BULK_EMAIL["DKIM"] lacks %(missing)s.')
+                % {"missing": ", ".join(sorted(missing))},
+                hint=_("Give domain, selector and private_key (PEM), or set it to None."),
                 id="bulk_email.E008",
             )
         ]
@@ -221,7 +235,7 @@ def dkim_key_problems(dkim: dict) -> list[checks.CheckMessage]:
         try:
             if not all(ed25519):
                 raise BulkEmailConfigurationError(
-                    'BULK_EMAIL["DKIM"] needs both "ed25519_selector" and "ed25519_private_key".'
+                    _('BULK_EMAIL["DKIM"] needs both "ed25519_selector" and "ed25519_private_key".')
                 )
             header_start(b"ed25519-sha256", domain, as_text(ed25519[0]))
             ed25519_signer(as_text(ed25519[1]))
@@ -230,11 +244,11 @@ def dkim_key_problems(dkim: dict) -> list[checks.CheckMessage]:
     return problems
 
 
-DKIM_KEY_HINT = (
+DKIM_KEY_HINT = gettext_lazy(
     "private_key: an unencrypted RSA key in PEM, 2048 bits (openssl genrsa 2048); domain and "
     "selector as published in DNS (SELECTOR._domainkey.DOMAIN)."
 )
-DKIM_ED25519_HINT = (
+DKIM_ED25519_HINT = gettext_lazy(
     "ed25519_private_key: an Ed25519 key in PEM (openssl genpkey -algorithm ed25519) or the "
     "base64 seed dkimpy's dknewkey writes; ed25519_selector: a selector of its own."
 )
@@ -248,10 +262,14 @@ def check_feedback_domain(**kwargs) -> list[checks.CheckMessage]:
         return []
     return [
         checks.Warning(
-            'BULK_EMAIL["FEEDBACK_DOMAIN"] is not set: bounces, complaints and mailed '
-            "unsubscribes are not read, and List-Unsubscribe offers no mailto.",
-            hint="Give a domain whose mail reaches bulk_email's feedback reader; see "
-            "docs/feedback.md.",
+            _(
+                'BULK_EMAIL["FEEDBACK_DOMAIN"] is not set: bounces, complaints and mailed '
+                "unsubscribes are not read, and List-Unsubscribe offers no mailto."
+            ),
+            hint=_(
+                "Give a domain whose mail reaches bulk_email's feedback reader; see "
+                "docs/feedback.md."
+            ),
             id="bulk_email.W002",
         )
     ]
@@ -270,8 +288,8 @@ def check_esp_webhooks(**kwargs) -> list[checks.CheckMessage]:
     if not _anymail_installed():
         return [
             checks.Error(
-                'BULK_EMAIL["ESP_WEBHOOKS"] is on, but django-anymail is not installed.',
-                hint="pip install 'bulk_email[anymail]', or turn ESP_WEBHOOKS off.",
+                _('BULK_EMAIL["ESP_WEBHOOKS"] is on, but django-anymail is not installed.'),
+                hint=_("pip install 'bulk_email[anymail]', or turn ESP_WEBHOOKS off."),
                 id="bulk_email.E013",
             )
         ]
@@ -294,11 +312,15 @@ def _webhook_secret_errors() -> list[checks.CheckMessage]:
         return []
     return [
         checks.Error(
-            'BULK_EMAIL["ESP_WEBHOOKS"] is on, but ANYMAIL["WEBHOOK_SECRET"] is not a '
-            '"user:password" pair: anyone could post forged bounces and complaints.',
-            hint="Set it (the site reads ANYMAIL_WEBHOOK_SECRET from the environment) and put "
-            "it in each ESP's webhook URL as https://user:password@host/...; see "
-            "docs/feedback.md.",
+            _(
+                'BULK_EMAIL["ESP_WEBHOOKS"] is on, but ANYMAIL["WEBHOOK_SECRET"] is not a '
+                '"user:password" pair: anyone could post forged bounces and complaints.'
+            ),
+            hint=_(
+                "Set it (the site reads ANYMAIL_WEBHOOK_SECRET from the environment) and put "
+                "it in each ESP's webhook URL as https://user:password@host/...; see "
+                "docs/feedback.md."
+            ),
             id="bulk_email.E014",
         )
     ]
@@ -314,9 +336,11 @@ def _anymail_url_warnings() -> list[checks.CheckMessage]:
     except NoReverseMatch:
         return [
             checks.Warning(
-                'BULK_EMAIL["ESP_WEBHOOKS"] is on, but anymail\'s webhook URLs are not in the '
-                "URLconf: no ESP can reach them.",
-                hint='Add path("webhooks/anymail/", include("anymail.urls")) to your urls.py.',
+                _(
+                    'BULK_EMAIL["ESP_WEBHOOKS"] is on, but anymail\'s webhook URLs are not in the '
+                    "URLconf: no ESP can reach them."
+                ),
+                hint=_('Add path("webhooks/anymail/", include("anymail.urls")) to your urls.py.'),
                 id="bulk_email.W013",
             )
         ]
@@ -338,8 +362,9 @@ def check_queues(**kwargs) -> list[checks.CheckMessage]:
     if bad:
         return [
             checks.Error(
-                f'BULK_EMAIL["QUEUE"] and ["LARGE_QUEUE"] must be queue names; got {bad[0]!r}.',
-                hint='Letters, digits and _ . : @ - only, e.g. "default" and "large".',
+                _('BULK_EMAIL["QUEUE"] and ["LARGE_QUEUE"] must be queue names; got %(bad)r.')
+                % {"bad": bad[0]},
+                hint=_('Letters, digits and _ . : @ - only, e.g. "default" and "large".'),
                 id="bulk_email.E020",
             )
         ]
@@ -368,10 +393,15 @@ def _beat_queues() -> list[tuple[str, object]]:
 
 def _beat_queue_warning(entry: str, queue, queues: list) -> checks.CheckMessage:
     return checks.Warning(
-        f"CELERY_BEAT_SCHEDULE[{entry!r}] sends its bulk_email task to the queue {queue!r}, "
-        f'which is neither BULK_EMAIL["QUEUE"] nor ["LARGE_QUEUE"] ({", ".join(queues)}).',
-        hint="Drop the entry's queue option (bulk_email routes its own tasks) or start a "
-        "worker on that queue.",
+        _(
+            "CELERY_BEAT_SCHEDULE[%(entry)r] sends its bulk_email task to the queue %(queue)r, "
+            'which is neither BULK_EMAIL["QUEUE"] nor ["LARGE_QUEUE"] (%(queues)s).'
+        )
+        % {"entry": entry, "queue": queue, "queues": ", ".join(queues)},
+        hint=_(
+            "Drop the entry's queue option (bulk_email routes its own tasks) or start a "
+            "worker on that queue."
+        ),
         id="bulk_email.W020",
     )
 
@@ -384,13 +414,18 @@ def check_sender_settings(**kwargs) -> list[checks.CheckMessage]:
     for name in ("TEMPLATE_BY_ORG", "TEMPLATE_BY_COURSE"):
         value = app_settings.get(name)
         if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-            problems.append(f'BULK_EMAIL["{name}"] must map keys to template names.')
+            problems.append(
+                _('BULK_EMAIL["%(name)s"] must map keys to template names.') % {"name": name}
+            )
     for name in ("FROM_ADDRESSES_BY_ORG", "FROM_ADDRESSES_BY_COURSE"):
         value = app_settings.get(name)
         lists = value.values() if isinstance(value, dict) else [None]
         if not all(isinstance(v, list) and v and all(map(_usable_from, v)) for v in lists):
-            problems.append(f'BULK_EMAIL["{name}"] must map keys to non-empty lists of addresses.')
-    hint = 'e.g. {"MITx": "mitx-branded"} and {"MITx": ["MITx <news@mitx.example>"]}'
+            problems.append(
+                _('BULK_EMAIL["%(name)s"] must map keys to non-empty lists of addresses.')
+                % {"name": name}
+            )
+    hint = _('e.g. {"MITx": "mitx-branded"} and {"MITx": ["MITx <news@mitx.example>"]}')
     return [checks.Error(problem, hint=hint, id="bulk_email.E021") for problem in problems]
 
 
@@ -411,7 +446,7 @@ def check_email_template_files(**kwargs) -> list[checks.CheckMessage]:
     try:
         rendering.file_template()
     except EmailTemplateError as problem:
-        hint = "Put {{message_body}} once in each file, e.g. <div>{{message_body}}</div>."
+        hint = _("Put {{message_body}} once in each file, e.g. <div>{{message_body}}</div>.")
         return [checks.Error(str(problem), hint=hint, id="bulk_email.E015")]
     return []
 
@@ -422,7 +457,7 @@ def check_feedback_mailbox(**kwargs) -> list[checks.CheckMessage]:
     A Maildir not there is a warning only: the web servers may not see the poller's disk."""
     if not (app_settings.get("FEEDBACK_IMAP") or app_settings.get("FEEDBACK_MAILDIR")):
         return []
-    hint = "See docs/feedback.md (Polling a mailbox)."
+    hint = _("See docs/feedback.md (Polling a mailbox).")
     only_maildir = not app_settings.get("FEEDBACK_IMAP")
     return [
         checks.Warning(problem, hint=hint, id="bulk_email.W030")
@@ -436,7 +471,8 @@ def check_feedback_mailbox(**kwargs) -> list[checks.CheckMessage]:
 def check_unknown_names(**kwargs) -> list[checks.CheckMessage]:
     return [
         checks.Warning(
-            f'BULK_EMAIL["{name}"] is not a bulk_email setting (a typo?).', id="bulk_email.W001"
+            _('BULK_EMAIL["%(name)s"] is not a bulk_email setting (a typo?).') % {"name": name},
+            id="bulk_email.W001",
         )
         for name in app_settings.unknown_names()
     ]

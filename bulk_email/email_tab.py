@@ -21,6 +21,8 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.urls import path, reverse
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _
 
 from . import api, app_settings, converters, recipients, rendering  # noqa: F401 (converters)
 from .exceptions import BadRequestError, BulkEmailError
@@ -94,12 +96,12 @@ def course_endpoint(*methods: str) -> Callable:
         def endpoint(request: HttpRequest, course_id: str, **kwargs) -> HttpResponse:
             if request.method not in methods:
                 response = json_refusal(
-                    "Method not allowed.", status=405, code="method_not_allowed"
+                    _("Method not allowed."), status=405, code="method_not_allowed"
                 )
                 response["Allow"] = ", ".join(methods)
                 return response
             if not request.user.is_authenticated:
-                return json_refusal("Sign in first.", status=401, code="not_signed_in")
+                return json_refusal(_("Sign in first."), status=401, code="not_signed_in")
             try:
                 access = api.staff_access(user=request.user, course_id=course_id)
                 return view(request, access, **kwargs)
@@ -117,28 +119,30 @@ def json_body(request: HttpRequest) -> dict:
     except RequestDataTooBig:
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE / 1_000_000
         raise BadRequestError(
-            f"The message is too large to send (the limit is {limit:.1f} MB).", field="message"
+            _("The message is too large to send (the limit is %(limit)s MB).")
+            % {"limit": number_format(limit, decimal_pos=1)},
+            field="message",
         ) from None
     try:
         body = json.loads(raw or b"{}")
     except (ValueError, UnicodeDecodeError):
-        raise BadRequestError("The request body must be JSON.") from None
+        raise BadRequestError(_("The request body must be JSON.")) from None
     if not isinstance(body, dict):
-        raise BadRequestError("The request body must be a JSON object.")
+        raise BadRequestError(_("The request body must be a JSON object."))
     return body
 
 
 def text_field(body: dict, name: str) -> str:
     value = body.get(name, "")
     if not isinstance(value, str):
-        raise BadRequestError(f"{name} must be a string.", field=name)
+        raise BadRequestError(_("%(name)s must be a string.") % {"name": name}, field=name)
     return value
 
 
 def targets_field(body: dict) -> list[str]:
     value = body.get("targets", [])
     if not isinstance(value, list) or not all(isinstance(key, str) for key in value):
-        raise BadRequestError("targets must be a list of group keys.", field="targets")
+        raise BadRequestError(_("targets must be a list of group keys."), field="targets")
     return value
 
 
@@ -152,7 +156,7 @@ def send_at_field(body: dict) -> datetime.datetime | None:
         return datetime.datetime.fromisoformat(value)
     except (TypeError, ValueError):
         raise BadRequestError(
-            "Give a date and time, such as 2026-05-01T14:30+02:00.", field="send_at"
+            _("Give a date and time, such as 2026-05-01T14:30+02:00."), field="send_at"
         ) from None
 
 
@@ -250,10 +254,10 @@ def idempotency_key_field(request: HttpRequest, body: dict) -> str | None:
     header = request.headers.get("Idempotency-Key")
     field = body.get("idempotency_key")
     if field is not None and not isinstance(field, str):
-        raise BadRequestError("idempotency_key must be a string.", field="idempotency_key")
+        raise BadRequestError(_("idempotency_key must be a string."), field="idempotency_key")
     if header and field and header != field:
         raise BadRequestError(
-            "The Idempotency-Key header and the idempotency_key field differ: give one.",
+            _("The Idempotency-Key header and the idempotency_key field differ: give one."),
             field="idempotency_key",
         )
     return header or field or None
@@ -264,7 +268,7 @@ TASKS_LIMIT_MAX = 1000
 
 def limit_param(request: HttpRequest) -> int | None:
     """``?limit=``: how many sends to list, 0 to TASKS_LIMIT_MAX (0: all); default 100."""
-    return bounded_limit(request, zero_means="all") or None
+    return bounded_limit(request, zero_means=_("all")) or None
 
 
 def bounded_limit(request: HttpRequest, *, zero_means: str) -> int:
@@ -274,7 +278,8 @@ def bounded_limit(request: HttpRequest, *, zero_means: str) -> int:
     digits = raw.isascii() and raw.isdigit() and len(raw) <= len(str(TASKS_LIMIT_MAX))
     if not digits or int(raw) > TASKS_LIMIT_MAX:
         raise BadRequestError(
-            f"limit must be a whole number between 0 and {TASKS_LIMIT_MAX} (0: {zero_means}).",
+            _("limit must be a whole number between 0 and %(max)d (0: %(zero_means)s).")
+            % {"max": TASKS_LIMIT_MAX, "zero_means": zero_means},
             field="limit",
         )
     return int(raw)
@@ -284,7 +289,7 @@ def text_param(request: HttpRequest, name: str, *, max_length: int = 64) -> str:
     """A short query parameter; a longer one is refused before anything reads it."""
     value = request.GET.get(name, "")
     if len(value) > max_length:
-        raise BadRequestError(f"{name} is too long.", field=name)
+        raise BadRequestError(_("%(name)s is too long.") % {"name": name}, field=name)
     return value
 
 
@@ -354,7 +359,7 @@ def task_recipients(request, access, task_id):
         task=found,
         kind=text_param(request, "kind"),
         after=text_param(request, "after"),
-        limit=bounded_limit(request, zero_means="the counts alone"),
+        limit=bounded_limit(request, zero_means=_("the counts alone")),
     )
     return JsonResponse(
         {

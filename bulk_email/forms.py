@@ -4,6 +4,7 @@ them; the form exists to render the controls (CKEditor's widget and its media) t
 from ckeditor.widgets import CKEditorWidget
 from django import forms
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 
 # The site's CKEditor configuration for the composer, when it defines one (toolbar with a
 # Source button, content filter matching the server's sanitizer); django-ckeditor's default
@@ -21,7 +22,7 @@ class ComposeForm(forms.Form):
     template, without a maxlength: a pasted long subject is kept whole, and the counter and
     the server's message say by how much it is over rather than the browser cutting it."""
 
-    message = forms.CharField()
+    message = forms.CharField(label=_("Message"))
 
     class Media:
         # After CKEditor's own script (named here so that the merged media keeps that order):

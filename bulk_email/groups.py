@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from django.contrib.auth import get_user_model
 from django.db.models import Exists, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Lower, Trim
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from .exceptions import InvalidEmailError
 from .lms import get_lms
@@ -106,16 +109,19 @@ def validate_target_keys(*, course_id: str, keys: Iterable[str]) -> list[str]:
     course's cohort and the track of a single-track course are all refused."""
     chosen = list(keys)
     if not chosen:
-        raise InvalidEmailError("Choose at least one group to send to.", field="targets")
+        raise InvalidEmailError(_("Choose at least one group to send to."), field="targets")
     if len(chosen) > MAX_TARGETS:
         raise InvalidEmailError(
-            f"Choose at most {MAX_TARGETS} groups (this has {len(chosen):,}).", field="targets"
+            _("Choose at most %(max)d groups (this has %(count)s).")
+            % {"max": MAX_TARGETS, "count": number_format(len(chosen), force_grouping=True)},
+            field="targets",
         )
     offered = {group.key: group for group in available_groups(course_id=course_id)}
     unknown = [key for key in chosen if key not in offered]
     if unknown:
         raise InvalidEmailError(
-            f"Not a group of this course: {some_keys(unknown)}.", field="targets"
+            _("Not a group of this course: %(keys)s.") % {"keys": some_keys(unknown)},
+            field="targets",
         )
     return [key for key in offered if key in chosen]
 
@@ -124,7 +130,12 @@ def some_keys(keys: list) -> str:
     """The first few keys, each shortened, and how many more: "a, b and 9,990 more"."""
     shown = ", ".join(shortened(str(key)) for key in keys[:UNKNOWN_KEYS_SHOWN])
     rest = len(keys) - UNKNOWN_KEYS_SHOWN
-    return f"{shown} and {rest:,} more" if rest > 0 else shown
+    if rest <= 0:
+        return shown
+    return _("%(shown)s and %(rest)s more") % {
+        "shown": shown,
+        "rest": number_format(rest, force_grouping=True),
+    }
 
 
 def shortened(key: str) -> str:
@@ -150,7 +161,9 @@ def group_members(
     try:
         name, value = split_key(key)
     except (ValueError, AttributeError):
-        raise InvalidEmailError(f"Malformed target {key!r}.", field="targets") from None
+        raise InvalidEmailError(
+            _("Malformed target %(key)r.") % {"key": key}, field="targets"
+        ) from None
     kind = _kinds[name]
     query = MemberQuery(course_id, sender_id, value, active_since, after_id)
     # The port's bound is an optimisation a backend may skip; this one is the rule.
@@ -238,7 +251,9 @@ def _cohort_id(value: str) -> int:
     try:
         return int(value)
     except ValueError:
-        raise InvalidEmailError(f"Malformed cohort target {value!r}.", field="targets") from None
+        raise InvalidEmailError(
+            _("Malformed cohort target %(value)r.") % {"value": value}, field="targets"
+        ) from None
 
 
 def _cohort_members(query: MemberQuery) -> QuerySet:
@@ -266,13 +281,17 @@ def _track_groups(course_id: str) -> list[Group]:
     tracks = get_lms().course_tracks(course_id)
     if len(tracks) < 2:
         return []
-    return [Group(f"track:{t.slug}", f"Learners in the {t.display_name} Track") for t in tracks]
+    return [
+        Group(f"track:{t.slug}", _("Learners in the %(track)s Track") % {"track": t.display_name})
+        for t in tracks
+    ]
 
 
 def _cohort_groups(course_id: str) -> list[Group]:
     """Every cohort, the default group included."""
     return [
-        Group(f"cohort:{c.id}", f"Cohort: {c.name}") for c in get_lms().course_cohorts(course_id)
+        Group(f"cohort:{c.id}", _("Cohort: %(cohort)s") % {"cohort": c.name})
+        for c in get_lms().course_cohorts(course_id)
     ]
 
 
@@ -280,9 +299,10 @@ def _only(group: Group) -> Callable[[str], list[Group]]:
     return lambda course_id: [group]
 
 
-MYSELF = Group(key="myself", label="Myself")
-STAFF = Group(key="staff", label="Staff and Administrators")
-LEARNERS = Group(key="learners", label="All Learners")
+# Lazy: the registry lives as long as the process; each request reads it in its language.
+MYSELF = Group(key="myself", label=gettext_lazy("Myself"))
+STAFF = Group(key="staff", label=gettext_lazy("Staff and Administrators"))
+LEARNERS = Group(key="learners", label=gettext_lazy("All Learners"))
 
 register_group_kind(
     GroupKind(

@@ -9,6 +9,7 @@ import logging
 
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext_lazy as _
 from django.views.csrf import csrf_failure as django_csrf_failure
 
 from .exceptions import (
@@ -28,7 +29,7 @@ STATUS_BY_ERROR = [
     (TooManyRequestsError, 429),
     (BulkEmailError, 400),  # InvalidEmailError, BadRequestError, InvalidTokenError
 ]
-CONFIGURATION_MESSAGE = (
+CONFIGURATION_MESSAGE = _(
     "Bulk email is not configured correctly on this site; the operator will find the reason "
     "in the server log."
 )
@@ -44,7 +45,7 @@ def status_of(error: BulkEmailError) -> int:
 def message_of(error: BulkEmailError) -> str:
     if isinstance(error, BulkEmailConfigurationError):
         logger.error("bulk_email configuration error: %s", error, exc_info=error)
-        return CONFIGURATION_MESSAGE
+        return str(CONFIGURATION_MESSAGE)
     return str(error)
 
 
@@ -69,8 +70,8 @@ def json_refusal(message: str, *, status: int, code: str) -> JsonResponse:
 
 # --- CSRF refusals ------------------------------------------------------------------------------
 
-CSRF_MESSAGE = (
-    "The request has no valid CSRF token ({reason}): send the csrftoken cookie's value in the "
+CSRF_MESSAGE = _(
+    "The request has no valid CSRF token (%(reason)s): send the csrftoken cookie's value in the "
     "X-CSRFToken header (and, over https, a Referer or Origin of this site)."
 )
 
@@ -98,5 +99,5 @@ def csrf_failure(request: HttpRequest, reason: str = "", **kwargs) -> HttpRespon
     """The site's ``CSRF_FAILURE_VIEW``: the one JSON error shape (code ``csrf``) for a script
     calling bulk_email's JSON endpoints, Django's own page for everything else."""
     if asks_bulk_email_for_json(request):
-        return json_refusal(CSRF_MESSAGE.format(reason=reason), status=403, code="csrf")
+        return json_refusal(CSRF_MESSAGE % {"reason": reason}, status=403, code="csrf")
     return django_csrf_failure(request, reason, **kwargs)

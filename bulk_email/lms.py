@@ -29,7 +29,9 @@ class CourseInfo:
     end: datetime.datetime | None
     postal_address: str
     # The course's language (Open edX's course "language" setting), a BCP 47 tag such as
-    # "fr"; "" when the LMS has none: the email's <html lang> is then "en".
+    # "fr"; "" when the LMS has none. The one source of it: the email's <html lang>, the
+    # footer's language for learners with no preferred one of the site's, and an Open edX
+    # template's {course_language} (docs/languages.md).
     language: str = ""
 
 
@@ -51,12 +53,14 @@ class Cohort:
 @dataclass(frozen=True)
 class Recipient:
     """A person as bulk_email mails them: user id, address and the LMS's full name; the
-    anonymous per-course id (%%USER_ID%%) when the send asked the LMS for it."""
+    anonymous per-course id (%%USER_ID%%) when the send asked the LMS for it; the language
+    their message is prepared in (rendering.message_language; "" for the site's)."""
 
     user_id: int
     email: str
     full_name: str = ""
     anonymous_id: str = ""
+    language: str = ""
 
 
 class LMSBackend:
@@ -125,8 +129,16 @@ class LMSBackend:
 
     def email_template_values(self, course_id: str) -> dict[str, str]:
         """What only the LMS knows for an Open edX email template's placeholders, by name:
-        course_url, course_root, course_image_url, course_language, account_settings_url,
-        logo_url, platform_name (absolute URLs). Any left out is filled with ""."""
+        course_url, course_root, course_image_url, account_settings_url, logo_url,
+        platform_name (absolute URLs). Any left out is filled with "". course_language is
+        not asked here: it is ``CourseInfo.language``, the one source of it."""
+        return {}
+
+    def preferred_languages(self, user_ids: list[int]) -> dict[int, str]:
+        """Each user's preferred language (Open edX's "pref-lang" user preference), a BCP 47
+        tag such as "fr"; users with none may be left out. Called once per batch: one query
+        for all of them, never one per user. The default knows of none (every footer is
+        then in the course's language, else the site's)."""
         return {}
 
     def anonymous_user_ids(self, course_id: str, user_ids: list[int]) -> dict[int, str]:

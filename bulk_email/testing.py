@@ -9,7 +9,9 @@ import datetime
 from dataclasses import dataclass
 
 import pytest
+from django.db import connection
 from django.db.models import QuerySet
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from bulk_email.lms import CourseInfo, LMSBackend
@@ -163,6 +165,21 @@ class LMSBackendContract:
         assert user_courses(world.users["staff"].pk) == [world.course_id]
         assert user_courses(world.users["unenrolled"].pk) == [world.course_id]
         assert user_courses(world.users["other_course"].pk) == [world.other_course_id]
+
+    def test_preferred_languages_are_asked_for_a_whole_batch_at_once(self, world):
+        """One call per batch of recipients: as many queries for many users as for one
+        (never one per user); only users asked about, each with a language tag string."""
+        user_ids = [user.pk for user in world.users.values()]
+        with CaptureQueriesContext(connection) as for_one:
+            self.backend.preferred_languages(user_ids[:1])
+        with CaptureQueriesContext(connection) as for_all:
+            languages = self.backend.preferred_languages(user_ids)
+        assert len(for_all) <= max(len(for_one), 1)
+        assert set(languages) <= set(user_ids)
+        assert all(isinstance(tag, str) for tag in languages.values())
+
+    def test_the_course_language_is_a_tag_or_empty(self, world):
+        assert isinstance(self.backend.get_course(world.course_id).language, str)
 
     def test_email_settings_url_is_an_absolute_path(self, world):
         assert self.backend.email_settings_url(world.course_id).startswith("/")

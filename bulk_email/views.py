@@ -12,7 +12,9 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
@@ -37,16 +39,21 @@ def posted_choice(request) -> bool:
     try:
         value = json.loads(request.body).get("receive_email")
     except (ValueError, AttributeError) as error:
-        raise BadRequestError('Send JSON like {"receive_email": false}.') from error
+        raise BadRequestError(_('Send JSON like {"receive_email": false}.')) from error
     if not isinstance(value, bool):
-        raise BadRequestError("receive_email must be true or false.", field="receive_email")
+        raise BadRequestError(_("receive_email must be true or false."), field="receive_email")
     return value
 
 
 def setting_message(setting: api.EmailSetting) -> str:
     if setting.receive_email:
-        return f"Saved: you will receive course email from {setting.course_name}."
-    return f"Saved: you will no longer receive course email from {setting.course_name}."
+        message = _("Saved: you will receive course email from %(course_name)s.")
+    else:
+        message = _("Saved: you will no longer receive course email from %(course_name)s.")
+    name = setting.course_name
+    if translation.get_language_bidi():  # isolated (FSI...PDI): a Latin name keeps its order
+        name = f"\u2068{name}\u2069"
+    return message % {"course_name": name}
 
 
 def setting_json(setting: api.EmailSetting) -> JsonResponse:
@@ -86,7 +93,7 @@ def email_settings(request, course_id: str) -> HttpResponse:
     as_json = request.method == "GET" or request.content_type == "application/json"
     if not request.user.is_authenticated:
         if as_json:
-            message = "Sign in to change your email settings."
+            message = _("Sign in to change your email settings.")
             return json_refusal(message, status=401, code="not_signed_in")
         return redirect_to_login(return_address(request, course_id))
     try:
@@ -113,7 +120,7 @@ def address_test(request) -> HttpResponse:
     as_json = wants_json(request)
     if not request.user.is_authenticated:
         if as_json:
-            return json_refusal("Sign in first.", status=401, code="not_signed_in")
+            return json_refusal(_("Sign in first."), status=401, code="not_signed_in")
         return redirect_to_login(safe_next(request))
     try:
         address = api.send_address_test(user=request.user)
@@ -122,7 +129,9 @@ def address_test(request) -> HttpResponse:
             return json_error(error)
         messages.error(request, message_of(error), fail_silently=True)
         return redirect(safe_next(request))
-    sent = f"We sent a test message to {address}. Open it and follow its link to clear the block."
+    sent = _(
+        "We sent a test message to %(address)s. Open it and follow its link to clear the block."
+    ) % {"address": address}
     if as_json:
         return JsonResponse({"address": address, "message": sent})
     messages.success(request, sent, fail_silently=True)
@@ -224,7 +233,7 @@ def apply_choice(request, subject: api.UnsubscribeRequest) -> str:
     """Carry out the posted button; the page state to show next."""
     if request.POST.get("action") == "resubscribe":
         if not may_resubscribe(request, subject):
-            raise PermissionDenied("Sign in to receive this course's email again.")
+            raise PermissionDenied(_("Sign in to receive this course's email again."))
         api.opt_in(user_id=subject.user_id, course_id=subject.course_id)
         forget_unsubscribe(request, subject)
         return "resubscribed"
@@ -237,11 +246,26 @@ def apply_choice(request, subject: api.UnsubscribeRequest) -> str:
 @require_http_methods(["GET", "POST"])
 def unsubscribe(request, token: str) -> HttpResponse:
     """GET: a confirmation page that changes nothing (mail scanners follow links). POST: the
-    Unsubscribe or Resubscribe button."""
+    Unsubscribe or Resubscribe button. In the language of the link's owner (their mail's)."""
     try:
         subject = api.read_unsubscribe_token(token=token)
     except InvalidTokenError as error:
         return bad_link(request, error)
+    with translation.override(learner_language(request, subject)):
+        return unsubscribe_answer(request, subject)
+
+
+def learner_language(request, subject: api.UnsubscribeRequest) -> str:
+    """The page reached logged out from the mail speaks as the mail did: the link owner's
+    preferred language (the LMS port's) when the site has it, else the request's language
+    (cookie, Accept-Language). Someone else signed in (staff following a learner's link)
+    reads it in their own."""
+    if signed_in_as_someone_else(request, subject):
+        return translation.get_language()
+    return api.preferred_language(user_id=subject.user_id) or translation.get_language()
+
+
+def unsubscribe_answer(request, subject: api.UnsubscribeRequest) -> HttpResponse:
     if request.method == "POST":
         if request.POST.get("action") not in UNSUBSCRIBE_ACTIONS:  # not one of our buttons
             return unsubscribe_page(request, subject, current_state(subject), status=400)
@@ -263,11 +287,12 @@ def one_click_unsubscribe(request, token: str) -> HttpResponse:
         return unsubscribe(request, token)
     if request.POST.get(ONE_CLICK_FIELD) != ONE_CLICK_VALUE:
         return HttpResponse(
-            "Expected List-Unsubscribe=One-Click.", status=400, content_type="text/plain"
+            _("Expected List-Unsubscribe=One-Click."), status=400, content_type="text/plain"
         )
     try:
         subject = api.read_unsubscribe_token(token=token)
     except InvalidTokenError as error:
         return HttpResponse(str(error), status=400, content_type="text/plain")
     api.opt_out(user_id=subject.user_id, course_id=subject.course_id, how=Optout.ONE_CLICK)
-    return HttpResponse("Unsubscribed.", content_type="text/plain")
+    with translation.override(learner_language(request, subject)):
+        return HttpResponse(_("Unsubscribed."), content_type="text/plain")

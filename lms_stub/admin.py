@@ -18,14 +18,15 @@ class CourseModeInline(admin.TabularInline):
 
 @admin.register(Course)
 class CourseAdmin(admin.ModelAdmin):
-    list_display = ["id", "display_name", "org", "end"]
+    list_display = ["id", "display_name", "org", "language", "end"]
     search_fields = ["id", "display_name"]
     inlines = [CourseModeInline]
 
 
 @admin.register(UserProfile)
 class UserProfileAdmin(admin.ModelAdmin):
-    list_display = ["user", "name"]
+    list_display = ["user", "name", "language"]
+    list_filter = ["language"]
     search_fields = ["user__username", "user__email", "name"]
     raw_id_fields = ["user"]
 

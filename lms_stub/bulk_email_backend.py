@@ -12,7 +12,7 @@ from django.utils.http import urlencode
 from bulk_email.lms import Cohort as CohortInfo
 from bulk_email.lms import CourseInfo, LMSBackend, Track
 
-from .models import Cohort, Course, CourseAccessRole, CourseEnrollment, CourseMode
+from .models import Cohort, Course, CourseAccessRole, CourseEnrollment, CourseMode, UserProfile
 
 
 class StubLMSBackend(LMSBackend):
@@ -26,6 +26,7 @@ class StubLMSBackend(LMSBackend):
             org=course.org,
             end=course.end,
             postal_address=course.postal_address,
+            language=course.language,
         )
 
     def course_tracks(self, course_id: str) -> list[Track]:
@@ -83,6 +84,11 @@ class StubLMSBackend(LMSBackend):
         # The dashboard opens that course's Email Settings dialog (lms_stub.views).
         return reverse("dashboard") + "?" + urlencode({"email_settings": course_id})
 
+    def preferred_languages(self, user_ids: list[int]) -> dict[int, str]:
+        # One query for the batch: the profile's language, where the person chose one.
+        profiles = UserProfile.objects.filter(user_id__in=user_ids).exclude(language="")
+        return dict(profiles.values_list("user_id", "language"))
+
     def user_course_ids(self, user_id: int) -> list[str]:
         enrolled = CourseEnrollment.objects.filter(user_id=user_id).values_list("course_id")
         roles = CourseAccessRole.objects.filter(user_id=user_id).values_list("course_id")
@@ -97,7 +103,6 @@ class StubLMSBackend(LMSBackend):
             "course_root": course_root,
             "course_url": site + course_root,
             "course_image_url": site + static("lms_stub/favicon.svg"),
-            "course_language": settings.LANGUAGE_CODE,
             "account_settings_url": site + reverse("dashboard"),
             "logo_url": site + static("lms_stub/favicon.svg"),
             "platform_name": settings.PLATFORM_NAME,

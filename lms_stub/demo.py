@@ -4,8 +4,8 @@ from django.db import transaction
 
 from bulk_email.models import BulkEmailFlag, CourseAuthorization
 
-from .models import CourseAccessRole, CourseEnrollment
-from .seeding import SeedPlan, ensure_user, seed_course
+from .models import CourseAccessRole, CourseEnrollment, UserProfile
+from .seeding import SeedPlan, course_slug, ensure_user, seed_course
 
 DEMO_COURSE_ID = "course-v1:DemoX+PHY101+2026"
 DEMO_COURSE_NAME = "Physique générale — 物理"
@@ -41,7 +41,21 @@ def seed_demo(*, learners: int = 40) -> None:
         course_id=DEMO_COURSE_ID,
         defaults={"mode": "verified", "created": learner.date_joined},
     )
+    give_demo_languages()
     enable_bulk_email()
+
+
+def give_demo_languages() -> None:
+    """A quarter of the demo course's seeded learners read French, a quarter Arabic (their
+    profile's language): a send from the demo shows footers in three languages in the
+    Mailbox. The known logins keep the browser's language."""
+    prefix = f"{course_slug(DEMO_COURSE_ID)}_l"
+    profiles = UserProfile.objects.filter(user__username__startswith=prefix, language="")
+    for profile in profiles.select_related("user").order_by("user_id"):
+        number = int(profile.user.username.removeprefix(prefix) or 0)
+        profile.language = {1: "fr", 2: "ar"}.get(number % 4, "")
+        if profile.language:
+            profile.save(update_fields=["language"])
 
 
 def enable_bulk_email() -> None:

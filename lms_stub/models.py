@@ -7,6 +7,7 @@ would need. The course key is the primary key, a string such as ``course-v1:Org+
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class Course(models.Model):
@@ -15,7 +16,11 @@ class Course(models.Model):
     org = models.CharField(max_length=255)
     end = models.DateTimeField(null=True, blank=True)
     postal_address = models.TextField(
-        blank=True, help_text="The organisation's postal address, shown in the CAN-SPAM footer."
+        blank=True, help_text=_("The organisation's postal address, shown in the CAN-SPAM footer.")
+    )
+    # Open edX's course "language" setting: the mail's footer falls back to it.
+    language = models.CharField(
+        max_length=16, blank=True, help_text=_('The language the course is taught in, e.g. "fr".')
     )
 
     def __str__(self) -> str:
@@ -40,12 +45,21 @@ class CourseMode(models.Model):
 
 
 class UserProfile(models.Model):
-    """The learner's full name lives here, as in Open edX (auth_userprofile.name)."""
+    """The learner's full name lives here, as in Open edX (auth_userprofile.name), and the
+    language they chose (Open edX keeps it as the "pref-lang" user preference)."""
 
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="lms_profile"
     )
     name = models.CharField(max_length=255, blank=True)
+    language = models.CharField(
+        max_length=16,
+        blank=True,
+        choices=settings.LANGUAGES,
+        help_text=_(
+            "The site's and course email's language for this person; empty: the browser's."
+        ),
+    )
 
     def __str__(self) -> str:
         return self.name
@@ -77,13 +91,13 @@ class CourseAccessRole(models.Model):
     COMMUNITY_TA = "Community TA"
     GROUP_COMMUNITY_TA = "Group Moderator"
     ROLE_CHOICES = [
-        (INSTRUCTOR, "Admin (instructor)"),
-        (STAFF, "Staff"),
-        (BETA_TESTER, "Beta tester"),
-        (DISCUSSION_MODERATOR, "Discussion moderator"),
-        (DISCUSSION_ADMIN, "Discussion admin"),
-        (COMMUNITY_TA, "Community TA"),
-        (GROUP_COMMUNITY_TA, "Group community TA"),
+        (INSTRUCTOR, _("Admin (instructor)")),
+        (STAFF, _("Staff")),
+        (BETA_TESTER, _("Beta tester")),
+        (DISCUSSION_MODERATOR, _("Discussion moderator")),
+        (DISCUSSION_ADMIN, _("Discussion admin")),
+        (COMMUNITY_TA, _("Community TA")),
+        (GROUP_COMMUNITY_TA, _("Group community TA")),
     ]
     # Only these two make someone course team for bulk email (Open edX's rule).
     TEAM_ROLES = (INSTRUCTOR, STAFF)
@@ -108,7 +122,7 @@ class Cohort(models.Model):
     course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="cohorts")
     name = models.CharField(max_length=255)
     is_default = models.BooleanField(
-        default=False, help_text='The automatic "Default Group" cohort of the course.'
+        default=False, help_text=_('The automatic "Default Group" cohort of the course.')
     )
 
     class Meta:

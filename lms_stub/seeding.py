@@ -304,15 +304,23 @@ def reserve_ids(model, count: int) -> list[int]:
 
 
 def copy_rows(model, fields: list[str], rows: list[tuple]) -> None:
-    """``rows`` (values of ``fields``, foreign keys as ids) into the model's table by COPY."""
+    """``rows`` (values of ``fields``, foreign keys as ids) into the model's table by COPY;
+    the model's other columns get their field's default, as ``bulk_create`` would give
+    (Django's defaults are not the database's: a column left out would be NULL)."""
     if not rows:
         return
+    others = [
+        field
+        for field in model._meta.concrete_fields
+        if field.name not in fields and not (field.primary_key and field.auto_created)
+    ]
+    defaults = tuple(field.get_default() for field in others)
     quote = connection.ops.quote_name
-    columns = ", ".join(quote(model._meta.get_field(name).column) for name in fields)
-    statement = f"COPY {quote(model._meta.db_table)} ({columns}) FROM STDIN"
+    names = [model._meta.get_field(name).column for name in fields] + [f.column for f in others]
+    statement = f"COPY {quote(model._meta.db_table)} ({', '.join(map(quote, names))}) FROM STDIN"
     with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
         for row in rows:
-            copy.write_row(row)
+            copy.write_row(row + defaults)
 
 
 @dataclass

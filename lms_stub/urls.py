@@ -9,7 +9,7 @@ from . import views
 urlpatterns = [
     path("", views.home, name="home"),
     path("favicon.ico", views.favicon),
-    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("dashboard/", views.learner_dashboard, name="dashboard"),
     path(
@@ -22,8 +22,8 @@ urlpatterns = [
     path("mailbox/<str:name>/", views.mailbox_message, name="mailbox_message"),
     path("mailbox/<str:name>/html/", views.mailbox_message_html, name="mailbox_message_html"),
     path("admin/", admin.site.urls),
-    # set_language: the top bar's language selector posts here.
-    path("i18n/", include("django.conf.urls.i18n")),
+    # set_language: the top bar's language selector posts here (Django's, plus the profile).
+    path("i18n/setlang/", views.set_language, name="set_language"),
     # ESPs post bounces and complaints here (anymail checks the basic auth; docs/feedback.md).
     path("webhooks/anymail/", include("anymail.urls")),
 ]

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from csp.constants import UNSAFE_INLINE
 from csp.decorators import csp_update
 from django.conf import settings
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
@@ -12,15 +13,21 @@ from django.db.models import Count, Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.templatetags.static import static
+from django.utils.translation import check_for_language, gettext_lazy
+from django.utils.translation import gettext as _
+from django.views import i18n
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 
 from bulk_email import api as bulk_email_api
 from bulk_email import email_tab
 
 from . import mailbox
-from .models import Course, CourseAccessRole, CourseEnrollment
+from .models import Course, CourseAccessRole, CourseEnrollment, UserProfile
 
-INSTRUCTOR_TABS = [("course_info", "Course Info"), ("membership", "Membership")]
+INSTRUCTOR_TABS = [
+    ("course_info", gettext_lazy("Course Info")),
+    ("membership", gettext_lazy("Membership")),
+]
 
 
 def home(request):
@@ -84,6 +91,45 @@ def learner_dashboard(request):
     )
 
 
+# --- The language: the top bar's selector, and the profile's language at sign-in -----------------
+
+
+def set_language(request):
+    """Django's set_language (the cookie, back to ``next``); signed in, the choice is saved
+    on the profile too: the LMS's preferred language, which the person's course email and
+    their next sign-in follow."""
+    response = i18n.set_language(request)
+    language = request.POST.get("language", "")
+    if request.method == "POST" and request.user.is_authenticated and chosen(language):
+        UserProfile.objects.update_or_create(user=request.user, defaults={"language": language})
+    return response
+
+
+def chosen(language: str) -> bool:
+    return language in dict(settings.LANGUAGES) and check_for_language(language)
+
+
+class LoginView(auth_views.LoginView):
+    """Sign-in; the profile's language, when the person chose one, becomes the session's
+    (the language cookie), whatever the browser asked for."""
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        profile = UserProfile.objects.filter(user=form.get_user()).first()
+        if profile is not None and chosen(profile.language):
+            response.set_cookie(
+                settings.LANGUAGE_COOKIE_NAME,
+                profile.language,
+                max_age=settings.LANGUAGE_COOKIE_AGE,
+                path=settings.LANGUAGE_COOKIE_PATH,
+                domain=settings.LANGUAGE_COOKIE_DOMAIN,
+                secure=settings.LANGUAGE_COOKIE_SECURE,
+                httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
+                samesite=settings.LANGUAGE_COOKIE_SAMESITE,
+            )
+        return response
+
+
 def user_is_course_team(user, course: Course) -> bool:
     if user.is_superuser:
         return True
@@ -106,7 +152,7 @@ def instructor_dashboard(request, course_id: str):
     course = get_object_or_404(Course, pk=course_id)
     if not user_is_course_team(request.user, course):
         raise PermissionDenied(
-            "Only the course's Staff and Admins can open its instructor dashboard."
+            _("Only the course's Staff and Admins can open its instructor dashboard.")
         )
     tabs = instructor_tabs(request, course)
     tab = request.GET.get("tab", tabs[0][0])
@@ -174,7 +220,7 @@ def email_context(request, course: Course) -> dict:
     return email_tab.tab_context(request, course.id)
 
 
-EMAIL_TAB = ("email", "Email")
+EMAIL_TAB = ("email", gettext_lazy("Email"))
 TAB_CONTEXT = {
     "course_info": course_info_context,
     "membership": membership_context,
@@ -188,7 +234,7 @@ TAB_CONTEXT = {
 def require_mailbox() -> None:
     """The Mailbox shows every message the local sink got: development only."""
     if not settings.MAILBOX_ENABLED:
-        raise Http404("The Mailbox is off (it is for development: DEBUG or MAILBOX_ENABLED).")
+        raise Http404(_("The Mailbox is off (it is for development: DEBUG or MAILBOX_ENABLED)."))
 
 
 def mailbox_list(request):
@@ -205,7 +251,7 @@ def mailbox_message(request, name: str):
     require_mailbox()
     message = mailbox.read_message(settings.MAILBOX_DIR, name)
     if message is None:
-        raise Http404("No such message in the Mailbox.")
+        raise Http404(_("No such message in the Mailbox."))
     return render(request, "lms_stub/mailbox_message.html", {"message": message})
 
 
@@ -216,7 +262,7 @@ def mailbox_message_html(request, name: str):
     require_mailbox()
     message = mailbox.read_message(settings.MAILBOX_DIR, name)
     if message is None:
-        raise Http404("No such message in the Mailbox.")
+        raise Http404(_("No such message in the Mailbox."))
     response = HttpResponse(message.html or "<p>(no HTML part)</p>")
     response["Content-Security-Policy"] = (
         "default-src 'none'; img-src * data:; style-src 'unsafe-inline'; "

@@ -14,6 +14,8 @@ for locale in $LOCALES; do args+=(-l "$locale"); done
 not_shipped=(-i ".venv/*" -i "tests/*" -i "bench/*" -i "var/*" -i "scripts/*" -i "deploy/*"
   -i "docs/*" -i "*/migrations/*" -i "build/*")
 "$PY" -m django makemessages "${args[@]}" -d django "${not_shipped[@]}"
-# The Email tab's script; ckeditor_csp.js has no words and the bundled CKEditor has its own.
+# The Email tab's and the Email Settings dialog's scripts; ckeditor_csp.js has no words. No
+# -i "static/*" here: makemessages matches an ignored directory by its name alone, so it would
+# skip bulk_email/static too (the site's own static/ holds no script).
 "$PY" -m django makemessages "${args[@]}" -d djangojs "${not_shipped[@]}" \
-  -i "static/*" -i "bulk_email/static/bulk_email/ckeditor_csp.js"
+  -i "bulk_email/static/bulk_email/ckeditor_csp.js"

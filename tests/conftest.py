@@ -27,6 +27,18 @@ def redis_url() -> str:
     return url
 
 
+@pytest.fixture(autouse=True)
+def site_language():
+    """Each test starts and ends in the site's language: a test client's request leaves the
+    language its LocaleMiddleware activated (say Arabic) active in the thread afterwards,
+    and the next test would render a footer in it."""
+    from django.utils import translation
+
+    translation.deactivate()
+    yield
+    translation.deactivate()
+
+
 # --- Mail: a real SMTP sink and the settings that point Django's SMTP backend at it --------
 
 

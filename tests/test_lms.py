@@ -51,3 +51,8 @@ def test_the_derived_anonymous_id_is_django_s_salted_hmac(secret):
             value = f"{course}\n{user_id}"
             expected = salted_hmac("bulk_email.anonymous_user_id", value, algorithm="sha256")
             assert derived_anonymous_id(course, user_id) == expected.hexdigest()[:32]
+
+
+def test_an_lms_that_knows_no_preferred_language_says_so():
+    """The default: every footer then follows the course's language, else the site's."""
+    assert LMSBackend().preferred_languages([1, 2, 3]) == {}

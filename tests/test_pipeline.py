@@ -518,6 +518,66 @@ def test_user_id_is_the_lms_anonymous_id_asked_once_per_batch(
     assert f"https://survey.example/?who=anon{learners[0].pk}x" in html
 
 
+# --- The footer in each learner's language ------------------------------------------------------
+
+
+def test_a_batch_asks_the_lms_for_its_languages_once_and_sends_each_footer_in_its_own(
+    smtp_settings, smtp_sink, course_with_learners, monkeypatch
+):
+    from bulk_email import rendering
+
+    course, instructor, learners = course_with_learners
+    course.language = "fr"  # for those who chose nothing of the site's
+    course.save()
+    chosen = ["ar", "en", "", "de", "ar", "en", "fr"]  # "" and "de": the course's French
+    for learner, language in zip(learners, chosen, strict=True):
+        UserProfile.objects.filter(user=learner).update(language=language)
+    task = make_task(course, instructor)
+    [batch_id] = run_fan_out(task)
+    rendering.clear_prepared_cache()
+    before = rendering.preparations.copy()
+    asked = []
+    original = StubLMSBackend.preferred_languages
+
+    def counting(self, user_ids):
+        asked.append(list(user_ids))
+        return original(self, user_ids)
+
+    monkeypatch.setattr(StubLMSBackend, "preferred_languages", counting)
+    send_all([batch_id])
+    assert asked == [[u.pk for u in learners]]  # one call for the batch
+    assert rendering.preparations - before == {"ar": 1, "en": 1, "fr": 1}
+    wanted = {
+        u.email: lang if lang in ("ar", "en") else "fr"
+        for u, lang in zip(learners, chosen, strict=True)
+    }
+    assert len(smtp_sink.messages) == len(learners)
+    for message in smtp_sink.messages:
+        html = parts(parse(message.data))["text/html"]
+        language = wanted[message.rcpt_tos[0]]
+        assert f'role="contentinfo" lang="{language}"' in html
+
+
+def test_an_lms_without_preferred_languages_sends_every_footer_in_the_courses(
+    smtp_settings, smtp_sink, course_with_learners, monkeypatch
+):
+    from bulk_email import rendering
+    from bulk_email.lms import LMSBackend
+
+    course, instructor, learners = course_with_learners
+    course.language = "ar"
+    course.save()
+    UserProfile.objects.filter(user__in=learners).update(language="fr")  # not asked for
+    monkeypatch.setattr(StubLMSBackend, "preferred_languages", LMSBackend.preferred_languages)
+    task = make_task(course, instructor)
+    rendering.clear_prepared_cache()
+    before = rendering.preparations.copy()
+    send_all(run_fan_out(task))
+    assert rendering.preparations - before == {"ar": 1}
+    for message in smtp_sink.messages:
+        assert 'lang="ar" dir="rtl"' in parts(parse(message.data))["text/html"]
+
+
 def test_with_dkim_every_message_arrives_with_both_signatures_valid(
     small_batches, smtp_settings, smtp_sink, course_with_learners
 ):

@@ -337,3 +337,32 @@ def test_only_one_click_is_exempt_from_csrf():
 
     exempt = [p.name for p in urls.urlpatterns if getattr(p.callback, "csrf_exempt", False)]
     assert exempt == ["one_click"]
+
+
+# --- The learner's language ---------------------------------------------------------------------
+
+
+def test_logged_out_the_page_speaks_the_link_owners_preferred_language(client, token, learner):
+    from lms_stub.models import UserProfile
+
+    UserProfile.objects.filter(user=learner).update(language="ar")
+    page = client.get(unsubscribe_url(token), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert '<html lang="ar" dir="rtl">' in page and ">إلغاء الاشتراك</button>" in page
+    response = client.post(
+        one_click_url(token), {"List-Unsubscribe": "One-Click"}, HTTP_ACCEPT_LANGUAGE="en"
+    )
+    assert response.content.decode() == "أُلغي الاشتراك."
+
+
+def test_with_no_preferred_language_the_page_follows_the_browser(client, token):
+    page = client.get(unsubscribe_url(token), HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+    assert '<html lang="fr" dir="ltr">' in page and ">Se désabonner</button>" in page
+
+
+def test_someone_else_signed_in_reads_it_in_their_own_language(client, token, learner):
+    from lms_stub.models import UserProfile
+
+    UserProfile.objects.filter(user=learner).update(language="ar")
+    client.force_login(factories.make_user())
+    page = client.get(unsubscribe_url(token), HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+    assert '<html lang="fr"' in page

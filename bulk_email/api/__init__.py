@@ -18,6 +18,7 @@ from .delivery import (
     delivery_page,
     delivery_rows,
 )
+from .languages import preferred_language
 from .retention import Purge, purge_sends
 from .retirement import Retirement, retire_user
 from .selectors import (
@@ -111,6 +112,7 @@ __all__ = [
     "opt_in",
     "opt_out",
     "opted_out_course_ids",
+    "preferred_language",
     "preview_email",
     "preview_sent_email",
     "purge_sends",

@@ -5,6 +5,7 @@ service checks again."""
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.utils.translation import gettext as _
 
 from ..exceptions import (
     BulkEmailDisabledError,
@@ -37,14 +38,14 @@ class CourseAccess:
         """``task`` when it is a send of this course; UnknownTaskError otherwise (another
         course's task id says nothing to this course's staff)."""
         if task.email.course_id != self.course_id:
-            raise UnknownTaskError(f"This course has no email task {task.pk}.")
+            raise UnknownTaskError(_("This course has no email task %(id)s.") % {"id": task.pk})
         return task
 
 
 def course_or_refuse(course_id: str) -> CourseInfo:
     course = get_lms().get_course(course_id)
     if course is None:
-        raise UnknownCourseError(f"There is no course {course_id}.")
+        raise UnknownCourseError(_("There is no course %(course)s.") % {"course": course_id})
     return course
 
 
@@ -54,7 +55,7 @@ def staff_access(*, user: AbstractBaseUser, course_id: str) -> CourseAccess:
     if reason := BulkEmailFlag.disabled_reason(course_id):
         raise BulkEmailDisabledError(reason)
     if not get_lms().is_course_staff(user, course_id):
-        raise NotCourseStaffError("Only the course's Staff and Admins can send course email.")
+        raise NotCourseStaffError(_("Only the course's Staff and Admins can send course email."))
     return CourseAccess(user=user, course=course, roles=frozenset({STAFF}))
 
 
@@ -85,6 +86,6 @@ def learner_access(*, user: AbstractBaseUser, course_id: str) -> CourseAccess:
     course = course_or_refuse(course_id)
     if not get_lms().is_enrolled(user, course_id):
         raise NotEnrolledError(
-            "You can change the email settings only of courses you are enrolled in."
+            _("You can change the email settings only of courses you are enrolled in.")
         )
     return CourseAccess(user=user, course=course, roles=frozenset({LEARNER}))

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.db.models import Count
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from .. import recipients
 from ..exceptions import BadRequestError
@@ -30,8 +32,8 @@ FEEDBACK_KINDS = {
 }
 KIND_OF_EVENT = {event: kind for kind, events in FEEDBACK_KINDS.items() for event in events}
 EVENT_LABELS = {
-    FeedbackEvent.HARD_BOUNCE: "Bounced",
-    FeedbackEvent.COMPLAINT: "Marked as spam",
+    FeedbackEvent.HARD_BOUNCE: gettext_lazy("Bounced."),
+    FeedbackEvent.COMPLAINT: gettext_lazy("Marked as spam."),
 }
 OUTCOMES, FEEDBACK = "o", "f"  # the two segments, in report order
 CURSOR = re.compile(r"\A([of])([0-9]{1,18})\Z")
@@ -62,7 +64,10 @@ class DeliveryPage:
 def clean_kind(kind: str) -> str:
     """ "" (every kind) or one of KINDS; BadRequestError otherwise."""
     if kind and kind not in KINDS:
-        raise BadRequestError(f"kind must be one of {', '.join(KINDS)} (or empty).", field="kind")
+        raise BadRequestError(
+            _("kind must be one of %(kinds)s (or empty).") % {"kinds": ", ".join(KINDS)},
+            field="kind",
+        )
     return kind
 
 
@@ -73,7 +78,7 @@ def parse_cursor(after: str) -> tuple[str, int]:
         return OUTCOMES, 0
     match = CURSOR.match(after)
     if match is None:
-        raise BadRequestError("after must be the next cursor of a previous page.", field="after")
+        raise BadRequestError(_("after must be the next cursor of a previous page."), field="after")
     return match.group(1), int(match.group(2))
 
 
@@ -144,7 +149,9 @@ def _outcome_rows(task: EmailTask, kind: str, after_id: int, limit: int) -> list
             name=names.get(row.user_id, ""),
             email=row.user.email,
             code="" if row.code is None else str(row.code),
-            why=row.detail,
+            # A reason the pipeline wrote (pipeline.batches) in the reader's language; a mail
+            # server's reply, which no catalog has, as it came.
+            why=_(row.detail) if row.detail else "",
             source="smtp" if row.status == RecipientOutcome.FAILED else "bulk_email",
             at=row.created,
             cursor=f"{OUTCOMES}{row.pk}",
@@ -164,7 +171,7 @@ def _feedback_rows(task: EmailTask, kind: str, after_id: int, limit: int) -> lis
             name=names.get(row.user_id, ""),
             email=row.address,
             code=row.status_code,
-            why=" ".join(filter(None, [EVENT_LABELS[row.kind] + ".", row.diagnostic])),
+            why=" ".join(filter(None, [str(EVENT_LABELS[row.kind]), row.diagnostic])),
             source=row.source,
             at=row.received,
             cursor=f"{FEEDBACK}{row.pk}",

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.db.models import Count, Sum
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from .. import app_settings
 from ..exceptions import BadRequestError
@@ -55,8 +56,11 @@ def retention_cutoff(older_than_days: int) -> datetime.datetime:
     floor = app_settings.get("SOFT_BOUNCE_DAYS")
     if older_than_days < floor:
         raise BadRequestError(
-            f"Keep sends at least {floor} days (SOFT_BOUNCE_DAYS): soft bounces are counted "
-            "over that window.",
+            _(
+                "Keep sends at least %(days)d days (SOFT_BOUNCE_DAYS): soft bounces are counted "
+                "over that window."
+            )
+            % {"days": floor},
             field="older_than_days",
         )
     return timezone.now() - datetime.timedelta(days=older_than_days)

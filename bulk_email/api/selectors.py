@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from .. import app_settings, recipients, rendering
 from ..exceptions import InvalidTokenError, UnknownTaskError
@@ -100,7 +101,7 @@ def get_task(*, access: CourseAccess, task_id: int) -> EmailTask:
         .first()
     )
     if task is None:
-        raise UnknownTaskError(f"This course has no email task {task_id}.")
+        raise UnknownTaskError(_("This course has no email task %(id)s.") % {"id": task_id})
     return task
 
 
@@ -390,7 +391,7 @@ def read_unsubscribe_token(*, token: str) -> UnsubscribeRequest:
     user no longer exists."""
     subject = read_token(token)
     if not get_user_model().objects.filter(pk=subject.user_id).exists():
-        raise InvalidTokenError("This unsubscribe link is for an account that no longer exists.")
+        raise InvalidTokenError(_("This unsubscribe link is for an account that no longer exists."))
     course = get_lms().get_course(subject.course_id)
     return UnsubscribeRequest(
         user_id=subject.user_id,

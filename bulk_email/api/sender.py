@@ -4,6 +4,8 @@ among the From addresses the operator allowed; they never type one."""
 
 from dataclasses import dataclass
 
+from django.utils.translation import gettext as _
+
 from .. import app_settings
 from ..exceptions import InvalidEmailError
 from ..lms import CourseInfo
@@ -40,6 +42,7 @@ def chosen_from(options: SenderOptions, from_addr: str) -> str:
     if from_addr not in options.from_addresses:
         allowed = ", ".join(options.from_addresses)
         raise InvalidEmailError(
-            f"This course sends from {allowed}; choose one of them.", field="from_addr"
+            _("This course sends from %(allowed)s; choose one of them.") % {"allowed": allowed},
+            field="from_addr",
         )
     return from_addr

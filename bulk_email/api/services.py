@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from .. import app_settings, recipients, rendering, signals
 from ..exceptions import InvalidEmailError
@@ -172,13 +173,14 @@ def edit_scheduled(
         course_id=access.course_id, subject=subject, html=html, targets=targets, send_at=send_at
     )
     if clean.send_at is None:
-        raise InvalidEmailError("Give the time to send at.", field="send_at")
+        raise InvalidEmailError(_("Give the time to send at."), field="send_at")
     new_from = chosen_from(sender_options(course=access.course), from_addr) if from_addr else ""
     with transaction.atomic():
         task = EmailTask.objects.select_for_update().select_related("email").get(pk=task.pk)
         if task.state != EmailTask.SCHEDULED:
             raise InvalidEmailError(
-                f"This email can no longer be edited: it is {task.get_state_display()}.",
+                _("This email can no longer be edited: it is %(state)s.")
+                % {"state": task.get_state_display()},
                 field="state",
             )
         email = task.email
@@ -210,7 +212,8 @@ def revoke(*, access: CourseAccess, task: EmailTask) -> EmailTask:
     task.refresh_from_db()
     if not revoked:
         raise InvalidEmailError(
-            f"This send has already ended ({task.get_state_display()}).", field="state"
+            _("This send has already ended (%(state)s).") % {"state": task.get_state_display()},
+            field="state",
         )
     return task
 
@@ -224,17 +227,20 @@ def resend_to_failed(*, access: CourseAccess, task: EmailTask) -> EmailTask:
     access.owns(task)
     task.refresh_from_db()
     if task.state not in EmailTask.FINAL_STATES:
-        raise InvalidEmailError("Wait until this send has ended.", field="state")
+        raise InvalidEmailError(_("Wait until this send has ended."), field="state")
     if not task.outcomes.filter(status="failed").exists():
-        raise InvalidEmailError("No recipient of this send failed.", field="state")
+        raise InvalidEmailError(_("No recipient of this send failed."), field="state")
     with transaction.atomic():
         # Concurrent resends of one send queue on its row; each then sees the one before.
         EmailTask.objects.select_for_update().filter(pk=task.pk).first()
         earlier = task.resends.order_by("pk").first()
         if earlier:
             raise InvalidEmailError(
-                f"This send was already resent to its failed recipients (send {earlier.pk}); "
-                "resend that one's failures instead.",
+                _(
+                    "This send was already resent to its failed recipients (send %(send)s); "
+                    "resend that one's failures instead."
+                )
+                % {"send": earlier.pk},
                 field="state",
             )
         resend = EmailTask.objects.create(

@@ -25,6 +25,8 @@ from django.core.cache import cache
 from django.core.mail import EmailMessage
 from django.db import transaction
 from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from .. import app_settings
 from ..exceptions import (
@@ -45,10 +47,11 @@ def clean_removal_reason(reason: str) -> str:
     """The reason an operator gives, trimmed; refused when empty or longer than the log keeps."""
     reason = " ".join((reason or "").split())  # one line: it is shown in lists
     if not reason:
-        raise BadRequestError("Say why these addresses may be mailed again.", field="reason")
+        raise BadRequestError(_("Say why these addresses may be mailed again."), field="reason")
     if len(reason) > REMOVAL_REASON_MAX_LENGTH:
         raise BadRequestError(
-            f"Keep the reason under {REMOVAL_REASON_MAX_LENGTH} characters.", field="reason"
+            _("Keep the reason under %(max)d characters.") % {"max": REMOVAL_REASON_MAX_LENGTH},
+            field="reason",
         )
     return reason
 
@@ -169,7 +172,7 @@ def send_address_test(*, user: AbstractBaseUser) -> str:
     past ADDRESS_TEST_LIMIT_PER_HOUR."""
     row = suppression_of(user)
     if row is None:
-        raise BadRequestError("Course email already reaches your address: nothing to clear.")
+        raise BadRequestError(_("Course email already reaches your address: nothing to clear."))
     if row.reason not in CLEARABLE_BY_TEST:
         raise BadRequestError(refusal_for(row))
     take_test_allowance(user)
@@ -179,11 +182,11 @@ def send_address_test(*, user: AbstractBaseUser) -> str:
 
 def refusal_for(row: Suppression) -> str:
     if row.reason == Suppression.COMPLAINT:
-        return (
+        return _(
             "You reported a course email as spam, so none is sent to your address. Turn a "
             "course's email back on in its Email Settings to receive course email again."
         )
-    return "The site's team stopped course email to your address; ask them to restore it."
+    return _("The site's team stopped course email to your address; ask them to restore it.")
 
 
 def take_test_allowance(user: AbstractBaseUser) -> None:
@@ -199,7 +202,12 @@ def take_test_allowance(user: AbstractBaseUser) -> None:
         used = 1
     if used > limit:
         raise TooManyRequestsError(
-            f"You asked for {limit} test messages this hour already; try again later."
+            ngettext(
+                "You asked for %(limit)d test message this hour already; try again later.",
+                "You asked for %(limit)d test messages this hour already; try again later.",
+                limit,
+            )
+            % {"limit": limit}
         )
 
 
@@ -224,12 +232,13 @@ def deliver_test(user: AbstractBaseUser, link: str) -> None:
         code, reply = next(iter(error.recipients.values()), (0, b""))
         reply = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
         raise AddressTestNotSentError(
-            f"The mail server refused your address ({code} {reply[:200]}): it does not work yet."
+            _("The mail server refused your address (%(code)s %(reply)s): it does not work yet.")
+            % {"code": code, "reply": reply[:200]}
         ) from error
     except (smtplib.SMTPException, OSError) as error:
         logger.warning("The test message to user %s could not be sent: %s", user.pk, error)
         raise AddressTestNotSentError(
-            "The test message could not be sent just now; try again in a few minutes."
+            _("The test message could not be sent just now; try again in a few minutes.")
         ) from error
 
 
@@ -264,18 +273,20 @@ def read_address_test(*, token: str) -> AddressTest:
         )
     except signing.SignatureExpired:
         raise InvalidTokenError(
-            "This link has expired: send yourself a new test message."
+            _("This link has expired: send yourself a new test message.")
         ) from None
     except (signing.BadSignature, TypeError, ValueError):
-        raise InvalidTokenError("This link is not one this site sent.") from None
+        raise InvalidTokenError(_("This link is not one this site sent.")) from None
     row = Suppression.objects.filter(
         pk=suppression_id, count=count, reason__in=CLEARABLE_BY_TEST
     ).first()
     user = get_user_model().objects.filter(pk=user_id).first()
     if row is None or user is None or Suppression.normalize(user.email or "") != row.address:
         raise InvalidTokenError(
-            "This link no longer works: the address was cleared already, changed, or bounced "
-            "again since the test message."
+            _(
+                "This link no longer works: the address was cleared already, changed, or bounced "
+                "again since the test message."
+            )
         )
     return AddressTest(user=user, suppression=row)
 

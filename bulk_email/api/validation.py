@@ -8,6 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.utils import timezone
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from .. import app_settings, recipients, rendering
 from ..exceptions import BadRequestError, InvalidEmailError
@@ -18,10 +21,11 @@ def clean_subject(subject: str) -> str:
     subject = (subject or "").strip()
     limit = app_settings.get("SUBJECT_MAX_LENGTH")
     if not subject:
-        raise InvalidEmailError("Enter a subject.", field="subject")
+        raise InvalidEmailError(_("Enter a subject."), field="subject")
     if len(subject) > limit:
         raise InvalidEmailError(
-            f"The subject is {len(subject)} characters long; the limit is {limit}.",
+            _("The subject is %(length)d characters long; the limit is %(limit)d.")
+            % {"length": len(subject), "limit": limit},
             field="subject",
         )
     rendering.refuse_header_injection(subject=subject)
@@ -33,12 +37,16 @@ def clean_html(html: str) -> str:
     limit = app_settings.get("MAX_HTML_LENGTH")
     if len(html or "") > limit:
         raise InvalidEmailError(
-            f"The message is too large ({len(html):,} characters; the limit is {limit:,}).",
+            _("The message is too large (%(length)s characters; the limit is %(limit)s).")
+            % {
+                "length": number_format(len(html), force_grouping=True),
+                "limit": number_format(limit, force_grouping=True),
+            },
             field="message",
         )
     clean = rendering.sanitize_html(html or "")  # refuses nesting beyond MAX_HTML_NESTING
     if not has_visible_content(clean):
-        raise InvalidEmailError("Write a message: it is empty.", field="message")
+        raise InvalidEmailError(_("Write a message: it is empty."), field="message")
     return clean
 
 
@@ -55,9 +63,11 @@ def clean_send_at(send_at: datetime.datetime | None) -> datetime.datetime | None
     if send_at is None:
         return None
     if timezone.is_naive(send_at):
-        raise InvalidEmailError("Give the time with its time zone.", field="send_at")
+        raise InvalidEmailError(_("Give the time with its time zone."), field="send_at")
     if send_at <= timezone.now():
-        raise InvalidEmailError("The scheduled time has passed; pick a later one.", field="send_at")
+        raise InvalidEmailError(
+            _("The scheduled time has passed; pick a later one."), field="send_at"
+        )
     refuse_beyond_schedule_horizon(send_at)
     return send_at
 
@@ -67,7 +77,15 @@ def refuse_beyond_schedule_horizon(send_at: datetime.datetime) -> None:
     calendar (9999-12-31T23:59:59-14:00) cannot even be stored in UTC."""
     days = app_settings.get("MAX_SCHEDULE_DAYS")
     if send_at - timezone.now() > datetime.timedelta(days=days):
-        raise InvalidEmailError(f"Schedule a send at most {days} days ahead.", field="send_at")
+        raise InvalidEmailError(
+            ngettext(
+                "Schedule a send at most %(days)d day ahead.",
+                "Schedule a send at most %(days)d days ahead.",
+                days,
+            )
+            % {"days": days},
+            field="send_at",
+        )
 
 
 @dataclass(frozen=True)
@@ -123,8 +141,8 @@ def clean_idempotency_key(key: str | None) -> str | None:
         return None
     if not isinstance(key, str) or not IDEMPOTENCY_KEY.fullmatch(key):
         raise BadRequestError(
-            f"The idempotency key must be 8 to {IDEMPOTENCY_KEY_MAX_LENGTH} letters, digits, "
-            '"-" or "_" (a UUID fits).',
+            _('The idempotency key must be 8 to %(max)d letters, digits, "-" or "_" (a UUID fits).')
+            % {"max": IDEMPOTENCY_KEY_MAX_LENGTH},
             field="idempotency_key",
         )
     return key

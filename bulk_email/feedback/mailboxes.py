@@ -21,6 +21,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from django.utils.translation import gettext as _
+
 from .. import app_settings
 from ..exceptions import BulkEmailConfigurationError, BulkEmailError
 
@@ -72,40 +74,51 @@ def configuration_problems() -> list[str]:
     """What is wrong with FEEDBACK_IMAP / FEEDBACK_MAILDIR, in words (empty when usable)."""
     imap, maildir = app_settings.get("FEEDBACK_IMAP"), app_settings.get("FEEDBACK_MAILDIR")
     if imap and maildir:
-        return ["Set one of BULK_EMAIL FEEDBACK_IMAP and FEEDBACK_MAILDIR, not both."]
+        return [_("Set one of BULK_EMAIL FEEDBACK_IMAP and FEEDBACK_MAILDIR, not both.")]
     if not imap and not maildir:
-        return ["Set BULK_EMAIL FEEDBACK_IMAP or FEEDBACK_MAILDIR to poll for feedback."]
+        return [_("Set BULK_EMAIL FEEDBACK_IMAP or FEEDBACK_MAILDIR to poll for feedback.")]
     return imap_problems(imap) if imap else maildir_problems(maildir)
 
 
 def imap_problems(imap) -> list[str]:
     if not isinstance(imap, dict):
-        return ["BULK_EMAIL FEEDBACK_IMAP must be a dict (host, user, password, ...)."]
+        return [_("BULK_EMAIL FEEDBACK_IMAP must be a dict (host, user, password, ...).")]
     unknown = sorted(set(imap) - set(IMAP_DEFAULTS) - set(IMAP_REQUIRED))
     missing = [name for name in IMAP_REQUIRED if not imap.get(name)]
-    problems = [f"FEEDBACK_IMAP has unknown key(s): {', '.join(unknown)}."] if unknown else []
+    problems = []
+    if unknown:
+        problems.append(
+            _("FEEDBACK_IMAP has unknown key(s): %(keys)s.") % {"keys": ", ".join(unknown)}
+        )
     if missing:
-        problems.append(f"FEEDBACK_IMAP needs {', '.join(missing)}.")
+        problems.append(_("FEEDBACK_IMAP needs %(keys)s.") % {"keys": ", ".join(missing)})
     if not imap.get("ssl", True) and not imap.get("starttls"):
         problems.append(
-            "FEEDBACK_IMAP must use TLS: keep ssl True (IMAPS) or set starttls True; "
-            "the password is never sent in clear."
+            _(
+                "FEEDBACK_IMAP must use TLS: keep ssl True (IMAPS) or set starttls True; "
+                "the password is never sent in clear."
+            )
         )
     for name in ("host", "user", "folder", "processed_folder"):
         if any(character in str(imap.get(name) or "") for character in "\r\n\0"):
-            problems.append(f"FEEDBACK_IMAP {name} must not contain line breaks.")
+            problems.append(
+                _("FEEDBACK_IMAP %(name)s must not contain line breaks.") % {"name": name}
+            )
         elif not str(imap.get(name) or "").isascii():
             problems.append(
-                f"FEEDBACK_IMAP {name} must be ASCII (a folder name in IMAP's modified "
-                "UTF-7, e.g. R&AOk-ponses for Réponses)."
+                _(
+                    "FEEDBACK_IMAP %(name)s must be ASCII (a folder name in IMAP's modified "
+                    "UTF-7, e.g. R&AOk-ponses for Réponses)."
+                )
+                % {"name": name}
             )
     port, timeout = imap.get("port"), imap.get("timeout", 30)
     if port is not None and not (_is_number(port, int) and 0 < port < 65536):
-        problems.append("FEEDBACK_IMAP port must be a port number (or None for the default).")
+        problems.append(_("FEEDBACK_IMAP port must be a port number (or None for the default)."))
     if not (_is_number(timeout, int | float) and timeout > 0):
-        problems.append("FEEDBACK_IMAP timeout must be a positive number of seconds.")
+        problems.append(_("FEEDBACK_IMAP timeout must be a positive number of seconds."))
     if imap.get("ssl", True) and imap.get("starttls"):
-        problems.append("FEEDBACK_IMAP: starttls is for a plain port; set ssl False with it.")
+        problems.append(_("FEEDBACK_IMAP: starttls is for a plain port; set ssl False with it."))
     return problems
 
 
@@ -116,7 +129,10 @@ def _is_number(value, kind) -> bool:
 def maildir_problems(maildir) -> list[str]:
     path = Path(str(maildir))
     if not all((path / sub).is_dir() for sub in ("new", "cur", "tmp")):
-        return [f"FEEDBACK_MAILDIR {path} is not a Maildir (no new/, cur/ and tmp/ in it)."]
+        return [
+            _("FEEDBACK_MAILDIR %(path)s is not a Maildir (no new/, cur/ and tmp/ in it).")
+            % {"path": path}
+        ]
     return []
 
 

@@ -4,6 +4,7 @@ same transaction as the change itself, so that no change is left unattributed.""
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from .sends import EmailTask
 
@@ -21,11 +22,11 @@ class SendAuditEntry(models.Model):
     REVOKED = "revoked"
     RESENT = "resent"
     ACTION_CHOICES = [
-        (CREATED, "Created"),
-        (SCHEDULED, "Scheduled"),
-        (EDITED, "Edited"),
-        (REVOKED, "Revoked"),
-        (RESENT, "Resent"),
+        (CREATED, _("Created")),
+        (SCHEDULED, _("Scheduled")),
+        (EDITED, _("Edited")),
+        (REVOKED, _("Revoked")),
+        (RESENT, _("Resent")),
     ]
 
     task = models.ForeignKey(EmailTask, on_delete=models.CASCADE, related_name="audit_entries")
@@ -37,9 +38,10 @@ class SendAuditEntry(models.Model):
     changes = models.JSONField(default=dict, blank=True)
 
     class Meta:
+        verbose_name = _("send audit entry")
+        verbose_name_plural = _("send audit entries")
         ordering = ["task", "at", "pk"]
         indexes = [models.Index(fields=["task", "action", "at"])]
-        verbose_name_plural = "send audit entries"
 
     def __str__(self) -> str:
         return f"{self.action} task {self.task_id} by {self.actor_id} at {self.at:%Y-%m-%d %H:%M}"

@@ -7,6 +7,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Exists, Subquery
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 
 class BulkEmailFlag(models.Model):
@@ -17,12 +19,13 @@ class BulkEmailFlag(models.Model):
     enabled = models.BooleanField(default=False)
     require_course_email_auth = models.BooleanField(
         default=True,
-        help_text="When set, only courses with a CourseAuthorization (email enabled) may send.",
+        help_text=_("When set, only courses with a CourseAuthorization (email enabled) may send."),
     )
     changed = models.DateTimeField(auto_now=True)
 
     class Meta:
-        verbose_name = "bulk email flag"
+        verbose_name = _("bulk email flag")
+        verbose_name_plural = _("bulk email flags")
 
     def __str__(self) -> str:
         state = "enabled" if self.enabled else "disabled"
@@ -59,11 +62,15 @@ class BulkEmailFlag(models.Model):
             .first()
         )
         if flag is None or not flag.enabled:
-            return "Bulk email is turned off for this site (the bulk email flag in the admin)."
+            return gettext(
+                "Bulk email is turned off for this site (the bulk email flag in the admin)."
+            )
         if flag.course_disabled:
             return DisabledCourse(reason=flag.disabled_because).explanation()
         if flag.require_course_email_auth and not flag.course_authorized:
-            return "This course is not authorized to send bulk email (course authorizations)."
+            return gettext(
+                "This course is not authorized to send bulk email (course authorizations)."
+            )
         return ""
 
 
@@ -74,16 +81,23 @@ class DisabledCourse(models.Model):
 
     course_id = models.CharField(max_length=255, unique=True)
     reason = models.CharField(
-        max_length=255, blank=True, help_text="Shown to the course's staff in place of the tab."
+        max_length=255, blank=True, help_text=_("Shown to the course's staff in place of the tab.")
     )
     created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("disabled course")
+        verbose_name_plural = _("disabled courses")
 
     def __str__(self) -> str:
         return f"{self.course_id}: bulk email turned off"
 
     def explanation(self) -> str:
-        because = f": {self.reason}" if self.reason else "."
-        return f"Bulk email is turned off for this course{because}"
+        if self.reason:
+            return gettext("Bulk email is turned off for this course: %(reason)s") % {
+                "reason": self.reason
+            }
+        return gettext("Bulk email is turned off for this course.")
 
 
 class CourseAuthorization(models.Model):
@@ -91,6 +105,10 @@ class CourseAuthorization(models.Model):
 
     course_id = models.CharField(max_length=255, unique=True)
     email_enabled = models.BooleanField(default=False)
+
+    class Meta:
+        verbose_name = _("course authorization")
+        verbose_name_plural = _("course authorizations")
 
     def __str__(self) -> str:
         return f"{self.course_id}: email {'enabled' if self.email_enabled else 'disabled'}"
@@ -163,9 +181,15 @@ class CourseEmailTemplate(models.Model):
     plain_template = models.TextField(validators=[validate_has_one_body_slot])
     openedx_placeholders = models.BooleanField(
         default=False,
-        help_text="An Open edX template: {course_title}, {name}... are filled, and literal "
-        "braces are doubled as Python format strings have them.",
+        help_text=_(
+            "An Open edX template: {course_title}, {name}... are filled, and literal "
+            "braces are doubled as Python format strings have them."
+        ),
     )
+
+    class Meta:
+        verbose_name = _("course email template")
+        verbose_name_plural = _("course email templates")
 
     def __str__(self) -> str:
         return self.name
@@ -195,11 +219,11 @@ class CourseEmail(models.Model):
     subject = models.CharField(max_length=128)
     html_message = models.TextField()
     text_message = models.TextField(
-        blank=True, help_text="Plain-text part; made from the HTML with html2text when empty."
+        blank=True, help_text=_("Plain-text part; made from the HTML with html2text when empty.")
     )
     template_name = models.CharField(max_length=255, blank=True)
     from_addr = models.CharField(
-        max_length=255, blank=True, help_text="Overrides the default From address."
+        max_length=255, blank=True, help_text=_("Overrides the default From address.")
     )
     # The key the Email tab makes once per compose: the same request again (a double click,
     # a retry after a lost answer) finds this email instead of sending a second one. The
@@ -212,6 +236,8 @@ class CourseEmail(models.Model):
     modified = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = _("course email")
+        verbose_name_plural = _("course emails")
         ordering = ["-created"]
         constraints = [
             models.UniqueConstraint(
@@ -229,12 +255,14 @@ class Target(models.Model):
     "verified". The kinds of group are registered in groups.py, which validates keys."""
 
     email = models.ForeignKey(CourseEmail, on_delete=models.CASCADE, related_name="targets")
-    target_type = models.CharField(max_length=16, help_text="The group kind (groups.py).")
+    target_type = models.CharField(max_length=16, help_text=_("The group kind (groups.py)."))
     target_value = models.CharField(
-        max_length=255, blank=True, help_text="The track's mode slug or the cohort's id."
+        max_length=255, blank=True, help_text=_("The track's mode slug or the cohort's id.")
     )
 
     class Meta:
+        verbose_name = _("target")
+        verbose_name_plural = _("targets")
         constraints = [
             models.UniqueConstraint(
                 fields=["email", "target_type", "target_value"], name="unique_email_target"

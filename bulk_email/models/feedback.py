@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.db import connection, models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from .. import signals
 
@@ -62,13 +63,13 @@ class Optout(models.Model):
     COMPLAINT = "complaint"
     MAILTO = "mailto"
     HOW_CHOICES = [
-        (DASHBOARD, "Learner dashboard"),
-        (LINK, "Unsubscribe link"),
-        (ONE_CLICK, "One-click unsubscribe (RFC 8058)"),
-        (ADMIN, "Admin"),
-        (RETIRED, "Account retired"),
-        (COMPLAINT, "Spam complaint (feedback loop)"),
-        (MAILTO, "Mail to the List-Unsubscribe address"),
+        (DASHBOARD, _("Learner dashboard")),
+        (LINK, _("Unsubscribe link")),
+        (ONE_CLICK, _("One-click unsubscribe (RFC 8058)")),
+        (ADMIN, _("Admin")),
+        (RETIRED, _("Account retired")),
+        (COMPLAINT, _("Spam complaint (feedback loop)")),
+        (MAILTO, _("Mail to the List-Unsubscribe address")),
     ]
 
     user = models.ForeignKey(
@@ -81,6 +82,8 @@ class Optout(models.Model):
     objects = OptoutQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("opt-out")
+        verbose_name_plural = _("opt-outs")
         constraints = [models.UniqueConstraint(fields=["user", "course_id"], name="unique_optout")]
         indexes = [models.Index(fields=["course_id", "user"])]
 
@@ -97,10 +100,10 @@ class Suppression(models.Model):
     COMPLAINT = "complaint"
     MANUAL = "manual"
     REASON_CHOICES = [
-        (HARD_BOUNCE, "Hard bounce"),
-        (SOFT_BOUNCES, "Repeated soft bounces"),
-        (COMPLAINT, "Spam complaint"),
-        (MANUAL, "Added by an operator"),
+        (HARD_BOUNCE, _("Hard bounce")),
+        (SOFT_BOUNCES, _("Repeated soft bounces")),
+        (COMPLAINT, _("Spam complaint")),
+        (MANUAL, _("Added by an operator")),
     ]
 
     # Lower-cased whole (what mailbox providers do; see feedback.normalize_address).
@@ -109,14 +112,16 @@ class Suppression(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     reason = models.CharField(max_length=16, choices=REASON_CHOICES)
-    source = models.CharField(max_length=32, help_text="dsn, arf, ses, sendgrid, admin ...")
+    source = models.CharField(max_length=32, help_text=_("dsn, arf, ses, sendgrid, admin ..."))
     first_event = models.DateTimeField()
     last_event = models.DateTimeField()
-    count = models.PositiveIntegerField(default=1, help_text="Events that confirmed it.")
-    status_code = models.CharField(max_length=16, blank=True, help_text="e.g. 5.1.1")
+    count = models.PositiveIntegerField(default=1, help_text=_("Events that confirmed it."))
+    status_code = models.CharField(max_length=16, blank=True, help_text=_("e.g. 5.1.1"))
     diagnostic = models.TextField(blank=True)
 
     class Meta:
+        verbose_name = _("suppression")
+        verbose_name_plural = _("suppressions")
         ordering = ["-last_event"]
 
     def __str__(self) -> str:
@@ -142,11 +147,11 @@ class FeedbackEvent(models.Model):
     UNSUBSCRIBE = "unsubscribe"
     IGNORED = "ignored"
     KIND_CHOICES = [
-        (HARD_BOUNCE, "Hard bounce"),
-        (SOFT_BOUNCE, "Soft bounce"),
-        (COMPLAINT, "Complaint"),
-        (UNSUBSCRIBE, "Unsubscribe"),
-        (IGNORED, "Ignored"),
+        (HARD_BOUNCE, _("Hard bounce")),
+        (SOFT_BOUNCE, _("Soft bounce")),
+        (COMPLAINT, _("Complaint")),
+        (UNSUBSCRIBE, _("Unsubscribe")),
+        (IGNORED, _("Ignored")),
     ]
 
     kind = models.CharField(max_length=16, choices=KIND_CHOICES)
@@ -170,6 +175,8 @@ class FeedbackEvent(models.Model):
     received = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
+        verbose_name = _("feedback event")
+        verbose_name_plural = _("feedback events")
         ordering = ["-received"]
         indexes = [models.Index(fields=["task", "kind"])]
 

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import models, transaction
 from django.db.models import F, Sum
+from django.utils.translation import gettext_lazy as _
 
 from .. import signals
 from .courses import CourseEmail
@@ -50,14 +51,14 @@ class EmailTask(StatefulModel):
     FAILURE = "FAILURE"
     REVOKED = "REVOKED"
     STATE_CHOICES = [
-        (QUEUING, "Queuing"),
-        (PENDING, "Pending"),
-        (SCHEDULED, "Scheduled"),
-        (STARTED, "Started"),
-        (PROGRESS, "Progress"),
-        (SUCCESS, "Success"),
-        (FAILURE, "Failure"),
-        (REVOKED, "Revoked"),
+        (QUEUING, _("Queuing")),
+        (PENDING, _("Pending")),
+        (SCHEDULED, _("Scheduled")),
+        (STARTED, _("Started")),
+        (PROGRESS, _("Progress")),
+        (SUCCESS, _("Success")),
+        (FAILURE, _("Failure")),
+        (REVOKED, _("Revoked")),
     ]
     # The state sets, defined here once; the Email tab's script gets them from the page.
     WAITING_STATES = (QUEUING, PENDING)  # no worker has taken the send yet
@@ -87,11 +88,11 @@ class EmailTask(StatefulModel):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="resends",
-        help_text="On a 'resend to failed recipients' task: the task whose failures it retries.",
+        help_text=_("On a 'resend to failed recipients' task: the task whose failures it retries."),
     )
     state = models.CharField(max_length=16, choices=STATE_CHOICES, default=QUEUING, db_index=True)
     queue = models.CharField(
-        max_length=32, default="default", help_text="Celery queue of its fan-out and batches."
+        max_length=32, default="default", help_text=_("Celery queue of its fan-out and batches.")
     )
     send_at = models.DateTimeField(null=True, blank=True, db_index=True)
     created = models.DateTimeField(auto_now_add=True)
@@ -103,13 +104,13 @@ class EmailTask(StatefulModel):
     # rows, one F() increment per message, and summed when asked (``counts``): no
     # shared row is rewritten per message and no total can disagree with its batches.
     total = models.PositiveIntegerField(default=0)
-    retries = models.PositiveIntegerField(default=0, help_text="Transient-failure retries.")
+    retries = models.PositiveIntegerField(default=0, help_text=_("Transient-failure retries."))
 
     # Fan-out bookkeeping: where resolution got to, so that a re-run resumes there.
     fan_out_last_user_id = models.BigIntegerField(default=0)
     fan_out_done = models.BooleanField(default=False)
     heartbeat = models.DateTimeField(
-        null=True, blank=True, help_text="Last progress of the fan-out (for crash recovery)."
+        null=True, blank=True, help_text=_("Last progress of the fan-out (for crash recovery).")
     )
     batches_total = models.PositiveIntegerField(default=0)
     batches_finished = models.PositiveIntegerField(default=0)
@@ -126,6 +127,8 @@ class EmailTask(StatefulModel):
     objects = EmailTaskQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("email task")
+        verbose_name_plural = _("email tasks")
         ordering = ["-created"]
         indexes = [models.Index(fields=["state", "send_at"])]
 
@@ -174,7 +177,7 @@ class Batch(StatefulModel):
     PENDING = "pending"
     CLAIMED = "claimed"
     DONE = "done"
-    STATE_CHOICES = [(PENDING, "Pending"), (CLAIMED, "Claimed"), (DONE, "Done")]
+    STATE_CHOICES = [(PENDING, _("Pending")), (CLAIMED, _("Claimed")), (DONE, _("Done"))]
     TRANSITIONS = {
         PENDING: frozenset({CLAIMED}),
         # Claimed -> Claimed: a claim whose worker looks dead is taken over.
@@ -183,16 +186,16 @@ class Batch(StatefulModel):
     }
 
     task = models.ForeignKey(EmailTask, on_delete=models.CASCADE, related_name="batches")
-    seq = models.PositiveIntegerField(help_text="0, 1, 2 ... in user-id order.")
-    user_ids = models.JSONField(help_text="The recipients' user ids, ascending.")
+    seq = models.PositiveIntegerField(help_text=_("0, 1, 2 ... in user-id order."))
+    user_ids = models.JSONField(help_text=_("The recipients' user ids, ascending."))
     state = models.CharField(max_length=16, choices=STATE_CHOICES, default=PENDING)
     attempts = models.PositiveIntegerField(default=0)
     stalls = models.PositiveIntegerField(
-        default=0, help_text="Transient failures in a row without reaching anyone (backoff)."
+        default=0, help_text=_("Transient failures in a row without reaching anyone (backoff).")
     )
     created = models.DateTimeField(auto_now_add=True)
     enqueued_at = models.DateTimeField(
-        null=True, blank=True, help_text="When a send_batch message for it was last enqueued."
+        null=True, blank=True, help_text=_("When a send_batch message for it was last enqueued.")
     )
     claim_token = models.CharField(max_length=32, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
@@ -206,13 +209,14 @@ class Batch(StatefulModel):
     objects = StateQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("batch")
+        verbose_name_plural = _("batches")
         constraints = [models.UniqueConstraint(fields=["task", "seq"], name="unique_batch_seq")]
         indexes = [
             models.Index(fields=["state", "heartbeat"]),
             models.Index(fields=["state", "enqueued_at"]),
         ]
         ordering = ["task", "seq"]
-        verbose_name_plural = "batches"
 
     def __str__(self) -> str:
         return f"Batch {self.seq} of task {self.task_id}"
@@ -227,17 +231,19 @@ class RecipientOutcome(models.Model):
 
     FAILED = "failed"
     SKIPPED = "skipped"
-    STATUS_CHOICES = [(FAILED, "Failed"), (SKIPPED, "Skipped")]
+    STATUS_CHOICES = [(FAILED, _("Failed")), (SKIPPED, _("Skipped"))]
 
     task = models.ForeignKey(EmailTask, on_delete=models.CASCADE, related_name="outcomes")
     batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="outcomes")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     status = models.CharField(max_length=16, choices=STATUS_CHOICES)
-    code = models.PositiveIntegerField(null=True, blank=True, help_text="SMTP reply code.")
+    code = models.PositiveIntegerField(null=True, blank=True, help_text=_("SMTP reply code."))
     detail = models.TextField(blank=True)
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("recipient outcome")
+        verbose_name_plural = _("recipient outcomes")
         constraints = [
             models.UniqueConstraint(fields=["task", "user"], name="unique_outcome_per_recipient")
         ]

@@ -22,6 +22,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from .. import app_settings, progress, recipients, rendering
 from ..exceptions import (
@@ -146,13 +147,39 @@ def deliver_batch(claim: Claim) -> None:
     to_send = [people[user_id] for user_id in progress.positions if user_id not in skips]
     if not to_send:
         return
-    prepared = rendering.get_prepared_message(batch.task.email)
+    to_send = with_languages(to_send, batch.task.email.course_id)
+    by_language = prepared_by_language(batch.task.email, to_send)
+    prepared = next(iter(by_language.values()))
     if prepared.uses_anonymous_id:
         to_send = with_anonymous_ids(to_send, prepared.course_id)
+    sender = BatchSender(
+        prepared, by_language=by_language, task_id=batch.task_id, on_outcome=progress.record
+    )
     try:
-        BatchSender(prepared, task_id=batch.task_id, on_outcome=progress.record).send(to_send)
+        sender.send(to_send)
     finally:
         progress.close()
+
+
+def with_languages(people: list[Recipient], course_id: str) -> list[Recipient]:
+    """Each person's message language (rendering.message_language): the LMS is asked for
+    the batch's preferred languages in one call, for the course only when someone has none
+    of the site's."""
+    lms = get_lms()
+    preferred = lms.preferred_languages([person.user_id for person in people])
+    chosen = {user_id: rendering.supported_language(code) for user_id, code in preferred.items()}
+    fallback = ""
+    if any(not chosen.get(person.user_id) for person in people):
+        course = lms.get_course(course_id)
+        fallback = rendering.message_language(None, course.language if course else None)
+    return [replace(p, language=chosen.get(p.user_id) or fallback) for p in people]
+
+
+def prepared_by_language(email, people: list[Recipient]) -> dict[str, rendering.PreparedMessage]:
+    """The email prepared once per language among these people (cached per process: a
+    send's later batches reuse them)."""
+    languages = sorted({person.language for person in people})
+    return {language: rendering.get_prepared_message(email, language) for language in languages}
 
 
 def with_anonymous_ids(people: list[Recipient], course_id: str) -> list[Recipient]:
@@ -179,6 +206,12 @@ def load_recipients(user_ids: list[int]) -> dict[int, Recipient]:
     return {pk: Recipient(pk, email, name or "") for pk, email, name in rows}
 
 
+# Stored in English, as written (the worker has no reader); the delivery report translates them
+# for whoever reads it, from these catalog entries.
+OPTED_OUT = gettext_noop("Opted out of this course's email.")
+NOT_ACTIVE = gettext_noop("The account is no longer active.")
+
+
 def skip_reasons(batch: Batch, people: dict, user_ids: list[int]) -> dict[int, str]:
     """Why each recipient who must not be mailed any more is skipped (changes since fan-out:
     opt-outs, deactivations, suppressions; one query each)."""
@@ -186,10 +219,10 @@ def skip_reasons(batch: Batch, people: dict, user_ids: list[int]) -> dict[int, s
     opted_out = recipients.opted_out_ids(
         **recipients.email_audience(email=email), user_ids=user_ids
     )
-    reasons = {user_id: "Opted out of this course's email." for user_id in opted_out}
+    reasons = {user_id: OPTED_OUT for user_id in opted_out}
     for user_id in user_ids:
         if user_id not in people:
-            reasons.setdefault(user_id, "The account is no longer active.")
+            reasons.setdefault(user_id, NOT_ACTIVE)
     for user_id, why in recipients.suppressed_ids(user_ids=user_ids).items():
         reasons.setdefault(user_id, f"The address is suppressed ({why.lower()}).")
     return reasons

@@ -12,7 +12,7 @@ else stops the batch: ``TransientSendError`` (back off, retry ``unsent``) or
 the recipients still unsent, from the one stopped at.
 """
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from ..exceptions import InvalidEmailError
 from ..lms import Recipient
@@ -47,10 +47,14 @@ class BatchSender:
         self,
         prepared: PreparedMessage,
         *,
+        by_language: Mapping[str, PreparedMessage] | None = None,
         task_id: int | None = None,
         on_outcome: Callable[[Outcome], None] | None = None,
     ):
         self.prepared = prepared
+        # The same email prepared in each recipient's language (Recipient.language); a
+        # recipient whose language is not in it gets ``prepared``.
+        self.by_language = by_language or {}
         # The send's task: the prepared message is the email's, shared by every send of it,
         # while the feedback addresses (VERP, mailto) name the task; given per batch.
         self.task_id = task_id
@@ -97,7 +101,8 @@ class BatchSender:
     # --- The steps, in order ---------------------------------------------------------------
 
     def render(self, recipient: Recipient) -> RenderedMessage:
-        return render_message(self.prepared, recipient, task_id=self.task_id)
+        prepared = self.by_language.get(recipient.language, self.prepared)
+        return render_message(prepared, recipient, task_id=self.task_id)
 
     def rate_limit(self) -> None:
         if self.limiter is not None:

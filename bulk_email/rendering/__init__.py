@@ -1,5 +1,6 @@
 from ..lms import CourseInfo, Recipient
 from .headers import CONTROL_CHARACTERS, refuse_header_injection
+from .languages import message_language, supported_language
 from .mime import dot_stuffed
 from .personal import RenderedMessage, render_message
 from .prepare import (
@@ -11,6 +12,7 @@ from .prepare import (
     file_template,
     get_prepared_message,
     load_template,
+    preparations,
     prepare_from_lms,
     prepare_message,
     split_from,
@@ -31,11 +33,14 @@ __all__ = [
     "file_template",
     "get_prepared_message",
     "load_template",
+    "message_language",
+    "preparations",
     "prepare_from_lms",
     "prepare_message",
     "refuse_header_injection",
     "render_message",
     "sanitize_html",
     "split_from",
+    "supported_language",
     "text_from_html",
 ]

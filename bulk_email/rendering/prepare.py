@@ -6,22 +6,27 @@ keywords, encodes the fixed headers and the MIME part headers, and keeps the HTM
 subject cut around the personal slots, for ``personal.render_message`` to fill in per
 recipient. Pure; ``get_prepared_message`` is the one impure entry (the course from the LMS,
 the template from the database), cached per process.
+
+The footer speaks the learner's language: a message is prepared once per (email, language)
+present among its recipients, under ``translation.override(language)``; ``preparations``
+counts them (docs/languages.md).
 """
 
 import html
 import logging
 import re
 import secrets
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from email.utils import parseaddr
 from functools import cached_property
 from typing import Any, Protocol
 
 import premailer
+from django.conf import settings
 from django.template.loader import get_template, render_to_string
 from django.urls import NoReverseMatch, reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from .. import app_settings
 from ..exceptions import BulkEmailConfigurationError, EmailTemplateError, UnknownCourseError
@@ -160,7 +165,12 @@ def inline_css(document: str, base_url: str) -> str:
 
 def footer_context(course: CourseInfo, email_settings_url: str, unsubscribe_url: str) -> dict:
     postal = course.postal_address or app_settings.get("POSTAL_ADDRESS")
+    language = translation.get_language() or "en"
     return {
+        # The footer is in the language active while preparing, the body in the course's:
+        # the footer says its own lang and dir (mail clients and screen readers follow it).
+        "footer_language": language,
+        "footer_direction": "rtl" if translation.get_language_bidi() else "ltr",
         "course_name": course.display_name,
         "email_settings_url": email_settings_url,
         "unsubscribe_url": unsubscribe_url,
@@ -238,6 +248,9 @@ def openedx_values(course: CourseInfo, email_settings_url: str, lms_values: dict
     values = dict.fromkeys(OPENEDX_EMAIL_PLACEHOLDERS, "")
     values.update({k: str(v) for k, v in lms_values.items() if k in OPENEDX_EMAIL_PLACEHOLDERS})
     values.update(
+        # One source for the course's language: the port's CourseInfo (an LMS's own
+        # email_template_values()["course_language"] is not read).
+        course_language=course.language,
         course_title=course.display_name,
         course_id=course.course_id,
         course_end_date=course_end_text(course),
@@ -355,7 +368,7 @@ def prepare_message(
 
 # --- The per-process cache and the one impure entry point --------------------------------------
 
-_CACHE_SIZE = 16
+_CACHE_SIZE = 48  # a few emails, each in a few languages
 _prepared_cache: "OrderedDict[tuple, PreparedMessage]" = OrderedDict()  # least recent first
 
 
@@ -397,15 +410,25 @@ def checked_template(template: EmailTemplate, where: str) -> EmailTemplate:
     return template
 
 
-def get_prepared_message(email: Any) -> PreparedMessage:
-    """``prepare_message`` for a saved CourseEmail, cached per process by (id, modified) and
-    the whole settings snapshot (every BULK_EMAIL setting, SECRET_KEY): a changed setting
-    never gets a message prepared under the old one, whichever setting it is."""
-    key = (email.pk, getattr(email, "modified", None), app_settings.snapshot())
+# Messages prepared in this process since it started, by language: what a test or a bench
+# reads to see that a send costs one preparation per language among its recipients.
+preparations: Counter = Counter()
+
+
+def get_prepared_message(email: Any, language: str | None = None) -> PreparedMessage:
+    """``prepare_message`` for a saved CourseEmail in ``language`` (the footer's; default:
+    the site's LANGUAGE_CODE), cached per process by (id, modified, language) and the whole
+    settings snapshot (every BULK_EMAIL setting, SECRET_KEY): a changed setting never gets a
+    message prepared under the old one, whichever setting it is."""
+    language = language or settings.LANGUAGE_CODE
+    key = (email.pk, getattr(email, "modified", None), language, app_settings.snapshot())
     if email.pk is not None and key in _prepared_cache:
         _prepared_cache.move_to_end(key)
         return _prepared_cache[key]
-    prepared = prepare_from_lms(email)
+    with translation.override(language):
+        prepared = prepare_from_lms(email)
+    preparations[language] += 1
+    logger.info("Prepared email %s in language %s.", email.pk, language)
     if email.pk is not None:
         _prepared_cache[key] = prepared
         while len(_prepared_cache) > _CACHE_SIZE:

@@ -2,6 +2,7 @@
 
 import datetime
 
+import pytest
 from django.utils import timezone
 
 from bulk_email.testing import LMSBackendContract, World
@@ -55,3 +56,22 @@ class TestStubLMSBackend(LMSBackendContract):
             users=users,
             cohort_ids={"Default Group": default.id, "Blue": blue.id},
         )
+
+
+@pytest.mark.django_db
+def test_preferred_languages_are_one_query_for_the_batch(django_assert_num_queries):
+    from lms_stub.models import UserProfile
+
+    users = [make_user() for _ in range(4)]
+    for user, language in zip(users, ["fr", "ar", "", "en"], strict=True):
+        UserProfile.objects.filter(user=user).update(language=language)
+    with django_assert_num_queries(1):
+        languages = StubLMSBackend().preferred_languages([u.pk for u in users])
+    assert languages == {users[0].pk: "fr", users[1].pk: "ar", users[3].pk: "en"}
+
+
+@pytest.mark.django_db
+def test_the_course_language_is_the_courses_and_the_template_values_do_not_repeat_it():
+    course = make_course(language="ar")
+    assert StubLMSBackend().get_course(course.id).language == "ar"
+    assert "course_language" not in StubLMSBackend().email_template_values(course.id)

@@ -113,3 +113,15 @@ def test_copy_seeds_the_same_rows_as_bulk_create(monkeypatch):
     assert len(copied["users"]) == 700
     assert copied["optouts"] and copied["cohorts"]
     assert copied == seeded_rows(COURSE)
+
+
+@pytest.mark.django_db
+def test_the_demo_has_learners_in_three_languages_and_its_logins_keep_the_browsers():
+    from lms_stub.demo import seed_demo
+    from lms_stub.models import UserProfile
+
+    seed_demo(learners=12)
+    seed_demo(learners=12)  # idempotent
+    languages = list(UserProfile.objects.values_list("language", flat=True))
+    assert (languages.count("fr"), languages.count("ar")) == (3, 3)
+    assert UserProfile.objects.get(user__username="learner").language == ""

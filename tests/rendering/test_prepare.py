@@ -279,3 +279,29 @@ def test_the_anonymous_id_is_per_course_stable_and_not_the_database_id():
     assert derived_anonymous_id("course-v1:A+B+C", 12) != "12"
     prepared = prepare(EmailData(subject="No keyword", html_message="<p>None here</p>"))
     assert not prepared.uses_anonymous_id  # then no id is computed per recipient
+
+
+# --- One preparation per (email, language) ------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_message_is_prepared_once_per_language_with_its_footer_in_it():
+    from bulk_email import rendering
+    from tests import factories
+
+    course = factories.make_sending_course(display_name="Physique")
+    email = factories.make_email(course.id)
+    rendering.clear_prepared_cache()
+    before = rendering.preparations.copy()
+    prepared = {lang: rendering.get_prepared_message(email, lang) for lang in ("en", "fr", "ar")}
+    for _ in range(3):  # asked again per batch: the cache answers
+        for lang in ("en", "fr", "ar"):
+            assert rendering.get_prepared_message(email, lang) is prepared[lang]
+    assert rendering.preparations - before == {"en": 1, "fr": 1, "ar": 1}
+    html = {lang: "".join(p.html.parts) for lang, p in prepared.items()}
+    text = {lang: "".join(p.text.parts) for lang, p in prepared.items()}
+    assert 'lang="ar" dir="rtl"' in html["ar"] and "تصلك هذه الرسالة" in text["ar"]
+    assert 'lang="fr" dir="ltr"' in html["fr"] and "Vous recevez cet e-mail" in text["fr"]
+    assert 'lang="en" dir="ltr"' in html["en"] and "You are receiving" in text["en"]
+    # The document's own language stays the course's: the body is written in it.
+    assert html["ar"].count('<html lang="en"') == 1

@@ -3,6 +3,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from bulk_email import api
 from bulk_email.exceptions import BulkEmailError
@@ -31,7 +32,7 @@ class Command(BaseCommand):
 
     def list_groups(self, course_id: str | None) -> None:
         if not course_id:
-            raise CommandError("--groups needs --course-id: groups belong to a course.")
+            raise CommandError(_("--groups needs --course-id: groups belong to a course."))
         try:
             groups = api.offered_groups(course_id=course_id)
         except BulkEmailError as error:
@@ -43,7 +44,7 @@ class Command(BaseCommand):
     def list_sends(self, course_id: str | None, limit: int) -> None:
         tasks = api.recent_tasks(course_id=course_id, limit=limit)
         if not tasks:
-            self.stdout.write("No sends.")
+            self.stdout.write(_("No sends."))
             return
         self.stdout.write(
             f"{'task':>6}  {'state':<9} {'total':>7} {'sent':>7} {'failed':>6} {'skipped':>7}  "
@@ -55,8 +56,12 @@ class Command(BaseCommand):
                 f"{task.pk:>6}  {status.state_label:<9} {status.total:>7} {status.sent:>7} "
                 f"{status.failed:>6} {status.skipped:>7}  {zoned(task.created)}  "
                 f"{task.email.course_id} / {task.email.subject}"
-                + (f"\n        error: {status.error}" if status.error else "")
+                + (error_line(status.error) if status.error else "")
             )
+
+
+def error_line(error: str) -> str:
+    return "\n        " + _("error: %(error)s") % {"error": error}
 
 
 def zoned(moment) -> str:

@@ -3,6 +3,7 @@
 import datetime
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
 
 from bulk_email import api
 
@@ -19,9 +20,13 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         if options["minutes"] < 1:
-            raise CommandError("--minutes must be at least 1.")
+            raise CommandError(_("--minutes must be at least 1."))
         ids = api.fail_stuck_tasks(
             older_than=datetime.timedelta(minutes=options["minutes"]), dry_run=options["dry_run"]
         )
-        verb = "would fail" if options["dry_run"] else "failed"
-        self.stdout.write(f"{len(ids)} stuck send(s) {verb}: {', '.join(map(str, ids)) or '-'}")
+        line = (
+            _("%(count)d stuck send(s) would fail: %(ids)s")
+            if options["dry_run"]
+            else _("%(count)d stuck send(s) failed: %(ids)s")
+        )
+        self.stdout.write(line % {"count": len(ids), "ids": ", ".join(map(str, ids)) or "-"})

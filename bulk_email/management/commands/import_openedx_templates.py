@@ -8,6 +8,7 @@ from pathlib import Path
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from bulk_email.models import CourseEmailTemplate
 
@@ -34,22 +35,25 @@ class Command(BaseCommand):
             except ValidationError as error:
                 refusals.append(f"{row_name(row)!r}: {'; '.join(error.messages)}")
         if refusals:  # all or nothing: a half-imported set of templates helps nobody
-            raise CommandError("Nothing imported. Refused " + " | ".join(refusals))
+            refused = " | ".join(refusals)
+            raise CommandError(_("Nothing imported. Refused %(refusals)s") % {"refusals": refused})
         with transaction.atomic():
             for template in templates:
                 template.save()
-                self.stdout.write(f"Imported {template.name!r}")
+                self.stdout.write(_("Imported %(name)r") % {"name": template.name})
 
 
 def read_rows(file: Path) -> list[dict]:
     try:
         data = json.loads(file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise CommandError(f"Cannot read {file}: {error}") from error
+        problem = _("Cannot read %(file)s: %(error)s") % {"file": file, "error": error}
+        raise CommandError(problem) from error
     rows = [r for r in data if isinstance(r, dict)] if isinstance(data, list) else []
     templates = [r for r in rows if r.get("model") == "bulk_email.courseemailtemplate"]
     if not templates:
-        raise CommandError(f"{file} holds no bulk_email.courseemailtemplate rows.")
+        problem = _("%(file)s holds no bulk_email.courseemailtemplate rows.") % {"file": file}
+        raise CommandError(problem)
     return templates
 
 

@@ -12,6 +12,7 @@ import sys
 
 from django.core.management.base import BaseCommand
 from django.db import InterfaceError, InternalError, OperationalError, ProgrammingError
+from django.utils.translation import gettext as _
 
 from bulk_email import app_settings
 from bulk_email.feedback import process_message
@@ -55,11 +56,13 @@ class Command(BaseCommand):
                 raw, source=options["source"][:32], envelope_recipients=tuple(options["recipient"])
             )
         except DATABASE_UNUSABLE as error:
-            self.stderr.write(f"database unreachable, the message is left to the MTA: {error}")
+            problem = _("database unreachable, the message is left to the MTA: %(error)s")
+            self.stderr.write(problem % {"error": error})
             sys.exit(EX_TEMPFAIL)
         except Exception as error:  # a bug of ours must not make the MTA bounce the bounce
             log.exception("process_feedback failed on a message")
-            self.stderr.write(f"error: the message was not processed ({type(error).__name__})")
+            problem = _("error: the message was not processed (%(kind)s)")
+            self.stderr.write(problem % {"kind": type(error).__name__})
             sys.exit(EX_OK)
         self.stdout.write(result.line())
 

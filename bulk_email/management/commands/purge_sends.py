@@ -1,6 +1,8 @@
 """manage.py purge_sends --older-than DAYS: retention of finished sends (api/retention.py)."""
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from bulk_email import api
 from bulk_email.exceptions import BulkEmailError
@@ -22,10 +24,25 @@ class Command(BaseCommand):
             purge = api.purge_sends(older_than_days=older_than, dry_run=dry_run)
         except BulkEmailError as refused:
             raise CommandError(str(refused)) from refused
-        verb = "Would fold" if dry_run else "Folded"
+        line = DRY_RUN_LINE if dry_run else DONE_LINE
         self.stdout.write(
-            f"{verb} {purge.sends} send(s) finished more than {older_than} days ago: "
-            f"{purge.batches} batch(es), {purge.outcomes} failed/skipped row(s); "
-            f"{purge.feedback_events} feedback event(s) older than that "
-            f"{'would be ' if dry_run else ''}deleted."
+            _(line)
+            % {
+                "sends": purge.sends,
+                "days": older_than,
+                "batches": purge.batches,
+                "outcomes": purge.outcomes,
+                "events": purge.feedback_events,
+            }
         )
+
+
+DRY_RUN_LINE = gettext_noop(
+    "Would fold %(sends)d send(s) finished more than %(days)d days ago: %(batches)d batch(es), "
+    "%(outcomes)d failed/skipped row(s); %(events)d feedback event(s) older than that would be "
+    "deleted."
+)
+DONE_LINE = gettext_noop(
+    "Folded %(sends)d send(s) finished more than %(days)d days ago: %(batches)d batch(es), "
+    "%(outcomes)d failed/skipped row(s); %(events)d feedback event(s) older than that deleted."
+)

@@ -8,6 +8,7 @@ from pathlib import Path
 from celery import current_app
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
 
 from bulk_email import api
 from bulk_email.exceptions import BulkEmailError
@@ -60,12 +61,18 @@ class Command(BaseCommand):
             )
         except BulkEmailError as error:
             raise CommandError(refusal(error, options["course_id"])) from error
-        self.stdout.write(f"Task {task.pk}: {task.get_state_display()}, queue {task.queue}.")
+        self.stdout.write(
+            _("Task %(id)s: %(state)s, queue %(queue)s.")
+            % {"id": task.pk, "state": task.get_state_display(), "queue": task.queue}
+        )
         self.explain_groups(task, access)
         if options["wait"] and task.state != EmailTask.SCHEDULED:
             status = watch(task, self.stdout, no_worker_after=options["no_worker_after"])
             if status.state != EmailTask.SUCCESS:
-                raise CommandError(f"The send ended {status.state_label}: {status.error}")
+                raise CommandError(
+                    _("The send ended %(state)s: %(error)s")
+                    % {"state": status.state_label, "error": status.error}
+                )
 
     def explain_groups(self, task: EmailTask, access) -> None:
         """Each chosen group's reach and who it leaves out, so that a total below the
@@ -79,7 +86,7 @@ class Command(BaseCommand):
     def sender(self, username: str):
         user = get_user_model().objects.filter(username=username).first()
         if user is None:
-            raise CommandError(f"No user {username!r}.")
+            raise CommandError(_("No user %(username)r.") % {"username": username})
         return user
 
     def message(self, options) -> str:
@@ -88,7 +95,9 @@ class Command(BaseCommand):
         try:
             return options["message_file"].read_text(encoding="utf-8")
         except OSError as error:
-            raise CommandError(f"Cannot read {options['message_file']}: {error}") from error
+            problem = _("Cannot read %(file)s: %(error)s")
+            file = options["message_file"]
+            raise CommandError(problem % {"file": file, "error": error}) from error
 
     def send_at(self, text: str | None) -> datetime.datetime | None:
         if not text:
@@ -96,7 +105,9 @@ class Command(BaseCommand):
         try:
             return datetime.datetime.fromisoformat(text)
         except ValueError as error:
-            raise CommandError(f"--send-at {text!r} is not an ISO 8601 time.") from error
+            raise CommandError(
+                _("--send-at %(text)r is not an ISO 8601 time.") % {"text": text}
+            ) from error
 
 
 def refusal(error: BulkEmailError, course_id: str) -> str:
@@ -104,29 +115,37 @@ def refusal(error: BulkEmailError, course_id: str) -> str:
     if getattr(error, "field", None) != "targets":
         return str(error)
     listing = f"manage.py bulk_email_status --course-id {course_id} --groups"
-    return f"{error} The course's groups and their keys: {listing}"
+    return _("%(error)s The course's groups and their keys: %(listing)s") % {
+        "error": error,
+        "listing": listing,
+    }
 
 
 def progress_line(status: api.TaskStatus, width: int = 30) -> str:
     done = status.sent + status.failed + status.skipped
     share = done / status.total if status.total else 0.0
     bar = "#" * round(share * width)
-    return (
-        f"[{bar:<{width}}] {share:4.0%} {done}/{status.total}  "
-        f"sent {status.sent}, failed {status.failed}, skipped {status.skipped}  "
-        f"{status.state_label}"
-    )
+    counts = _("sent %(sent)d, failed %(failed)d, skipped %(skipped)d") % {
+        "sent": status.sent,
+        "failed": status.failed,
+        "skipped": status.skipped,
+    }
+    return f"[{bar:<{width}}] {share:4.0%} {done}/{status.total}  {counts}  {status.state_label}"
 
 
 def no_worker_hint(task: EmailTask, waited: float) -> str:
     """Why a send stays Queuing or Pending: nothing consumes the broker's queue. It keeps
     waiting, as the send does: it starts whenever a worker comes."""
-    return (
-        f"No worker has taken this send after {waited:.0f} s. It stays queued (queue "
-        f"{task.queue}) and starts as soon as a worker runs; start one in another terminal:\n"
-        f"  celery -A {current_app.main} worker -Q large,default\n"
+    return _(
+        "No worker has taken this send after %(seconds).0f s. It stays queued (queue "
+        "%(queue)s) and starts as soon as a worker runs; start one in another terminal:\n"
+        "  %(command)s\n"
         "Still waiting (Ctrl-C stops the waiting, not the send)."
-    )
+    ) % {
+        "seconds": waited,
+        "queue": task.queue,
+        "command": f"celery -A {current_app.main} worker -Q large,default",
+    }
 
 
 def watch(

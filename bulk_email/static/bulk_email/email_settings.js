@@ -1,13 +1,22 @@
 /* The learner dashboard's Email Settings dialogs: the link opens its dialog, the checkbox is
    saved at once. Without this script the link reloads the page with the dialog open and the
-   form posts (Save); everything here is an improvement on that. */
+   form posts (Save); everything here is an improvement on that. Its words come from Django's
+   JavaScript catalog ({% url 'bulk_email:jsi18n' %}), loaded as a script file before this one
+   (no inline script under the site's CSP); without it they stay English. */
 (function () {
   "use strict";
+
+  var gettext = window.gettext || function (text) { return text; };
+  var pgettext = window.pgettext || function (context, text) { return text; };
+  var interpolate = window.interpolate || function (format, values, named) {
+    return format.replace(/%\((\w+)\)s/g, function (match, name) { return String(values[name]); });
+  };
 
   function readAnswer(response) {
     return response.json().catch(function () { return {}; }).then(function (data) {
       if (!response.ok) {
-        throw new Error(data.message || "The server answered " + response.status + ".");
+        throw new Error(data.message || interpolate(
+          gettext("The server answered %(status)s."), { status: response.status }, true));
       }
       return data;
     });
@@ -24,7 +33,7 @@
       },
       body: JSON.stringify({ receive_email: receive }),
     }).then(readAnswer, function () {
-      throw new Error("the connection failed; try again.");
+      throw new Error(gettext("the connection failed; try again."));
     });
   }
 
@@ -39,16 +48,20 @@
     checkbox.addEventListener("change", function () {
       var receive = checkbox.checked;
       status.classList.remove("error");
-      status.textContent = "Saving…";
+      status.textContent = gettext("Saving…");
       queue = queue.then(function () { return postChoice(form, receive); }).then(
         function (data) {
           status.textContent = data.message;
-          if (summary) summary.textContent = data.receive_email ? "on" : "off";
+          if (summary) {
+            summary.textContent = data.receive_email
+              ? pgettext("course email", "on") : pgettext("course email", "off");
+          }
         },
         function (error) {
           checkbox.checked = !receive;
           status.classList.add("error");
-          status.textContent = "Not saved: " + error.message;
+          status.textContent = interpolate(
+            gettext("Not saved: %(reason)s"), { reason: error.message }, true);
         }
       );
     });

@@ -6,6 +6,7 @@ import hashlib
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from bulk_email import api as bulk_email_api
 from lms_stub.models import UserProfile
@@ -23,15 +24,24 @@ class Command(BaseCommand):
     def handle(self, *args, username: str, **options):
         user = get_user_model().objects.filter(username=username).first()
         if user is None:
-            raise CommandError(f"There is no user {username!r}.")
+            raise CommandError(_("There is no user %(username)s.") % {"username": repr(username)})
         with transaction.atomic():
             done = bulk_email_api.retire_user(user_id=user.pk)
             anonymize(user)
         self.stdout.write(
-            f"Retired user {user.pk}: opted out of {done.opted_out_of} more course(s); "
-            f"{done.outcomes_deleted} send outcome(s), {done.suppressions_deleted} "
-            f"suppression(s) erased; {done.batches_scrubbed} batch list(s) and "
-            f"{done.feedback_anonymized} feedback event(s) anonymized."
+            _(
+                "Retired user %(user)s: opted out of %(courses)s more course(s); "
+                "%(outcomes)s send outcome(s), %(suppressions)s suppression(s) erased; "
+                "%(batches)s batch list(s) and %(events)s feedback event(s) anonymized."
+            )
+            % {
+                "user": user.pk,
+                "courses": done.opted_out_of,
+                "outcomes": done.outcomes_deleted,
+                "suppressions": done.suppressions_deleted,
+                "batches": done.batches_scrubbed,
+                "events": done.feedback_anonymized,
+            }
         )
 
 

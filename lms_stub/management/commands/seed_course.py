@@ -1,6 +1,7 @@
 import time
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
 
 from lms_stub.seeding import SeedPlan, seed_course
 
@@ -38,9 +39,9 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         tracks = [t.strip() for t in options["tracks"].split(",") if t.strip()]
         if not tracks:
-            raise CommandError("--tracks needs at least one mode slug, e.g. audit,verified")
+            raise CommandError(_("--tracks needs at least one mode slug, e.g. audit,verified"))
         if options["learners"] < 0 or options["cohorts"] < 0:
-            raise CommandError("--learners and --cohorts must not be negative")
+            raise CommandError(_("--learners and --cohorts must not be negative"))
         plan = SeedPlan(
             course_id=course_key(options["course_id"]),
             learners=options["learners"],
@@ -53,6 +54,11 @@ class Command(BaseCommand):
         report = seed_course(plan)
         elapsed = time.perf_counter() - started
         self.stdout.write(
-            f"{report.course_id}: {report.learners_created} learners created, "
-            f"{report.learners_total} in all, in {elapsed:.1f} s"
+            _("%(course)s: %(created)s learners created, %(total)s in all, in %(seconds).1f s")
+            % {
+                "course": report.course_id,
+                "created": report.learners_created,
+                "total": report.learners_total,
+                "seconds": elapsed,
+            }
         )

@@ -1,4 +1,5 @@
 from django.core.management.base import BaseCommand
+from django.utils.translation import gettext as _
 
 from lms_stub.demo import DEMO_LOGINS, seed_demo
 
@@ -13,6 +14,6 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         seed_demo(learners=options["learners"])
-        self.stdout.write("Demo logins (username / password):")
+        self.stdout.write(_("Demo logins (username / password):"))
         for role, username, password in DEMO_LOGINS:
             self.stdout.write(f"  {role:<12} {username} / {password}")

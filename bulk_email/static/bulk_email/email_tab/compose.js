@@ -2,8 +2,8 @@
  * or at a date and time; errors next to their fields; preview, a test to myself, send or
  * schedule after confirmation; and editing a scheduled email in this same form. */
 import {
-  call, config, confirmDialog, el, failure, isoWithOffset, localInputValue, localTime, people,
-  refresh, restoreFocus, root, say, showMessage, taskUrl, urls,
+  call, config, confirmDialog, el, failure, format, gettext, isoWithOffset, localInputValue, localTime,
+  ngettext, number, people, refresh, restoreFocus, root, say, showMessage, taskUrl, timeZone, urls,
 } from "./shared.js";
 import { track } from "./progress.js";
 
@@ -83,14 +83,19 @@ function countSubject() {
   const limit = config.subjectMaxLength;
   const length = Array.from(subjectInput.value).length; // code points, as the server counts
   const counter = el("subject-counter");
-  counter.textContent = length + " of " + limit + " characters" +
-    (length > limit ? " — " + (length - limit) + " too many" : "");
+  const counted = format(ngettext("%(length)s of %(limit)s characters", "%(length)s of %(limit)s characters", limit),
+    { length: number(length), limit: number(limit) });
+  const over = length - limit;
+  counter.textContent = over > 0
+    ? format(gettext("%(counted)s — %(over)s too many"), { counted, over: number(over) })
+    : counted;
   counter.classList.toggle("bulk-email-over", length > limit);
 }
 
 function showWhen() {
   el("send-at-field").hidden = !laterRadio.checked;
-  submitButton.textContent = editing ? "Save changes" : laterRadio.checked ? "Schedule email" : "Send email";
+  submitButton.textContent = editing ? gettext("Save changes")
+    : laterRadio.checked ? gettext("Schedule email") : gettext("Send email");
 }
 
 function sendAtIso() {
@@ -162,7 +167,7 @@ async function busy(button, work) {
 function preview() {
   return busy(el("preview"), async () => {
     const shown = await call("POST", urls.preview, { subject: subjectInput.value, message: getMessage() });
-    showMessage("Preview", "As you would receive it, with the footer every recipient gets.", shown);
+    showMessage(gettext("Preview"), gettext("As you would receive it, with the footer every recipient gets."), shown);
   });
 }
 
@@ -171,7 +176,7 @@ function sendTest() {
     const task = await call("POST", urls.emails, {
       subject: subjectInput.value, message: getMessage(), targets: ["myself"], idempotency_key: newKey(),
     });
-    say("A test of “" + task.subject + "” is on its way to you.");
+    say(format(gettext("A test of “%(subject)s” is on its way to you."), { subject: task.subject }));
     track(task);
   });
 }
@@ -190,8 +195,10 @@ async function submit(event) {
     const task = await call("POST", urls.emails, { ...body, idempotency_key: composeKey });
     composeKey = newKey(); // sent: what is composed next is another email
     say(draft.later
-      ? "Your email “" + task.subject + "” is scheduled for " + localTime(task.send_at) + "."
-      : "Your email “" + task.subject + "” was queued for sending to " + people(counted.total) + ".");
+      ? format(gettext("Your email “%(subject)s” is scheduled for %(when)s."),
+        { subject: task.subject, when: localTime(task.send_at) })
+      : format(gettext("Your email “%(subject)s” was queued for sending to %(people)s."),
+        { subject: task.subject, people: people(counted.total) }));
     writeDraft(emptyDraft());
     if (!draft.later) track(task);
     await refresh();
@@ -217,11 +224,16 @@ function draftErrors(draft) {
   const errors = {};
   const length = Array.from(draft.subject.trim()).length;
   const limit = config.subjectMaxLength;
-  if (!length) errors.subject = "Enter a subject.";
-  else if (length > limit) errors.subject = "The subject is " + length + " characters long; the limit is " + limit + ".";
-  if (isEmptyMessage(draft.message)) errors.message = "Write a message: it is empty.";
-  if (!draft.targets.length) errors.targets = "Choose at least one group to send to.";
-  if (draft.later && !sendAtIso()) errors.send_at = "Choose the date and time to send at.";
+  if (!length) errors.subject = gettext("Enter a subject.");
+  else if (length > limit) {
+    errors.subject = format(ngettext(
+      "The subject is %(length)s characters long; the limit is %(limit)s.",
+      "The subject is %(length)s characters long; the limit is %(limit)s.", length),
+    { length: number(length), limit: number(limit) });
+  }
+  if (isEmptyMessage(draft.message)) errors.message = gettext("Write a message: it is empty.");
+  if (!draft.targets.length) errors.targets = gettext("Choose at least one group to send to.");
+  if (draft.later && !sendAtIso()) errors.send_at = gettext("Choose the date and time to send at.");
   return errors;
 }
 
@@ -241,10 +253,12 @@ function serverErrors(result) {
 
 function confirmSend(draft, body, counted) {
   const groups = targetLabels(counted.targets).join(", ");
-  const question = (draft.later ? "Schedule this email for " + localTime(body.send_at) + " to " : "Send this email now to ") +
-    people(counted.total) + " (" + groups + ")?" + unknownKeywordsNote(draft);
-  return confirmDialog(draft.later ? "Schedule the email?" : "Send the email?", question,
-    draft.later ? "Schedule" : "Send");
+  const values = { when: localTime(body.send_at), people: people(counted.total), groups };
+  const question = format(draft.later
+    ? gettext("Schedule this email for %(when)s to %(people)s (%(groups)s)?")
+    : gettext("Send this email now to %(people)s (%(groups)s)?"), values) + unknownKeywordsNote(draft);
+  return confirmDialog(draft.later ? gettext("Schedule the email?") : gettext("Send the email?"), question,
+    draft.later ? gettext("Schedule") : gettext("Send"));
 }
 
 /** A %%WORD%% that is not a keyword goes out as written: said before anything is sent. */
@@ -252,8 +266,10 @@ export function unknownKeywordsNote(draft) {
   const written = (draft.subject + " " + draft.message).match(/%%[A-Za-z_]+%%/g) || [];
   const unknown = [...new Set(written)].filter((word) => !config.keywords.includes(word));
   if (!unknown.length) return "";
-  return " Note: " + unknown.join(", ") + (unknown.length > 1 ? " are not keywords" : " is not a keyword") +
-    " and will be sent as written (the keywords are " + config.keywords.join(", ") + ").";
+  return " " + format(ngettext(
+    "Note: %(words)s is not a keyword and will be sent as written (the keywords are %(keywords)s).",
+    "Note: %(words)s are not keywords and will be sent as written (the keywords are %(keywords)s).",
+    unknown.length), { words: unknown.join(", "), keywords: config.keywords.join(", ") });
 }
 
 // --- Editing a scheduled email in the compose form --------------------------------------------------
@@ -276,7 +292,7 @@ export async function startEdit(task) {
     subject: stored.subject, message: stored.message, targets: stored.targets,
     later: true, sendAt: editing.shownSendAt,
   });
-  el("editing-subject").textContent = "“" + stored.subject + "”";
+  el("editing-subject").textContent = format(gettext("“%(subject)s”"), { subject: stored.subject });
   el("editing").hidden = false;
   showWhen();
   clearErrors();
@@ -318,7 +334,8 @@ function asStoredWhereUnchanged(body) {
 async function saveEdit(body) {
   const task = await call("PUT", taskUrl(editing.taskId), asStoredWhereUnchanged(body));
   endEdit();
-  say("Saved: “" + task.subject + "” is scheduled for " + localTime(task.send_at) + ".");
+  say(format(gettext("Saved: “%(subject)s” is scheduled for %(when)s."),
+    { subject: task.subject, when: localTime(task.send_at) }));
   await refresh();
 }
 
@@ -328,7 +345,7 @@ async function explainGroup(event) {
   const details = event.target;
   if (!details.open || details.dataset.loaded) return;
   const text = details.querySelector("p");
-  text.textContent = "Counting…";
+  text.textContent = gettext("Counting…");
   try {
     const found = await call("GET", urls.groups + "?" + new URLSearchParams({ key: details.dataset.key }));
     text.textContent = found.groups[0].why;
@@ -370,10 +387,10 @@ export function init() {
   el("cancel-edit").addEventListener("click", () => {
     endEdit();
     clearErrors();
-    say("Editing cancelled; the scheduled email is unchanged.");
+    say(gettext("Editing cancelled; the scheduled email is unchanged."));
   });
   form.addEventListener("submit", submit);
-  el("timezone").textContent = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  el("timezone").textContent = timeZone;
   sendAtInput.min = localInputValue(new Date());
   countSubject();
   showWhen();

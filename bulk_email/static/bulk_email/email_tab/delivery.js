@@ -2,16 +2,23 @@
  * was skipped, bounced or complained, and why, a page at a time from tasks/<id>/recipients/
  * (keyset: "Show more" asks for the rows after the last one shown), filtered by kind, with the
  * same rows as CSV from recipients.csv. */
-import { call, el, fill, localTime, node, row, taskUrl } from "./shared.js";
+import { call, el, fill, format, gettext, localTime, node, number, row, taskUrl } from "./shared.js";
 
 const PAGE_SIZE = 100;
-const KIND_LABELS = { failed: "Failed", skipped: "Skipped", bounced: "Bounced", complained: "Complained" };
+const KIND_LABELS = {
+  failed: gettext("Failed"), skipped: gettext("Skipped"), bounced: gettext("Bounced"), complained: gettext("Complained"),
+};
+// The counts line: "3 failed · 0 skipped · …", one text per kind so that each reads right.
+const KIND_COUNTS = {
+  failed: gettext("%(count)s failed"), skipped: gettext("%(count)s skipped"),
+  bounced: gettext("%(count)s bounced"), complained: gettext("%(count)s complained"),
+};
 let current = null; // the send shown
 let next = null; // the cursor of the next page, or null at the end
 
 export function openDeliveryReport(task) {
   current = task;
-  el("delivery-title").textContent = "Delivery report: “" + task.subject + "”";
+  el("delivery-title").textContent = format(gettext("Delivery report: “%(subject)s”"), { subject: task.subject });
   el("delivery-kind").value = "";
   el("delivery").showModal();
   load(true);
@@ -43,8 +50,8 @@ async function load(fromStart) {
 }
 
 function showCounts(counts) {
-  el("delivery-counts").textContent = Object.keys(KIND_LABELS)
-    .map((kind) => counts[kind].toLocaleString() + " " + KIND_LABELS[kind].toLowerCase())
+  el("delivery-counts").textContent = Object.keys(KIND_COUNTS)
+    .map((kind) => format(KIND_COUNTS[kind], { count: number(counts[kind]) }))
     .join(" · ");
 }
 

@@ -1,8 +1,8 @@
 /* The history panels: "Sent emails" (View, and a resend to the recipients a send could not
  * reach) and the email task history report (the table here, the CSV link in the template). */
 import {
-  buttons, call, config, confirmDialog, duration, fill, isFinal, localTime, node, people, refresh,
-  row, say, states, taskUrl, view,
+  buttons, call, config, confirmDialog, duration, fill, format, gettext, isFinal, language, localTime, node,
+  number, people, refresh, row, say, states, taskUrl, view,
 } from "./shared.js";
 import { track } from "./progress.js";
 import { openDeliveryReport } from "./delivery.js";
@@ -12,12 +12,12 @@ export function render(tasks) {
   const resent = new Set(tasks.map((t) => t.resend_of));
   fill("sent", tasks.filter(wasSent).map((t) => row([
     localTime(t.finished_at || t.created), t.subject, t.groups.join(", "), t.author, result(t),
-    buttons(t, [["View", view], ["Delivery report", openDeliveryReport]]
-      .concat(t.failed && !resent.has(t.task_id) ? [["Resend to failed recipients", resend]] : [])),
+    buttons(t, [[gettext("View"), view], [gettext("Delivery report"), openDeliveryReport]]
+      .concat(t.failed && !resent.has(t.task_id) ? [[gettext("Resend to failed recipients"), resend]] : [])),
   ], { "data-task-id": t.task_id })));
   fill("report", tasks.map((t) => row([
     t.task_id, t.requester, localTime(t.created), t.state_label, duration(t.duration_seconds),
-    t.total, t.sent, t.failed, t.skipped, t.suppressed, t.bounced, t.complained,
+    ...[t.total, t.sent, t.failed, t.skipped, t.suppressed, t.bounced, t.complained].map(count),
     rate(t.bounce_rate), rate(t.complaint_rate), changes(t),
   ])));
 }
@@ -25,22 +25,32 @@ export function render(tasks) {
 /** A rate (0 to 1) as a percentage; empty before anything was sent. */
 export function rate(value) {
   if (value === null || value === undefined) return "";
-  return (value * 100).toLocaleString(undefined, { maximumFractionDigits: 2 }) + " %";
+  return new Intl.NumberFormat(language, { style: "percent", maximumFractionDigits: 2 }).format(value);
 }
+
+const count = (n) => (n === null || n === undefined ? "" : number(n));
 
 /** Sent, failed, skipped, then what came back since, with a warning per rate that is past its
  * threshold (the thresholds come from the page's config). */
 function result(task) {
   const box = node("div", { className: "bulk-email-result" });
-  let text = task.sent + " sent, " + task.failed + " failed, " + task.skipped + " skipped";
-  if (task.suppressed) text += ", " + task.suppressed + " skipped: suppressed";
+  const counts = { sent: number(task.sent), failed: number(task.failed), skipped: number(task.skipped) };
+  let text = format(gettext("%(sent)s sent, %(failed)s failed, %(skipped)s skipped"), counts);
+  if (task.suppressed) {
+    text = format(gettext("%(counts)s, %(suppressed)s skipped: suppressed"), { counts: text, suppressed: number(task.suppressed) });
+  }
   if (task.state !== states.names.SUCCESS) {
-    text += " (" + task.state_label + (task.revoked_by ? " by " + task.revoked_by : "") + ")";
+    const state = task.revoked_by
+      ? format(gettext("%(state)s by %(actor)s"), { state: task.state_label, actor: task.revoked_by })
+      : task.state_label;
+    text = format(gettext("%(counts)s (%(state)s)"), { counts: text, state });
   }
   box.append(node("span", { textContent: text }));
   box.append(node("span", { className: "bulk-email-feedback", textContent:
-    task.bounced + " bounced" + ratePart(task.bounce_rate) + ", " +
-    task.complained + " complained" + ratePart(task.complaint_rate) }));
+    format(gettext("%(bounced)s bounced%(bounce_rate)s, %(complained)s complained%(complaint_rate)s"), {
+      bounced: number(task.bounced), bounce_rate: ratePart(task.bounce_rate),
+      complained: number(task.complained), complaint_rate: ratePart(task.complaint_rate),
+    }) }));
   if (task.bounce_warning) box.append(warning("bounce", task.bounce_rate, config.warnings.bounceRate));
   if (task.complaint_warning) {
     box.append(warning("complaint", task.complaint_rate, config.warnings.complaintRate));
@@ -51,17 +61,22 @@ function result(task) {
 const ratePart = (value) => (value === null || value === undefined ? "" : " (" + rate(value) + ")");
 
 function warning(kind, value, threshold) {
-  return node("span", { className: "bulk-email-warning", role: "note", textContent:
-    "High " + kind + " rate: " + rate(value) + ", above " + rate(threshold) +
-    (kind === "bounce" ? ". Check the list's addresses before sending again."
-      : ". Recipients mark this mail as spam: mailbox providers may block the site.") });
+  const text = kind === "bounce"
+    ? gettext("High bounce rate: %(rate)s, above %(threshold)s. Check the list's addresses before sending again.")
+    : gettext("High complaint rate: %(rate)s, above %(threshold)s. Recipients mark this mail as spam: mailbox providers may block the site.");
+  return node("span", { className: "bulk-email-warning", role: "note",
+    textContent: format(text, { rate: rate(value), threshold: rate(threshold) }) });
 }
 
 /** Who changed the send after its requester, from its audit trail: the last edit, the revocation. */
 export function changes(task) {
   const done = [];
-  if (task.edited_by) done.push("Edited by " + task.edited_by + ", " + localTime(task.edited_at));
-  if (task.revoked_by) done.push("Revoked by " + task.revoked_by + ", " + localTime(task.revoked_at));
+  if (task.edited_by) {
+    done.push(format(gettext("Edited by %(actor)s, %(when)s"), { actor: task.edited_by, when: localTime(task.edited_at) }));
+  }
+  if (task.revoked_by) {
+    done.push(format(gettext("Revoked by %(actor)s, %(when)s"), { actor: task.revoked_by, when: localTime(task.revoked_at) }));
+  }
   return done.join("; ");
 }
 
@@ -71,12 +86,13 @@ function wasSent(task) {
 }
 
 async function resend(task) {
-  const ok = await confirmDialog("Resend to failed recipients?",
-    "Send “" + task.subject + "” again to the " + people(task.failed) + " it could not reach.", "Resend");
+  const ok = await confirmDialog(gettext("Resend to failed recipients?"),
+    format(gettext("Send “%(subject)s” again to the %(people)s it could not reach."),
+      { subject: task.subject, people: people(task.failed) }), gettext("Resend"));
   if (!ok) return;
   try {
     track(await call("POST", taskUrl(task.task_id, "resend/")));
-    say("Resending “" + task.subject + "” to " + people(task.failed) + ".");
+    say(format(gettext("Resending “%(subject)s” to %(people)s."), { subject: task.subject, people: people(task.failed) }));
   } catch (error) {
     say(error.message);
   }

@@ -1,7 +1,7 @@
 /* The "Pending and running sends" panel: a send started here, or found active when the page
  * loads, is listed with its bar and polled until it ends; then its card moves to the history
  * ("Sent emails", above the table that now lists it too) until the page is left. */
-import { call, el, isFinal, node, refresh, say, states, taskUrl } from "./shared.js";
+import { call, el, format, gettext, isFinal, node, number, refresh, say, states, taskUrl } from "./shared.js";
 
 const POLL_MS = 1000;
 const running = new Map(); // task id -> latest summary, while queued or running
@@ -52,13 +52,16 @@ async function poll() {
 /** The end of a send watched here, in the tab's status line (role="status", aria-live):
  * a screen reader says it whatever has focus, and everyone reads it above the lists. */
 function announceEnd(task) {
-  say("“" + task.subject + "” ended: " + task.state_label + " — " + countsText(task) + "." +
+  say(format(gettext("“%(subject)s” ended: %(state)s — %(counts)s."),
+    { subject: task.subject, state: task.state_label, counts: countsText(task) }) +
     (task.error ? " " + task.error : ""));
 }
 
 function countsText(task) {
-  return task.sent + " sent, " + task.failed + " failed, " + task.skipped + " skipped" +
-    (task.total ? " of " + task.total : "");
+  const counts = { sent: number(task.sent), failed: number(task.failed), skipped: number(task.skipped) };
+  if (!task.total) return format(gettext("%(sent)s sent, %(failed)s failed, %(skipped)s skipped"), counts);
+  return format(gettext("%(sent)s sent, %(failed)s failed, %(skipped)s skipped of %(total)s"),
+    { ...counts, total: number(task.total) });
 }
 
 function renderRuns() {
@@ -74,7 +77,7 @@ function runItem(task) {
   const head = node("p");
   head.append(node("strong", { textContent: task.subject }), " — ",
     node("span", { className: "bulk-email-state", textContent: task.state_label }));
-  const bar = node("progress", { "aria-label": "Progress of “" + task.subject + "”" });
+  const bar = node("progress", { "aria-label": format(gettext("Progress of “%(subject)s”"), { subject: task.subject }) });
   if (task.total) {
     bar.max = task.total;
     bar.value = task.sent + task.failed + task.skipped;

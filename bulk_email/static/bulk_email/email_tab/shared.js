@@ -8,6 +8,24 @@ export const urls = config && config.urls;
 // The workflow states, from the server (email_tab.state_sets): sets and names, never spelled here.
 export const states = config && config.states;
 
+// The page's language (the tab's lang attribute, Django's active language) for dates and numbers.
+export const language = root ? root.lang || document.documentElement.lang || undefined : undefined;
+
+// --- Words: Django's JavaScriptCatalog (the script before this module) --------------------------
+// Its gettext, ngettext and interpolate are globals. Where it did not load, the English text is
+// shown as written rather than the tab breaking.
+
+export const gettext = window.gettext || ((text) => text);
+export const ngettext = window.ngettext || ((one, many, n) => (n === 1 ? one : many));
+const interpolateNamed = window.interpolate ||
+  ((text, values) => text.replace(/%\((\w+)\)s/g, (match, name) => String(values[name])));
+
+/** A translated text with its %(name)s filled in: interpolate's named form. */
+export const format = (text, values) => interpolateNamed(text, values, true);
+
+/** A number in the page's language (digits, separators). */
+export const number = (n) => new Intl.NumberFormat(language).format(n);
+
 export const el = (name) => document.getElementById("bulk-email-" + name);
 export const isFinal = (task) => states.final.includes(task.state);
 
@@ -41,12 +59,13 @@ export async function call(method, url, body) {
   try {
     response = await fetch(url, options);
   } catch (networkError) {
-    throw failure("The server could not be reached. Nothing was lost: try again.", {});
+    throw failure(gettext("The server could not be reached. Nothing was lost: try again."), {});
   }
   try {
     data = await response.json();
   } catch (notJson) {
-    data = { message: "The server answered with an error (" + response.status + "). Try again." };
+    data = { message: format(gettext("The server answered with an error (%(status)s). Try again."),
+      { status: response.status }) };
   }
   if (!response.ok) throw failure(data.message, data);
   return data;
@@ -61,11 +80,15 @@ export function failure(message, data) {
 export const taskUrl = (id, rest) => urls.tasks + id + "/" + (rest || "");
 
 // --- Dates: the browser's local time, sent with its offset --------------------------------------
+// Shown in the page's language and in the time zone the page names (data-time-zone, the active
+// Django time zone when the site set one for the user) or else the browser's: the schedule's
+// date-time input is in the browser's time, so the times shown next to it are too.
 
 const pad = (n) => String(Math.abs(n)).padStart(2, "0");
-const timeFormat = new Intl.DateTimeFormat(undefined, {
+export const timeZone = (root && root.dataset.timeZone) || Intl.DateTimeFormat().resolvedOptions().timeZone;
+const timeFormat = new Intl.DateTimeFormat(language, {
   year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit",
-  timeZoneName: "short",
+  timeZoneName: "short", timeZone,
 });
 
 export function localTime(iso) {
@@ -86,10 +109,11 @@ export function isoWithOffset(date) {
 export function duration(seconds) {
   if (seconds === null || seconds === undefined) return "";
   const minutes = Math.floor(seconds / 60);
-  return minutes ? minutes + " min " + (seconds % 60) + " s" : seconds + " s";
+  if (!minutes) return format(gettext("%(seconds)s s"), { seconds: number(seconds) });
+  return format(gettext("%(minutes)s min %(seconds)s s"), { minutes: number(minutes), seconds: number(seconds % 60) });
 }
 
-export const people = (n) => n.toLocaleString() + (n === 1 ? " person" : " people");
+export const people = (n) => format(ngettext("%(count)s person", "%(count)s people", n), { count: number(n) });
 
 export function say(message) {
   el("status").textContent = message;
@@ -204,7 +228,8 @@ function focusViewerIfFrameHasFocus() {
 export async function view(task) {
   try {
     const stored = await call("GET", taskUrl(task.task_id, "email/"));
-    showMessage("“" + task.subject + "”", "As you would receive it. Sent to: " + task.groups.join(", ") + ".",
+    showMessage(format(gettext("“%(subject)s”"), { subject: task.subject }),
+      format(gettext("As you would receive it. Sent to: %(groups)s."), { groups: task.groups.join(", ") }),
       stored.preview, stored.audit);
   } catch (error) {
     say(error.message);
@@ -217,13 +242,18 @@ function showTrail(trail) {
   el("viewer-trail").hidden = !trail.length;
 }
 
-const CHANGED_FIELDS = { subject: "subject", targets: "groups", send_at: "time", body_sha256: "message" };
+const CHANGED_FIELDS = {
+  subject: gettext("subject"), targets: gettext("groups"), send_at: gettext("time"), body_sha256: gettext("message"),
+};
 
 function trailLine(entry) {
-  const line = entry.action_label + " by " + (entry.actor || "a removed user") + ", " + localTime(entry.at);
+  const line = format(gettext("%(action)s by %(actor)s, %(when)s"), {
+    action: entry.action_label, actor: entry.actor || gettext("a removed user"), when: localTime(entry.at),
+  });
   if (entry.action !== "edited") return line;
   const fields = Object.keys(entry.changes).map((name) => CHANGED_FIELDS[name] || name);
-  return line + (fields.length ? " (changed: " + fields.join(", ") + ")" : " (nothing changed)");
+  if (!fields.length) return format(gettext("%(line)s (nothing changed)"), { line });
+  return format(gettext("%(line)s (changed: %(fields)s)"), { line, fields: fields.join(", ") });
 }
 
 // --- Building rows, lists and buttons -----------------------------------------------------------
@@ -252,7 +282,7 @@ export function buttons(task, actions) {
   const box = node("div", { className: "bulk-email-row-actions" });
   actions.forEach(([label, action]) => {
     const button = node("button", { type: "button", className: "secondary", textContent: label });
-    button.setAttribute("aria-label", label + " “" + task.subject + "”");
+    button.setAttribute("aria-label", format(gettext("%(action)s “%(subject)s”"), { action: label, subject: task.subject }));
     button.addEventListener("click", () => action(task));
     box.append(button);
   });
