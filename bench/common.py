@@ -97,11 +97,23 @@ def smtp_sink_binary() -> Path | None:
     return binary if binary.exists() else None
 
 
+def smtp_source_binary() -> Path | None:
+    """Postfix's smtp-source (its test client, in C: the physical limit of this machine's
+    SMTP into the same sink), from the same package as smtp-sink."""
+    sink = smtp_sink_binary()
+    return None if sink is None else sink.with_name("smtp-source")
+
+
+def postfix_env(binary: Path) -> dict:
+    """The unpacked package's own libraries first (they are not installed system-wide)."""
+    return {**os.environ, "LD_LIBRARY_PATH": str(binary.parent.parent / "lib" / "postfix")}
+
+
 def start_sink(port: int) -> tuple[subprocess.Popen, str]:
     """Postfix's smtp-sink when it can be had (fast), else the aiosmtpd sink (and say so)."""
     binary = smtp_sink_binary()
     if binary is not None:
-        env = {**os.environ, "LD_LIBRARY_PATH": str(binary.parent.parent / "lib" / "postfix")}
+        env = postfix_env(binary)
         user = ["-u", "nobody"] if os.geteuid() == 0 else []
         # -c: count; 1000: backlog. It accepts PIPELINING, as real MTAs do.
         command = [str(binary), "-c", *user, f"127.0.0.1:{port}", "1000"]

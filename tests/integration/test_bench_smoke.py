@@ -18,12 +18,17 @@ pytestmark = [
 
 
 def test_the_benchmark_runs_end_to_end(redis_url):
-    url = os.environ["DATABASE_URL"].rsplit("/", 1)[0] + "/bulk_email_bench_smoke"
-    command = [sys.executable, "bench/bench_pipeline.py", "--smoke", "--database-url", url]
+    url = os.environ["DATABASE_URL"] + "_bench_smoke"  # beside the run's own database
+    command = [sys.executable, "bench/bench_pipeline.py", "--smoke", "--database-url", url,
+               "--redis-url", redis_url]  # fmt: skip
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "| **bulk_email** (send_email → Success) |" in done.stdout
     assert "Ratios: project/ceiling" in done.stdout
+    assert "project/smtp-source" in done.stdout
+    assert "DKIM signed/unsigned" in done.stdout
+    assert "SQL statements per batch task" in done.stdout
+    assert "Seeding (seed_course" in done.stdout
     assert "CPU per recipient in one process" in done.stdout
 
 

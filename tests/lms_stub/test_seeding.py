@@ -72,6 +72,49 @@ def test_seed_demo_is_idempotent_and_enables_bulk_email():
     assert CourseAccessRole.objects.filter(user=instructor, role="instructor").count() == 1
 
 
+def seeded_rows(course_id: str) -> dict:
+    """What a seeded course holds, ids aside: the learners' rows by username."""
+    learners = get_user_model().objects.filter(username__startswith=f"{course_slug(course_id)}_l")
+    return {
+        "users": sorted(learners.values_list("username", "email", "is_active", "last_login",
+                                             "date_joined", "password", "lms_profile__name")),
+        "enrollments": sorted(CourseEnrollment.objects.filter(course_id=course_id).values_list(
+            "user__username", "mode", "is_active", "created")),
+        "cohorts": sorted(CohortMembership.objects.filter(cohort__course_id=course_id)
+                          .values_list("user__username", "cohort__name")),
+        "optouts": sorted(Optout.objects.filter(course_id=course_id)
+                          .values_list("user__username", "how")),
+    }  # fmt: skip
+
+
+def test_copy_seeds_the_same_rows_as_bulk_create(monkeypatch):
+    """PostgreSQL's COPY path and the bulk_create path give the same course (the clock and
+    the shared password hash held still), and a later save gets an id past the copied ones."""
+    from django.contrib.auth import hashers
+    from django.utils import timezone
+
+    from lms_stub import seeding
+
+    if not seeding.can_copy():
+        pytest.skip("COPY is PostgreSQL's (through psycopg 3): the PostgreSQL pass runs this")
+    now = timezone.now()
+    monkeypatch.setattr(timezone, "now", lambda: now)
+    monkeypatch.setattr(hashers, "make_password", lambda password: "!same")
+    monkeypatch.setattr(seeding, "make_password", lambda password: "!same")
+    seed_course(SeedPlan(course_id=COURSE, learners=700, cohorts=3))
+    copied = seeded_rows(COURSE)
+    copied_max = get_user_model().objects.order_by("-pk").values_list("pk", flat=True)[0]
+    assert get_user_model().objects.create(username="after-the-copy").pk > copied_max
+    learners = get_user_model().objects.filter(username__startswith=f"{course_slug(COURSE)}_l")
+    learners.delete()  # the same course again, through bulk_create this time
+    monkeypatch.setattr(seeding, "can_copy", lambda: False)
+    seed_course(SeedPlan(course_id=COURSE, learners=700, cohorts=3))
+
+    assert len(copied["users"]) == 700
+    assert copied["optouts"] and copied["cohorts"]
+    assert copied == seeded_rows(COURSE)
+
+
 @pytest.mark.django_db
 def test_the_demo_has_learners_in_three_languages_and_its_logins_keep_the_browsers():
     from lms_stub.demo import seed_demo
