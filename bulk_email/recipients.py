@@ -577,7 +577,11 @@ class Breakdown:
         }
         if not self.left_out:
             return gettext("%(receive)s; nobody is left out.") % {"receive": receive}
-        return gettext("%(receive)s: %(left_out)s left out — %(reasons)s.") % {
+        return ngettext(
+            "%(receive)s: %(left_out)s left out — %(reasons)s.",
+            "%(receive)s: %(left_out)s left out — %(reasons)s.",
+            self.left_out,
+        ) % {
             "receive": receive,
             "left_out": f"{self.left_out:,}",
             "reasons": ", ".join(self.reasons()),

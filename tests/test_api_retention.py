@@ -5,7 +5,7 @@ import datetime
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from bulk_email import api, pipeline, tasks
 from bulk_email.models import (
@@ -84,8 +84,17 @@ def test_an_old_send_keeps_its_counts_email_and_audit_and_loses_its_lists(old_an
 
 def test_a_dry_run_counts_and_changes_nothing(old_and_new, capsys):
     call_command("purge_sends", "--older-than", "30", "--dry-run")
-    assert "Would fold 1 send(s)" in capsys.readouterr().out
+    assert "Would fold 1 send finished more than 30 days ago" in capsys.readouterr().out
     assert Batch.objects.count() == 6 and FeedbackEvent.objects.count() == 2
+
+
+def test_the_purge_line_agrees_each_word_with_its_own_number_in_french(old_and_new, capsys):
+    """One send, several batches: "1 envoi terminé", "3 lots", never "envoi(s)"."""
+    with translation.override("fr"):
+        call_command("purge_sends", "--older-than", "30", "--dry-run")
+    out = capsys.readouterr().out
+    assert out.startswith("Regrouperait 1 envoi terminé il y a plus de 30 jours : "), out
+    assert "(s)" not in out
 
 
 def test_a_retention_shorter_than_the_soft_bounce_window_is_refused(old_and_new):

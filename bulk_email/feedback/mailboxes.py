@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from .. import app_settings
 from ..exceptions import BulkEmailConfigurationError, BulkEmailError
@@ -88,7 +89,12 @@ def imap_problems(imap) -> list[str]:
     problems = []
     if unknown:
         problems.append(
-            _("FEEDBACK_IMAP has unknown key(s): %(keys)s.") % {"keys": ", ".join(unknown)}
+            ngettext(
+                "FEEDBACK_IMAP has an unknown key: %(keys)s.",
+                "FEEDBACK_IMAP has unknown keys: %(keys)s.",
+                len(unknown),
+            )
+            % {"keys": ", ".join(unknown)}
         )
     if missing:
         problems.append(_("FEEDBACK_IMAP needs %(keys)s.") % {"keys": ", ".join(missing)})

@@ -138,7 +138,7 @@ def test_progress_line():
         *(timezone.now(), None, None, None, ""),
     )
     assert progress_line(status, width=10) == (
-        "[#####     ]  50% 100/200  sent 90, failed 5, skipped 5  Progress"
+        "[#####     ]  50% 100/200  90 sent, 5 failed, 5 skipped  Progress"
     )
 
 

@@ -58,7 +58,7 @@ def test_each_kind_does_what_it_says_and_the_counts_are_printed(polling, ann, ta
 
     output = run()
 
-    assert f"imap://feedback@127.0.0.1:{polling.port}/INBOX: 3 message(s)" in output
+    assert f"imap://feedback@127.0.0.1:{polling.port}/INBOX: 3 messages in" in output
     assert "(ignored: 1, opted_out: 1, suppressed: 1)" in output
     suppression = Suppression.objects.get()
     assert (suppression.address, suppression.status_code) == ("ann@example.com", "5.1.1")
@@ -86,7 +86,7 @@ def test_limit_bounds_a_run(polling, ann, task):
     for _ in range(3):
         polling.deliver(mail_to(f"someone{_}@{FEEDBACK_DOMAIN}"))
 
-    assert ": 2 message(s)" in run("--limit", "2")
+    assert ": 2 messages in" in run("--limit", "2")
     assert len(folder_uids(polling)) == 1
 
 
@@ -160,7 +160,7 @@ def test_a_maildir_from_the_command(settings, tmp_path, ann, task):
 
     output = run()
 
-    assert f"maildir://{tmp_path}: 1 message(s)" in output and "(suppressed: 1)" in output
+    assert f"maildir://{tmp_path}: 1 message in" in output and "(suppressed: 1)" in output
     assert FeedbackEvent.objects.get().source == "maildir"
     assert [p.name for p in (tmp_path / ".Processed" / "cur").iterdir()] == ["1.bounce:2,S"]
 

@@ -10,12 +10,16 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.utils import translation
 from playwright.sync_api import expect
 
-from lms_stub.demo import seed_demo
+from bulk_email.models import RecipientOutcome
+from lms_stub.demo import DEMO_COURSE_ID, seed_demo
+from lms_stub.models import Course
 from tests.e2e.conftest import log_in
 from tests.e2e.test_email_tab import TAB, type_in_editor
+from tests.factories import finished_task, make_user, record_outcome
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -106,6 +110,17 @@ def number_in_page(page, n: int) -> str:
     )
 
 
+def counts_line(page, script: gettext.GNUTranslations, **counts: int) -> str:
+    """A counts line as the tab writes it ("1 sent, 0 failed"): each count its own plural
+    text for its number, in the page's digits, joined by the language's separator."""
+    parts = [
+        script.ngettext(f"%(count)s {word}", f"%(count)s {word}", n)
+        % {"count": number_in_page(page, n)}
+        for word, n in counts.items()
+    ]
+    return script.pgettext("list separator", ", ").join(parts)
+
+
 @pytest.mark.parametrize("language", ["fr", "ar"])
 def test_compose_send_progress_history_in_the_page_language(
     language, live_server, live_pipeline, smtp_sink, page, screenshot
@@ -136,10 +151,10 @@ def test_compose_send_progress_history_in_the_page_language(
     expect(run.locator(".bulk-email-state")).to_have_text(
         translated(language, "Success"), timeout=60_000
     )
-    zero = number_in_page(page, 0)
-    counts = script.gettext(
-        "%(sent)s sent, %(failed)s failed, %(skipped)s skipped of %(total)s"
-    ) % {"sent": one, "failed": zero, "skipped": zero, "total": one}
+    counts = script.gettext("%(counts)s of %(total)s") % {
+        "counts": counts_line(page, script, sent=1, failed=0, skipped=0),
+        "total": one,
+    }
     expect(run.locator(".bulk-email-counts")).to_have_text(counts)
     smtp_sink.wait_for(1, timeout=30)
     assert smtp_sink.messages[0].parsed()["Subject"] == subject
@@ -160,6 +175,33 @@ def test_compose_send_progress_history_in_the_page_language(
     expect(viewer.locator("#bulk-email-viewer-subject")).to_have_text(subject)
     expect(viewer.get_by_role("button", name=translated(language, "Close"))).to_be_visible()
     viewer.get_by_role("button", name=translated(language, "Close")).click()
+
+
+def test_each_count_agrees_with_its_own_number_in_french(live_server, page, screenshot):
+    """One sent and two skipped: "1 envoyé" and "2 ignorés", not "envoyé(s)" for both. The
+    history's line and the delivery report's counts each say it."""
+    seed_demo()
+    instructor = get_user_model().objects.get(username="instructor")
+    course = Course.objects.get(pk=DEMO_COURSE_ID)
+    task = finished_task(course, instructor, sent=1, subject=SUBJECTS["fr"])
+    for i in range(2):
+        record_outcome(task, make_user(f"absent{i}"), status=RecipientOutcome.SKIPPED)
+    open_tab_in(page, live_server, "fr")
+
+    sent = page.locator(f"#bulk-email-sent tbody tr[data-task-id='{task.pk}']")
+    result = sent.locator(".bulk-email-result > span").first
+    expect(result).to_have_text("1 envoyé, 0 en échec, 2 ignorés")
+    # The rates in French digits: "0 %" with a narrow no-break space.
+    feedback = re.compile(r"^0 rebond \(0\s%\), 0 plainte \(0\s%\)$")
+    expect(sent.locator(".bulk-email-feedback")).to_have_text(feedback)
+    assert "(s)" not in sent.inner_text()
+    page.locator("#bulk-email-sent-heading").evaluate("h => h.scrollIntoView()")
+    screenshot("email-tab-fr-plurals", full_page=False)
+
+    sent.get_by_role("button", name=re.compile("^Rapport de remise")).click()
+    expect(page.locator("#bulk-email-delivery-counts")).to_have_text(
+        "0 en échec · 2 ignorés · 0 rebond · 0 plainte"
+    )
 
 
 def test_arabic_tab_is_right_to_left_and_mirrors(live_server, page, screenshot):

@@ -4,6 +4,7 @@ import datetime
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from bulk_email import api
 
@@ -24,9 +25,16 @@ class Command(BaseCommand):
         ids = api.fail_stuck_tasks(
             older_than=datetime.timedelta(minutes=options["minutes"]), dry_run=options["dry_run"]
         )
-        line = (
-            _("%(count)d stuck send(s) would fail: %(ids)s")
-            if options["dry_run"]
-            else _("%(count)d stuck send(s) failed: %(ids)s")
-        )
+        if options["dry_run"]:
+            line = ngettext(
+                "%(count)d stuck send would fail: %(ids)s",
+                "%(count)d stuck sends would fail: %(ids)s",
+                len(ids),
+            )
+        else:
+            line = ngettext(
+                "%(count)d stuck send failed: %(ids)s",
+                "%(count)d stuck sends failed: %(ids)s",
+                len(ids),
+            )
         self.stdout.write(line % {"count": len(ids), "ids": ", ".join(map(str, ids)) or "-"})

@@ -5,6 +5,7 @@ beat: a run that finds another one running does nothing (docs/feedback.md)."""
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from bulk_email.exceptions import BulkEmailError
 from bulk_email.feedback.poll import poll_feedback
@@ -37,8 +38,11 @@ class Command(BaseCommand):
                               % {"mailbox": report.mailbox})  # fmt: skip
             return
         counts = ", ".join(f"{o}: {n}" for o, n in sorted(report.outcomes.items())) or "-"
-        self.stdout.write(
-            _("%(mailbox)s: %(count)d message(s) in %(seconds).1f s (%(counts)s)")
-            % {"mailbox": report.mailbox, "count": sum(report.outcomes.values()),
-               "seconds": report.seconds, "counts": counts}
-        )  # fmt: skip
+        read = sum(report.outcomes.values())
+        line = ngettext(
+            "%(mailbox)s: %(count)d message in %(seconds).1f s (%(counts)s)",
+            "%(mailbox)s: %(count)d messages in %(seconds).1f s (%(counts)s)",
+            read,
+        )
+        values = {"mailbox": report.mailbox, "count": read, "seconds": report.seconds}
+        self.stdout.write(line % {**values, "counts": counts})

@@ -9,6 +9,7 @@ from celery import current_app
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext, pgettext
 
 from bulk_email import api
 from bulk_email.exceptions import BulkEmailError
@@ -125,12 +126,20 @@ def progress_line(status: api.TaskStatus, width: int = 30) -> str:
     done = status.sent + status.failed + status.skipped
     share = done / status.total if status.total else 0.0
     bar = "#" * round(share * width)
-    counts = _("sent %(sent)d, failed %(failed)d, skipped %(skipped)d") % {
-        "sent": status.sent,
-        "failed": status.failed,
-        "skipped": status.skipped,
-    }
+    counts = counts_line(status)
     return f"[{bar:<{width}}] {share:4.0%} {done}/{status.total}  {counts}  {status.state_label}"
+
+
+def counts_line(status: api.TaskStatus) -> str:
+    """ "90 sent, 5 failed, 5 skipped": one plural text per count, each agreeing with its own
+    number, joined by the language's list separator (the Email tab's countsLine)."""
+    parts = [
+        ngettext("%(count)d sent", "%(count)d sent", status.sent) % {"count": status.sent},
+        ngettext("%(count)d failed", "%(count)d failed", status.failed) % {"count": status.failed},
+        ngettext("%(count)d skipped", "%(count)d skipped", status.skipped)
+        % {"count": status.skipped},
+    ]
+    return pgettext("list separator", ", ").join(parts)
 
 
 def no_worker_hint(task: EmailTask, waited: float) -> str:

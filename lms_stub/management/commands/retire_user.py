@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from bulk_email import api as bulk_email_api
 from lms_stub.models import UserProfile
@@ -28,21 +29,40 @@ class Command(BaseCommand):
         with transaction.atomic():
             done = bulk_email_api.retire_user(user_id=user.pk)
             anonymize(user)
-        self.stdout.write(
-            _(
-                "Retired user %(user)s: opted out of %(courses)s more course(s); "
-                "%(outcomes)s send outcome(s), %(suppressions)s suppression(s) erased; "
-                "%(batches)s batch list(s) and %(events)s feedback event(s) anonymized."
-            )
-            % {
-                "user": user.pk,
-                "courses": done.opted_out_of,
-                "outcomes": done.outcomes_deleted,
-                "suppressions": done.suppressions_deleted,
-                "batches": done.batches_scrubbed,
-                "events": done.feedback_anonymized,
-            }
-        )
+        self.stdout.write(retired_line(user.pk, done))
+
+
+def retired_line(user_id, done) -> str:
+    """What retiring a user did: one plural text per count, so that each of its words agrees
+    with its own number (French "1 suppression effacée, 2 événements anonymisés")."""
+    courses = ngettext(
+        "opted out of %(count)s more course", "opted out of %(count)s more courses",
+        done.opted_out_of,
+    )  # fmt: skip
+    outcomes = ngettext(
+        "%(count)s send outcome erased", "%(count)s send outcomes erased", done.outcomes_deleted
+    )
+    suppressions = ngettext(
+        "%(count)s suppression erased", "%(count)s suppressions erased",
+        done.suppressions_deleted,
+    )  # fmt: skip
+    batches = ngettext(
+        "%(count)s batch list anonymized", "%(count)s batch lists anonymized",
+        done.batches_scrubbed,
+    )  # fmt: skip
+    events = ngettext(
+        "%(count)s feedback event anonymized", "%(count)s feedback events anonymized",
+        done.feedback_anonymized,
+    )  # fmt: skip
+    return _("Retired user %(user)s: %(courses)s; %(outcomes)s, %(suppressions)s; "
+             "%(batches)s, %(events)s.") % {
+        "user": user_id,
+        "courses": courses % {"count": done.opted_out_of},
+        "outcomes": outcomes % {"count": done.outcomes_deleted},
+        "suppressions": suppressions % {"count": done.suppressions_deleted},
+        "batches": batches % {"count": done.batches_scrubbed},
+        "events": events % {"count": done.feedback_anonymized},
+    }  # fmt: skip
 
 
 def anonymize(user) -> None:

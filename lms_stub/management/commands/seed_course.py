@@ -2,6 +2,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from lms_stub.seeding import SeedPlan, seed_course
 
@@ -54,7 +55,11 @@ class Command(BaseCommand):
         report = seed_course(plan)
         elapsed = time.perf_counter() - started
         self.stdout.write(
-            _("%(course)s: %(created)s learners created, %(total)s in all, in %(seconds).1f s")
+            ngettext(
+                "%(course)s: %(created)s learner created, %(total)s in all, in %(seconds).1f s",
+                "%(course)s: %(created)s learners created, %(total)s in all, in %(seconds).1f s",
+                report.learners_created,
+            )
             % {
                 "course": report.course_id,
                 "created": report.learners_created,

@@ -2,16 +2,19 @@
  * was skipped, bounced or complained, and why, a page at a time from tasks/<id>/recipients/
  * (keyset: "Show more" asks for the rows after the last one shown), filtered by kind, with the
  * same rows as CSV from recipients.csv. */
-import { call, el, fill, format, gettext, localTime, node, number, row, taskUrl } from "./shared.js";
+import { call, counted, el, fill, format, gettext, localTime, ngettext, node, row, taskUrl } from "./shared.js";
 
 const PAGE_SIZE = 100;
 const KIND_LABELS = {
   failed: gettext("Failed"), skipped: gettext("Skipped"), bounced: gettext("Bounced"), complained: gettext("Complained"),
 };
-// The counts line: "3 failed · 0 skipped · …", one text per kind so that each reads right.
+// The counts line: "3 failed · 0 skipped · …", one plural text per kind so that each agrees
+// with its own number (the same texts as the history's line).
 const KIND_COUNTS = {
-  failed: gettext("%(count)s failed"), skipped: gettext("%(count)s skipped"),
-  bounced: gettext("%(count)s bounced"), complained: gettext("%(count)s complained"),
+  failed: (n) => ngettext("%(count)s failed", "%(count)s failed", n),
+  skipped: (n) => ngettext("%(count)s skipped", "%(count)s skipped", n),
+  bounced: (n) => ngettext("%(count)s bounced", "%(count)s bounced", n),
+  complained: (n) => ngettext("%(count)s complained", "%(count)s complained", n),
 };
 let current = null; // the send shown
 let next = null; // the cursor of the next page, or null at the end
@@ -51,7 +54,7 @@ async function load(fromStart) {
 
 function showCounts(counts) {
   el("delivery-counts").textContent = Object.keys(KIND_COUNTS)
-    .map((kind) => format(KIND_COUNTS[kind], { count: number(counts[kind]) }))
+    .map((kind) => counted(KIND_COUNTS[kind](counts[kind]), counts[kind]))
     .join(" · ");
 }
 

@@ -1,10 +1,10 @@
 /* The history panels: "Sent emails" (View, and a resend to the recipients a send could not
  * reach) and the email task history report (the table here, the CSV link in the template). */
 import {
-  buttons, call, config, confirmDialog, duration, fill, format, gettext, isFinal, language, localTime, node,
-  number, people, refresh, row, say, states, taskUrl, view,
+  buttons, call, config, confirmDialog, counted, countsLine, duration, fill, format, gettext, isFinal, language,
+  localTime, ngettext, node, number, people, refresh, row, say, states, taskUrl, view,
 } from "./shared.js";
-import { track } from "./progress.js";
+import { sentFailedSkipped, track } from "./progress.js";
 import { openDeliveryReport } from "./delivery.js";
 
 export function render(tasks) {
@@ -34,11 +34,10 @@ const count = (n) => (n === null || n === undefined ? "" : number(n));
  * threshold (the thresholds come from the page's config). */
 function result(task) {
   const box = node("div", { className: "bulk-email-result" });
-  const counts = { sent: number(task.sent), failed: number(task.failed), skipped: number(task.skipped) };
-  let text = format(gettext("%(sent)s sent, %(failed)s failed, %(skipped)s skipped"), counts);
-  if (task.suppressed) {
-    text = format(gettext("%(counts)s, %(suppressed)s skipped: suppressed"), { counts: text, suppressed: number(task.suppressed) });
-  }
+  const suppressed = task.suppressed
+    ? [counted(ngettext("%(count)s skipped: suppressed", "%(count)s skipped: suppressed", task.suppressed), task.suppressed)]
+    : [];
+  let text = sentFailedSkipped(task, suppressed);
   if (task.state !== states.names.SUCCESS) {
     const state = task.revoked_by
       ? format(gettext("%(state)s by %(actor)s"), { state: task.state_label, actor: task.revoked_by })
@@ -46,11 +45,11 @@ function result(task) {
     text = format(gettext("%(counts)s (%(state)s)"), { counts: text, state });
   }
   box.append(node("span", { textContent: text }));
-  box.append(node("span", { className: "bulk-email-feedback", textContent:
-    format(gettext("%(bounced)s bounced%(bounce_rate)s, %(complained)s complained%(complaint_rate)s"), {
-      bounced: number(task.bounced), bounce_rate: ratePart(task.bounce_rate),
-      complained: number(task.complained), complaint_rate: ratePart(task.complaint_rate),
-    }) }));
+  box.append(node("span", { className: "bulk-email-feedback", textContent: countsLine([
+    counted(ngettext("%(count)s bounced", "%(count)s bounced", task.bounced), task.bounced) + ratePart(task.bounce_rate),
+    counted(ngettext("%(count)s complained", "%(count)s complained", task.complained), task.complained) +
+      ratePart(task.complaint_rate),
+  ]) }));
   if (task.bounce_warning) box.append(warning("bounce", task.bounce_rate, config.warnings.bounceRate));
   if (task.complaint_warning) {
     box.append(warning("complaint", task.complaint_rate, config.warnings.complaintRate));

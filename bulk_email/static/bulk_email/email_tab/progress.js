@@ -1,7 +1,9 @@
 /* The "Pending and running sends" panel: a send started here, or found active when the page
  * loads, is listed with its bar and polled until it ends; then its card moves to the history
  * ("Sent emails", above the table that now lists it too) until the page is left. */
-import { call, el, format, gettext, isFinal, node, number, refresh, say, states, taskUrl } from "./shared.js";
+import {
+  call, counted, countsLine, el, format, gettext, isFinal, ngettext, node, number, refresh, say, states, taskUrl,
+} from "./shared.js";
 
 const POLL_MS = 1000;
 const running = new Map(); // task id -> latest summary, while queued or running
@@ -57,11 +59,21 @@ function announceEnd(task) {
     (task.error ? " " + task.error : ""));
 }
 
+/** "1 sent, 0 failed, 0 skipped of 1" (without "of" while the total is not known yet). */
 function countsText(task) {
-  const counts = { sent: number(task.sent), failed: number(task.failed), skipped: number(task.skipped) };
-  if (!task.total) return format(gettext("%(sent)s sent, %(failed)s failed, %(skipped)s skipped"), counts);
-  return format(gettext("%(sent)s sent, %(failed)s failed, %(skipped)s skipped of %(total)s"),
-    { ...counts, total: number(task.total) });
+  const counts = sentFailedSkipped(task);
+  if (!task.total) return counts;
+  return format(gettext("%(counts)s of %(total)s"), { counts, total: number(task.total) });
+}
+
+/** "1 sent, 0 failed, 2 skipped", each word agreeing with its own number; the history's too. */
+export function sentFailedSkipped(task, more) {
+  return countsLine([
+    counted(ngettext("%(count)s sent", "%(count)s sent", task.sent), task.sent),
+    counted(ngettext("%(count)s failed", "%(count)s failed", task.failed), task.failed),
+    counted(ngettext("%(count)s skipped", "%(count)s skipped", task.skipped), task.skipped),
+    ...(more || []),
+  ]);
 }
 
 function renderRuns() {

@@ -17,6 +17,7 @@ export const language = root ? root.lang || document.documentElement.lang || und
 
 export const gettext = window.gettext || ((text) => text);
 export const ngettext = window.ngettext || ((one, many, n) => (n === 1 ? one : many));
+export const pgettext = window.pgettext || ((context, text) => text);
 const interpolateNamed = window.interpolate ||
   ((text, values) => text.replace(/%\((\w+)\)s/g, (match, name) => String(values[name])));
 
@@ -112,6 +113,16 @@ export function duration(seconds) {
   if (!minutes) return format(gettext("%(seconds)s s"), { seconds: number(seconds) });
   return format(gettext("%(minutes)s min %(seconds)s s"), { minutes: number(minutes), seconds: number(seconds % 60) });
 }
+
+/** One count in words: TEXT is what ngettext chose for n (so that its words agree with n),
+ * its %(count)s becomes n in the page's digits; VALUES fill any other name in it. */
+export const counted = (text, n, values) => format(text, { ...values, count: number(n) });
+
+/** Several counts on one line, "1 sent, 0 failed, 2 skipped": one counted() text per count,
+ * never one text holding several numbers, since a language agrees each word with its own
+ * number (French "1 envoyé, 2 ignorés"; Arabic has six forms). The separator is the
+ * language's own (Arabic's comma is "،"). */
+export const countsLine = (parts) => parts.join(pgettext("list separator", ", "));
 
 export const people = (n) => format(ngettext("%(count)s person", "%(count)s people", n), { count: number(n) });
 
