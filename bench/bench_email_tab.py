@@ -28,44 +28,29 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, django_env, ensure_database, manage
+from common import (
+    ROOT,
+    django_env,
+    ensure_database,
+    manage,
+    seed_sized_course,
+    sized_course_id,
+    start_celery_worker,
+)
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/bench_tab1m"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/3"
-TRACKS = "audit,verified,honor"
 BENCH_SUBJECT = "Bench ✓"
-COHORTS = 4
-
-
-def course_id_for(size: int) -> str:
-    label = f"{size // 1_000_000}M" if size % 1_000_000 == 0 else f"{size // 1000}k"
-    return f"course-v1:Bench+S{label}+2026"
 
 
 # ---------------------------------------------------------------------------------------------
 # The parent: database, seeding, the worker, the child that measures
 
 
-def seed(database_url: str, size: int) -> float:
-    course_id = course_id_for(size)
-    print(f"seeding {course_id} with {size:,} learners (reused when present) ...", flush=True)
-    started = time.perf_counter()
-    manage(database_url, "seed_course", f"--course-id={course_id}", f"--learners={size}",
-           f"--tracks={TRACKS}", f"--cohorts={COHORTS}")  # fmt: skip
-    return time.perf_counter() - started
-
-
 def start_worker(env: dict, log: Path) -> subprocess.Popen:
-    command = [sys.executable, "-m", "celery", "-A", "lms_stub", "worker", "--loglevel", "INFO",
-               "--concurrency", "1", "-Q", "default", "-n", "bench-tab@%h"]  # fmt: skip
-    output = open(log, "wb")  # noqa: SIM115 (lives as long as the worker)
-    worker = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while " ready." not in log.read_text(errors="replace"):
-        if time.monotonic() > deadline or worker.poll() is not None:
-            raise RuntimeError(f"The worker did not start:\n{log.read_text()[-3000:]}")
-        time.sleep(0.2)
-    return worker
+    arguments = ["-A", "lms_stub", "worker", "--loglevel", "INFO", "--concurrency", "1",
+                 "-Q", "default", "-n", "bench-tab@%h"]  # fmt: skip
+    return start_celery_worker(arguments, env=env, log=log)
 
 
 def main(argv: list[str]) -> None:
@@ -82,7 +67,7 @@ def main(argv: list[str]) -> None:
         return
     ensure_database(options.database_url)
     manage(options.database_url, "migrate", "--verbosity=0")
-    seconds = seed(options.database_url, options.learners)
+    seconds = seed_sized_course(options.database_url, options.learners)
     print(f"seed_course took {seconds:.1f} s (a seeded database is reused: nothing created)")
     env = django_env(options.database_url, CELERY_BROKER_URL=options.redis_url,
                      CACHE_URL=options.redis_url)  # fmt: skip
@@ -113,7 +98,7 @@ def run_child(options) -> None:
     from bulk_email import audience, recipients
     from lms_stub.seeding import course_slug
 
-    course_id = course_id_for(options.learners)
+    course_id = sized_course_id(options.learners)
     slug = course_slug(course_id)
     instructor = get_user_model().objects.get(username=f"{slug}_instructor")
     turn_bulk_email_on(course_id)

@@ -58,6 +58,7 @@ from common import (
     manage,
     postfix_env,
     smtp_source_binary,
+    start_celery_worker,
     start_sink,
 )
 
@@ -192,17 +193,9 @@ def start_worker(
         # The same: "unsigned" is unsigned whatever the shell says.
         **(dkim or {"DKIM_DOMAIN": ""}),
     )
-    command = [sys.executable, "-m", "celery", "-A", "counted_worker", "worker"]
-    command += ["--loglevel", "INFO"]
-    command += ["--concurrency", str(processes), "-Q", "default,large", "-n", "bench@%h"]
-    output = open(log, "wb")  # noqa: SIM115 (lives as long as the worker)
-    worker = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while " ready." not in log.read_text(errors="replace"):
-        if time.monotonic() > deadline or worker.poll() is not None:
-            raise RuntimeError(f"The worker did not start:\n{log.read_text()[-3000:]}")
-        time.sleep(0.2)
-    return worker
+    arguments = ["-A", "counted_worker", "worker", "--loglevel", "INFO"]
+    arguments += ["--concurrency", str(processes), "-Q", "default,large", "-n", "bench@%h"]
+    return start_celery_worker(arguments, env=env, log=log)
 
 
 def worker_processes(main_pid: int) -> list[int]:

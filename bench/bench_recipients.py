@@ -20,38 +20,24 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, ensure_database, manage
+from common import ROOT, ensure_database, manage, seed_sized_course, sized_course_id
 from common import django_env as child_env
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/bulk_email_bench"
-TRACKS = "audit,verified,honor"
-COHORTS = 4
-
-
-def course_id_for(size: int) -> str:
-    label = f"{size // 1_000_000}M" if size % 1_000_000 == 0 else f"{size // 1000}k"
-    return f"course-v1:Bench+S{label}+2026"
 
 
 # ---------------------------------------------------------------------------------------------
 # The parent: database, seeding, one child per size, the table
 
 
-def seed(database_url: str, size: int) -> None:
-    course_id = course_id_for(size)
-    print(f"seeding {course_id} with {size:,} learners (idempotent) ...", flush=True)
-    manage(
-        database_url,
-        "seed_course",
-        f"--course-id={course_id}",
-        f"--learners={size}",
-        f"--tracks={TRACKS}",
-        f"--cohorts={COHORTS}",
-    )
-
-
 def measure_in_child(database_url: str, size: int, page_size: int, explain: bool) -> dict:
-    command = [sys.executable, __file__, "--child", course_id_for(size), f"--page-size={page_size}"]
+    command = [
+        sys.executable,
+        __file__,
+        "--child",
+        sized_course_id(size),
+        f"--page-size={page_size}",
+    ]
     if explain:
         command.append("--explain")
     result = subprocess.run(
@@ -93,7 +79,7 @@ def main(argv: list[str]) -> None:
     ensure_database(options.database_url)
     manage(options.database_url, "migrate", "--verbosity=0")
     for size in options.sizes:
-        seed(options.database_url, size)  # seed_course ANALYZEs what it loaded
+        seed_sized_course(options.database_url, size)  # seed_course ANALYZEs what it loaded
     rows = [
         measure_in_child(options.database_url, size, options.page_size, options.explain)
         for size in options.sizes

@@ -81,6 +81,37 @@ def manage(database_url: str, *args: str, **env: str) -> None:
     subprocess.run(command, check=True, cwd=ROOT, env=django_env(database_url, **env))
 
 
+def sized_course_id(size: int) -> str:
+    """The benchmark course of ``size`` learners: course-v1:Bench+S100k+2026, +S1M+, ..."""
+    label = f"{size // 1_000_000}M" if size % 1_000_000 == 0 else f"{size // 1000}k"
+    return f"course-v1:Bench+S{label}+2026"
+
+
+def seed_sized_course(database_url: str, size: int, *, tracks: str = "audit,verified,honor",
+                      cohorts: int = 4) -> float:  # fmt: skip
+    """``seed_course`` for ``sized_course_id(size)``; the seconds it took. A course already
+    there is reused (seed_course only counts it), so a seeded database serves every run."""
+    course_id = sized_course_id(size)
+    print(f"seeding {course_id} with {size:,} learners (reused when present) ...", flush=True)
+    started = time.perf_counter()
+    manage(database_url, "seed_course", f"--course-id={course_id}", f"--learners={size}",
+           f"--tracks={tracks}", f"--cohorts={cohorts}")  # fmt: skip
+    return time.perf_counter() - started
+
+
+def start_celery_worker(arguments: list[str], *, env: dict, log: Path) -> subprocess.Popen:
+    """``celery <arguments>`` with its output in ``log``, once it says it is ready."""
+    command = [sys.executable, "-m", "celery", *arguments]
+    output = open(log, "wb")  # noqa: SIM115 (lives as long as the worker)
+    worker = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while " ready." not in log.read_text(errors="replace"):
+        if time.monotonic() > deadline or worker.poll() is not None:
+            raise RuntimeError(f"The worker did not start:\n{log.read_text()[-3000:]}")
+        time.sleep(0.2)
+    return worker
+
+
 def smtp_sink_binary() -> Path | None:
     """Postfix's smtp-sink, unpacked from the Debian package into bench/.cache once."""
     binary = CACHE / "postfix" / "usr" / "sbin" / "smtp-sink"
