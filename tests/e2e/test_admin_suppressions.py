@@ -38,7 +38,8 @@ def test_an_operator_removes_an_address_with_a_reason(live_server, page, screens
     page.get_by_label("Reason").fill("Learner wrote to support: mailbox fixed (ticket 4711)")
     screenshot("admin-suppression-remove", full_page=False)
     page.get_by_role("button", name="Remove").click()
-    expect(page.locator(".messagelist")).to_contain_text("Removed 1 address(es)")
+    removed = "Removed 1 address from the suppression list."
+    expect(page.locator(".messagelist")).to_contain_text(removed)
     assert list(Suppression.objects.values_list("address", flat=True)) == ["kept@example.org"]
     entry = LogEntry.objects.get()
     assert entry.user.username == "admin"

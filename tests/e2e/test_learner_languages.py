@@ -36,6 +36,7 @@ WORDS = {
         "unsubscribe": "Se désabonner",
         "unsubscribed": "Vous êtes désabonné(e)",
         "footer": "Vous recevez cet e-mail parce que",
+        "on": "activés",
     },
     "ar": {
         "settings": "إعدادات البريد",
@@ -44,6 +45,7 @@ WORDS = {
         "unsubscribe": "إلغاء الاشتراك",
         "unsubscribed": "أُلغي اشتراكك",
         "footer": "تصلك هذه الرسالة لأنك",
+        "on": "مفعَّل",
     },
 }
 
@@ -106,6 +108,9 @@ def test_the_learners_email_settings_and_unsubscribe_in_their_language(
     assert_page_language(page, language)
     path = screenshot(f"learner-email-settings-{language}")
     page.keyboard.press("Space")  # on again, for the mail below
+    # The summary changes only once the server has stored it: the send below must not race
+    # that request (SQLite's live server shares one database with this thread).
+    expect(page.locator("[data-bulk-email-summary]").first).to_have_text(words["on"])
     expect(dialog.get_by_role("status")).not_to_contain_text(words["saved"])
     page.keyboard.press("Escape")
 
