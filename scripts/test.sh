@@ -17,6 +17,12 @@ bash scripts/ensure_postfix.sh || true
 echo "== Dovecot for the feedback poller tests (unpacked privately; no system service)"
 bash scripts/ensure_dovecot.sh || true
 
+echo "== OpenDKIM's verifier for the DKIM tests (unpacked privately; no service)"
+bash scripts/ensure_opendkim.sh || true
+
+echo "== GNU gettext for the catalogs' test"
+bash scripts/ensure_gettext.sh || true
+
 echo "== ruff"
 "$BIN/ruff" check .
 "$BIN/ruff" format --check .
