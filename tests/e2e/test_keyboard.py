@@ -175,3 +175,37 @@ def test_a_failed_send_is_announced_with_its_reason(live_server, page):
     expect(page.locator("#bulk-email-status")).to_contain_text(
         "“Doomed” ended: Failure — 0 sent, 0 failed, 0 skipped. The SMTP server refused the login."
     )
+
+
+def wait_until(page, condition, *, seconds: float = 10) -> None:
+    for _ in range(int(seconds * 10)):
+        if condition():
+            return
+        page.wait_for_timeout(100)  # lets the page's routes run meanwhile
+    raise AssertionError(f"not within {seconds} s")
+
+
+def test_a_busy_server_does_not_make_the_tab_forget_a_running_send(live_server, page):
+    seed_demo()
+    sign_in_by_keyboard(page, live_server)
+    page.goto(live_server.url + TAB)
+    page.locator(EDITOR_FRAME).wait_for()
+    access = api.staff_access(
+        user=get_user_model().objects.get(username="instructor"), course_id=DEMO_COURSE_ID
+    )
+    task = api.send_email(access=access, subject="Patient", html="<p>x</p>", targets=["myself"])
+    refused = []
+
+    def busy_twice(route):
+        if len(refused) < 2:
+            refused.append(route.request.url)
+            return route.fulfill(status=503, body="busy", content_type="text/plain")
+        return route.continue_()
+
+    page.route(re.compile(rf"/tasks/{task.pk}/$"), busy_twice)
+    page.reload()
+    expect(page.locator("#bulk-email-active .bulk-email-run")).to_have_count(1)
+    wait_until(page, lambda: len(refused) == 2)  # two polls answered 503 before the end
+    finish(task, state=EmailTask.FAILURE, error="The SMTP server refused the login.")
+    expect(page.locator("#bulk-email-status")).to_contain_text("“Patient” ended: Failure")
+    assert len(refused) == 2, refused

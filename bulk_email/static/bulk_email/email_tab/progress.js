@@ -6,6 +6,7 @@ import {
 } from "./shared.js";
 
 const POLL_MS = 1000;
+const GONE = [403, 404];
 const running = new Map(); // task id -> latest summary, while queued or running
 const finished = new Map(); // task id -> final summary, the sends that ended on this page
 let polling = false;
@@ -43,7 +44,9 @@ async function poll() {
       if (isFinal(latest)) announceEnd(latest);
       ended = ended || isFinal(latest);
     } catch (error) {
-      running.delete(task.task_id); // gone or no longer ours to see
+      // Gone or no longer ours to see: stop watching it. Anything else (the network, a busy
+      // server) passes: the send still runs, and the next poll asks again.
+      if (GONE.includes(error.status)) running.delete(task.task_id);
     }
   }
   renderRuns();

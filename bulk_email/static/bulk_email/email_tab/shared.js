@@ -68,13 +68,15 @@ export async function call(method, url, body) {
     data = { message: format(gettext("The server answered with an error (%(status)s). Try again."),
       { status: response.status }) };
   }
-  if (!response.ok) throw failure(data.message, data);
+  if (!response.ok) throw failure(data.message, data, response.status);
   return data;
 }
 
-export function failure(message, data) {
+/** An error the tab can say; `status` is the HTTP status, 0 when the server was not reached. */
+export function failure(message, data, status = 0) {
   const error = new Error(message);
   error.data = data;
+  error.status = status;
   return error;
 }
 
