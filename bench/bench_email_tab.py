@@ -6,8 +6,9 @@ unless told otherwise), then, through Django's test Client in one process (the w
 stack, middleware and templates included, without a network hop):
 
 - the time until the exact group counts and the exact de-duplicated total over every group
-  are there, from a page load on a cold cache, and after an invalidation (an opt-out, then
-  the opt-in back);
+  are there, from a page load: on a cold cache; at once after a change (an opt-out, then the
+  opt-in back), while the worker's recount it started runs; and once that recount is done
+  (with the time from the change until then);
 - the page and each JSON endpoint of the tab, ``--runs`` times each (default 50), with the
   counts cached: p50, p95 and max;
 - with ``--before``, what the tab cost before: a COUNT per group and the confirm dialog's
@@ -205,21 +206,49 @@ def print_before(course_id: str, sender_id: int, keys: list[str]) -> None:
 
 
 def time_to_counts(tab: Tab, course_id: str, keys: list[str], sender_id: int) -> dict:
-    from bulk_email import api, audience
-    from bulk_email.models import Optout
+    """Three cases: a cold cache (the tab's first page ever); a page at once after a change
+    (the worker's recount that the change started is under way); a page opened once that
+    recount is done (``recount_s``: from the change until then)."""
+    from bulk_email import app_settings, audience
 
-    waits = {"cold": [], "after an opt-out or opt-in": []}
+    waits = {"cold": [], "at once after an opt-out or opt-in": [], "after the worker's recount": []}
     learner = some_learner(course_id)
     for _ in range(3):
         audience.cache().clear()
         waits["cold"].append(wait_for_counts(tab, keys))
     for round_ in range(4):
-        if round_ % 2 == 0:
-            api.opt_out(user_id=learner, course_id=course_id, how=Optout.DASHBOARD)
-        else:
-            api.opt_in(user_id=learner, course_id=course_id)
-        waits["after an opt-out or opt-in"].append(wait_for_counts(tab, keys))
+        change_audience(course_id, learner, opt_out=round_ % 2 == 0)
+        waits["at once after an opt-out or opt-in"].append(wait_for_counts(tab, keys))
+    for round_ in range(4):
+        # A lone change: the recount window of the changes before is over (a change inside
+        # a window is recounted at its end, AUDIENCE_RECOUNT_SECONDS at most after the first).
+        time.sleep(app_settings.get("AUDIENCE_RECOUNT_SECONDS") + 1)
+        started = time.perf_counter()
+        change_audience(course_id, learner, opt_out=round_ % 2 == 0)
+        recount_s = wait_for_recount(course_id, started)
+        waits["after the worker's recount"].append(wait_for_counts(tab, keys) | recount_s)
     return waits
+
+
+def change_audience(course_id: str, learner: int, *, opt_out: bool) -> None:
+    from bulk_email import api
+    from bulk_email.models import Optout
+
+    if opt_out:
+        api.opt_out(user_id=learner, course_id=course_id, how=Optout.DASHBOARD)
+    else:
+        api.opt_in(user_id=learner, course_id=course_id)
+
+
+def wait_for_recount(course_id: str, started: float, limit: float = 120.0) -> dict:
+    """Until the worker has recounted the course on its own (no page asks meanwhile)."""
+    from bulk_email import api
+
+    while not api.audience.is_counted(course_id=course_id):
+        if time.perf_counter() - started > limit:
+            raise RuntimeError("No recount after two minutes: is the worker running?")
+        time.sleep(0.05)
+    return {"recount_s": time.perf_counter() - started}
 
 
 def some_learner(course_id: str) -> int:
@@ -262,8 +291,13 @@ def print_waits(waits: dict) -> None:
     print("\nuntil exact counts (s, from the page load)   page   group counts   total over all")
     for name, rounds in waits.items():
         for r in rounds:
+            notes = [f"total {r['total']:,}", f"All Learners {r['learners']:,}"]
+            if r["page_had_counts"]:
+                notes.append("in the page")
+            if "recount_s" in r:
+                notes.append(f"recounted {r['recount_s']:.2f} s after the change")
             print(f"  {name:<42} {r['page_s']:>6.3f} {r['counts_s']:>13.2f} {r['total_s']:>16.2f}"
-                  f"   (total {r['total']:,}, All Learners {r['learners']:,})")  # fmt: skip
+                  f"   ({'; '.join(notes)})")  # fmt: skip
 
 
 # --- Each endpoint, counts cached --------------------------------------------------------------

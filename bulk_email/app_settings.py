@@ -114,6 +114,14 @@ DEFAULTS: dict[str, Any] = {
     # recounted at once; this bounds what nothing announces (a learner logging in again after
     # the last-login cutoff, the cutoff itself moving on).
     "AUDIENCE_CACHE_SECONDS": 600,
+    # A course whose Email tab was opened within this is "in use": its counts are recounted
+    # by a worker as soon as a change commits and again before they expire, so that the next
+    # page finds them ready (docs/performance.md).
+    "AUDIENCE_WATCH_SECONDS": 3600,
+    # At most one such recount of a course in this window, at once; the changes that come
+    # later in the window are counted by one recount at its end: a flood of changes (a bounce
+    # storm suppressing addresses) must not keep a worker counting a million learners.
+    "AUDIENCE_RECOUNT_SECONDS": 10,
     # Larger feedback messages are refused unread (counted as ignored).
     "MAX_FEEDBACK_MESSAGE_BYTES": 10 * 1024 * 1024,
     # The mailbox `manage.py poll_feedback` reads (docs/feedback.md), one of the two: an IMAP

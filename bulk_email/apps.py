@@ -7,8 +7,9 @@ class BulkEmailConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from . import audience, checks, webhooks
+        from . import audience, checks, tasks, webhooks
 
         checks.register()
         webhooks.connect()
         audience.connect()
+        audience.after_bump(tasks.recount_after_change)

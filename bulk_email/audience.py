@@ -11,7 +11,9 @@ nothing is ever deleted, the old entries expire.
 Generations are replaced after the change commits, never before: a count that started
 before the commit files itself under the old generation, which nobody reads any more."""
 
+import logging
 import uuid
+from collections.abc import Callable
 
 from django.core.cache import caches
 from django.db import transaction
@@ -19,6 +21,13 @@ from django.db import transaction
 from . import app_settings
 
 EVERY_COURSE = ""
+
+logger = logging.getLogger(__name__)
+
+# Called with the course id (None: every course) once its new generation is stored: how the
+# counts of the courses in use are recounted without waiting for the next page (apps.ready
+# connects the worker's side; api/audience.py decides what is recounted).
+_after_bump: list[Callable[[str | None], None]] = []
 
 
 def cache():
@@ -46,7 +55,28 @@ def bump(*, course_id: str | None = None) -> None:
     """A new generation for the course (``None``: for every course, as a suppression needs),
     once the current transaction commits (at once outside one)."""
     key = _key(course_id or EVERY_COURSE)
-    transaction.on_commit(lambda: cache().set(key, uuid.uuid4().hex, timeout=None))
+
+    def replace() -> None:
+        cache().set(key, uuid.uuid4().hex, timeout=None)
+        _tell_after_bump(course_id)
+
+    transaction.on_commit(replace)
+
+
+def after_bump(callback: Callable[[str | None], None]) -> None:
+    """Call ``callback(course_id)`` after every new generation (once, however often asked)."""
+    if callback not in _after_bump:
+        _after_bump.append(callback)
+
+
+def _tell_after_bump(course_id: str | None) -> None:
+    # What is told only warms a cache: its failure (a broker down) must not fail the change
+    # that committed already; the next page counts what was not recounted.
+    for callback in _after_bump:
+        try:
+            callback(course_id)
+        except Exception:
+            logger.exception("After a change of course %s's audience", course_id or "(every)")
 
 
 # --- What replaces a generation -------------------------------------------------------------------

@@ -80,6 +80,7 @@ def dispatch() -> None:
         enqueue(fan_out, job)
     for job in round_.batches:
         enqueue(send_batch, job)
+    api.audience.keep_warm(schedule=schedule_recount)
 
 
 @shared_task(**TASK_OPTIONS)
@@ -123,6 +124,25 @@ def break_down_group(course_id: str, generation: str, sender_id: int | None, key
     api.audience.count_breakdown(
         course_id=course_id, generation=generation, sender_id=sender_id, key=key
     )
+
+
+@shared_task(**TASK_OPTIONS)
+def recount_audience(course_id: str) -> None:
+    api.audience.recount(course_id=course_id)
+
+
+# A recount asked for after a change waits this long: the changes of one request or one
+# import (each replaces the generation) are then all counted by one recount.
+RECOUNT_DELAY_SECONDS = 0.5
+
+
+def schedule_recount(course_id: str, delay: float = 0.0) -> None:
+    recount_audience.apply_async((course_id,), countdown=RECOUNT_DELAY_SECONDS + delay)
+
+
+def recount_after_change(course_id: str | None) -> None:
+    """audience.after_bump's listener (apps.ready): the courses in use recounted at once."""
+    api.audience.recount_after_change(course_id=course_id, schedule=schedule_recount)
 
 
 def schedule_count(course_id: str, generation: str, sender_id: int | None) -> None:

@@ -6,8 +6,14 @@ enrollments, recipients.audience_histogram); the tab's page and endpoints must a
 once. So an endpoint never counts: it returns what is cached for the course's current
 generation, or None after asking a worker, once, to count (the caller's ``schedule``), and
 the tab asks again shortly. Any change to who the course reaches replaces the generation,
-so a count is never served past the change (docs/performance.md)."""
+so a count is never served past the change (docs/performance.md).
 
+A course whose tab is in use is kept warm: recounted by a worker as soon as a change commits
+and again before its counts expire, so the next page finds them there rather than waiting a
+count of a million learners."""
+
+import math
+import time
 import uuid
 from collections.abc import Callable
 
@@ -41,6 +47,10 @@ def _keep(key: str, value) -> None:
     audience.cache().set(key, value, timeout=app_settings.get("AUDIENCE_CACHE_SECONDS"))
 
 
+def _histogram_key(course_id: str, generation: str) -> str:
+    return _key("histogram", course_id, generation)
+
+
 # --- Group counts and the de-duplicated total --------------------------------------------------
 
 
@@ -49,19 +59,27 @@ def histogram(
 ) -> recipients.AudienceHistogram | None:
     """The course's cached histogram (without a sender); None while a worker counts it (and
     places ``sender_id``, who asked)."""
+    _watch(course_id, sender_id)
     generation = audience.generation(course_id=course_id)
-    key = _key("histogram", course_id, generation)
+    key = _histogram_key(course_id, generation)
     return _cached_or_scheduled(key, lambda: schedule(course_id, generation, sender_id))
 
 
 def count_histogram(*, course_id: str, generation: str, sender_id: int | None = None) -> None:
     """The worker's side: count the course and keep it under the generation it was asked
     for (a change meanwhile has replaced that generation: nobody reads this one again);
-    place the sender who asked, whose next request then only reads the cache."""
+    place the sender who asked and the course's other recent senders, whose next request
+    then only reads the cache (placed before the histogram is kept: whoever finds it finds
+    their place too)."""
     counted = recipients.audience_histogram(course_id=course_id)
-    if sender_id is not None:
-        _sender_place(course_id, generation, sender_id, counted.keys)
-    _keep(_key("histogram", course_id, generation), counted)
+    for sender in _senders_to_place(course_id, sender_id):
+        _sender_place(course_id, generation, sender, counted.keys)
+    key = _histogram_key(course_id, generation)
+    _keep(key, counted)
+    # Fresh for three quarters of its life: recounted in the last quarter if still in use.
+    fresh_seconds = app_settings.get("AUDIENCE_CACHE_SECONDS") * 3 // 4
+    audience.cache().set(_key("fresh", course_id, generation), 1, timeout=fresh_seconds)
+    audience.cache().delete(key + ":counting")  # done: a recount may start
 
 
 def _sender_place(course_id, generation, sender_id, keys) -> tuple[frozenset, frozenset]:
@@ -113,3 +131,123 @@ def group_breakdown(
 def count_breakdown(*, course_id: str, generation: str, sender_id: int | None, key: str) -> None:
     counted = recipients.group_breakdown(course_id=course_id, sender_id=sender_id, key=key)
     _keep(_key("breakdown", course_id, generation, sender_id, key), counted)
+
+
+# --- Counts kept warm for the courses in use ------------------------------------------------------
+# The map of the courses in use is one cache entry, read and written whole: two processes
+# adding a course at once may drop one, which costs that course one count waited for at its
+# next page (which adds it again), never a wrong count.
+
+WATCHED_KEY = "bulk_email:audience:watched"
+# The staff placed by each count of a course: the latest who opened its tab (a handful).
+MOST_SENDERS_PLACED = 10
+
+
+def _watch(course_id: str, sender_id: int | None) -> None:
+    """Note the course as in use, and who asked, for AUDIENCE_WATCH_SECONDS."""
+    _note(WATCHED_KEY, course_id)
+    if sender_id is not None:
+        _note(_key("senders", course_id, ""), sender_id, most=MOST_SENDERS_PLACED)
+
+
+def _note(key: str, member, *, most: int | None = None) -> None:
+    """``member`` into the map ``key`` of members and until when they count (each member
+    written at most twice per AUDIENCE_WATCH_SECONDS; the ``most`` latest kept)."""
+    seconds = app_settings.get("AUDIENCE_WATCH_SECONDS")
+    now = time.time()
+    noted = audience.cache().get(key) or {}
+    if noted.get(member, 0) - now > seconds / 2:
+        return
+    noted = {each: until for each, until in noted.items() if until > now}
+    noted[member] = now + seconds
+    latest = sorted(noted.items(), key=lambda item: item[1], reverse=True)[:most]
+    audience.cache().set(key, dict(latest), timeout=seconds)
+
+
+def _still_noted(key: str) -> list:
+    now = time.time()
+    noted = audience.cache().get(key) or {}
+    return sorted(member for member, until in noted.items() if until > now)
+
+
+def watched_courses() -> list[str]:
+    """The courses whose Email tab asked for counts within AUDIENCE_WATCH_SECONDS."""
+    return _still_noted(WATCHED_KEY)
+
+
+def _senders_to_place(course_id: str, sender_id: int | None) -> list[int]:
+    recent = _still_noted(_key("senders", course_id, ""))
+    asker = [] if sender_id is None or sender_id in recent else [sender_id]
+    return asker + recent[: MOST_SENDERS_PLACED - len(asker)]
+
+
+def _recount_delay(course_id: str) -> float | None:
+    """Seconds until the course's recount, or None when one is asked for already. The first
+    change in AUDIENCE_RECOUNT_SECONDS is recounted at once; the later ones wait for the end
+    of that window, where one recount counts them all (across processes)."""
+    seconds = app_settings.get("AUDIENCE_RECOUNT_SECONDS")
+    now = time.time()
+    window = _key("recount", course_id, "")
+    if audience.cache().add(window, now + seconds, seconds):
+        return 0.0
+    remaining = max((audience.cache().get(window) or now) - now, 0.0)
+    # The cache's timeouts are whole seconds: the trailing mark outlives the window by < 1 s.
+    if audience.cache().add(window + ":trailing", 1, math.ceil(remaining) or 1):
+        return remaining
+    return None
+
+
+def _ask_recounts(courses: list[str], schedule: Callable[[str, float], None]) -> list[str]:
+    asked = []
+    for course in courses:
+        delay = _recount_delay(course)
+        if delay is not None:
+            schedule(course, delay)
+            asked.append(course)
+    return asked
+
+
+def _is_fresh(course_id: str, generation: str) -> bool:
+    return audience.cache().get(_key("fresh", course_id, generation)) is not None
+
+
+def recount_after_change(
+    *, course_id: str | None, schedule: Callable[[str, float], None]
+) -> list[str]:
+    """After a change of a course's audience (None: of every course), ask a worker to recount
+    the courses it concerns that are in use (``schedule(course, delay_seconds)``); returns
+    those asked for (not those whose recount is asked for already)."""
+    watched = watched_courses()
+    concerned = watched if course_id is None else [c for c in watched if c == course_id]
+    return _ask_recounts(concerned, schedule)
+
+
+def keep_warm(*, schedule: Callable[[str, float], None]) -> list[str]:
+    """The dispatcher's side: ask a worker to recount each course in use whose counts are
+    missing for its current generation or near their expiry; returns those asked for."""
+    due = [
+        course
+        for course in watched_courses()
+        if not _is_fresh(course, audience.generation(course_id=course))
+    ]
+    return _ask_recounts(due, schedule)
+
+
+def is_counted(*, course_id: str) -> bool:
+    """Whether the counts of the course's current generation are there to read."""
+    generation = audience.generation(course_id=course_id)
+    return audience.cache().get(_histogram_key(course_id, generation)) is not None
+
+
+def recount(*, course_id: str) -> bool:
+    """The worker's side of a recount: count the course under the generation current now
+    (the changes made since it was asked for included), unless that generation's counts are
+    fresh or being counted already; True when counted."""
+    generation = audience.generation(course_id=course_id)
+    if _is_fresh(course_id, generation):
+        return False
+    lease = _histogram_key(course_id, generation) + ":counting"
+    if not audience.cache().add(lease, 1, COUNTING_LEASE_SECONDS):
+        return False
+    count_histogram(course_id=course_id, generation=generation)
+    return True

@@ -117,5 +117,5 @@ def counts_without_a_worker(request, monkeypatch):
         return
     from bulk_email import tasks
 
-    for task in (tasks.count_audience, tasks.break_down_group):
+    for task in (tasks.count_audience, tasks.break_down_group, tasks.recount_audience):
         monkeypatch.setattr(task, "apply_async", lambda args, task=task, **options: task(*args))
