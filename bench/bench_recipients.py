@@ -171,7 +171,7 @@ def page_sql(course_id: str, keys, page_size: int, after_id: int):
     from bulk_email import recipients
 
     # The very query recipient_pages runs for one page.
-    ids = recipients._member_ids(
+    ids = recipients.member_ids(
         course_id=course_id,
         sender_id=None,
         target_keys=keys,

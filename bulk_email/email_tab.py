@@ -25,6 +25,7 @@ from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 
 from . import api, app_settings, converters, recipients, rendering  # noqa: F401 (converters)
+from .breakdown import Breakdown
 from .exceptions import BadRequestError, BulkEmailError
 from .forms import ComposeForm
 from .http import json_endpoint, json_error, json_refusal
@@ -235,7 +236,7 @@ def counted_response(data: dict, *, ready: bool) -> JsonResponse:
     return JsonResponse({**data, "pending": not ready}, status=200 if ready else 202)
 
 
-def group_json(group, breakdown: recipients.Breakdown | None) -> dict:
+def group_json(group, breakdown: Breakdown | None) -> dict:
     if breakdown is None:
         return {
             "key": group.key,

@@ -61,7 +61,7 @@ class GroupKind:
     everyone: Callable[[MemberQuery], QuerySet] | None = None
     # Whether an enrolled person with these facts is a member (of the group of this value):
     # ``members`` said again in Python, so that a course's learner groups are all counted in
-    # one pass over its enrollments (recipients.audience_histogram). None: counted from
+    # one pass over its enrollments (histogram.audience_histogram). None: counted from
     # ``members``, person by person (fine for small groups: the course team, Myself).
     reaches: "Callable[[Facts, str], bool] | None" = None
 

@@ -1,8 +1,9 @@
 """The layer order of DESIGN.md, enforced: a module never imports one of a higher layer.
 
-    app_settings, exceptions, signals  <  lms, models, tokens  <  recipients, groups, rendering,
-    sending, feedback  <  pipeline, progress  <  api (services, selectors)  <  tasks  <  views,
-    email_tab, http, forms, admin, checks, urls, webhooks, commands
+    app_settings, exceptions, signals  <  lms, models, tokens, audience  <  recipients,
+    histogram, breakdown, groups, rendering, sending, feedback  <  pipeline, progress  <  api
+    (services, selectors)  <  tasks  <  views, email_tab, http, forms, admin, checks, urls,
+    webhooks, commands
 
 Modules of one layer may import each other. The one upward reference allowed: a service
 enqueues a task after the commit, importing it inside the function."""
@@ -17,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "bulk_email"
 LAYERS = [
     ["app_settings", "exceptions", "signals", "__init__"],
     ["lms", "models", "tokens", "audience"],
-    ["recipients", "groups", "rendering", "sending", "feedback"],
+    ["recipients", "histogram", "breakdown", "groups", "rendering", "sending", "feedback"],
     ["pipeline", "progress"],
     ["api"],
     ["tasks"],

@@ -2,7 +2,7 @@
 (bulk_email/audience.py), read by the tab's endpoints in a few milliseconds.
 
 A course of a million learners takes a couple of seconds to count (one pass over its
-enrollments, recipients.audience_histogram); the tab's page and endpoints must answer at
+enrollments, histogram.audience_histogram); the tab's page and endpoints must answer at
 once. So an endpoint never counts: it returns what is cached for the course's current
 generation, or None after asking a worker, once, to count (the caller's ``schedule``), and
 the tab asks again shortly. Any change to who the course reaches replaces the generation,
@@ -17,7 +17,8 @@ import time
 import uuid
 from collections.abc import Callable
 
-from .. import app_settings, audience, recipients
+from .. import app_settings, audience, breakdown
+from ..histogram import AudienceHistogram, audience_histogram, sender_place
 
 # A count asked for and not done within this (a lost message, a worker that died) is asked
 # for again by the next request.
@@ -56,7 +57,7 @@ def _histogram_key(course_id: str, generation: str) -> str:
 
 def histogram(
     *, course_id: str, schedule: Schedule, sender_id: int | None = None
-) -> recipients.AudienceHistogram | None:
+) -> AudienceHistogram | None:
     """The course's cached histogram (without a sender); None while a worker counts it (and
     places ``sender_id``, who asked)."""
     _watch(course_id, sender_id)
@@ -71,7 +72,7 @@ def count_histogram(*, course_id: str, generation: str, sender_id: int | None = 
     place the sender who asked and the course's other recent senders, whose next request
     then only reads the cache (placed before the histogram is kept: whoever finds it finds
     their place too)."""
-    counted = recipients.audience_histogram(course_id=course_id)
+    counted = audience_histogram(course_id=course_id)
     for sender in _senders_to_place(course_id, sender_id):
         _sender_place(course_id, generation, sender, counted.keys)
     key = _histogram_key(course_id, generation)
@@ -83,17 +84,17 @@ def count_histogram(*, course_id: str, generation: str, sender_id: int | None = 
 
 
 def _sender_place(course_id, generation, sender_id, keys) -> tuple[frozenset, frozenset]:
-    """The sender's place (recipients.sender_place), cached: its two queries cost little to
+    """The sender's place (histogram.sender_place), cached: its two queries cost little to
     run but 50-100 ms to plan on a busy machine, more than the rest of a request."""
     key = _key("sender", course_id, generation, sender_id)
     place = audience.cache().get(key)
     if place is None:
-        place = recipients.sender_place(course_id=course_id, sender_id=sender_id, keys=keys)
+        place = sender_place(course_id=course_id, sender_id=sender_id, keys=keys)
         _keep(key, place)
     return place
 
 
-def _for_sender(course_id, sender_id, schedule) -> recipients.AudienceHistogram | None:
+def _for_sender(course_id, sender_id, schedule) -> AudienceHistogram | None:
     found = histogram(course_id=course_id, schedule=schedule, sender_id=sender_id)
     if found is None or sender_id is None:
         return found
@@ -121,7 +122,7 @@ def count_recipients(
 
 def group_breakdown(
     *, course_id: str, sender_id: int | None, key: str, schedule: Schedule
-) -> recipients.Breakdown | None:
+) -> breakdown.Breakdown | None:
     """The group's cached breakdown; None while a worker counts it."""
     generation = audience.generation(course_id=course_id)
     cache_key = _key("breakdown", course_id, generation, sender_id, key)
@@ -129,7 +130,7 @@ def group_breakdown(
 
 
 def count_breakdown(*, course_id: str, generation: str, sender_id: int | None, key: str) -> None:
-    counted = recipients.group_breakdown(course_id=course_id, sender_id=sender_id, key=key)
+    counted = breakdown.group_breakdown(course_id=course_id, sender_id=sender_id, key=key)
     _keep(_key("breakdown", course_id, generation, sender_id, key), counted)
 
 

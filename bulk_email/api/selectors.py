@@ -10,7 +10,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from .. import app_settings, recipients, rendering
+from .. import app_settings, breakdown, recipients, rendering
 from ..exceptions import InvalidTokenError, UnknownTaskError
 from ..groups import Group
 from ..lms import get_lms
@@ -69,7 +69,7 @@ def offered_groups(*, course_id: str) -> list[Group]:
 
 def group_breakdowns(
     *, course_id: str, sender_id: int | None, keys: list[str] | None = None
-) -> list[tuple[Group, recipients.Breakdown]]:
+) -> list[tuple[Group, breakdown.Breakdown]]:
     """The offered groups (those of ``keys`` only, when given), each with how many it reaches
     and how many each rule leaves out (one query a group): why a count differs from the
     course's enrollments."""
@@ -77,7 +77,7 @@ def group_breakdowns(
     chosen = [group for group in offered if keys is None or group.key in keys]
     now = timezone.now()
     return [
-        (group, recipients.group_breakdown(
+        (group, breakdown.group_breakdown(
             course_id=course_id, sender_id=sender_id, key=group.key, now=now
         ))
         for group in chosen

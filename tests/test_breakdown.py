@@ -1,4 +1,4 @@
-"""Who each group leaves out, and why: ``recipients.group_breakdown`` on a course built with
+"""Who each group leaves out, and why: ``breakdown.group_breakdown`` on a course built with
 factories, checked against the group counts the Email tab shows, in one query a group."""
 
 import datetime
@@ -9,7 +9,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django.utils.translation import override
 
-from bulk_email.recipients import Breakdown, group_breakdown, group_breakdowns, group_counts
+from bulk_email.breakdown import Breakdown, group_breakdown, group_breakdowns
+from bulk_email.recipients import group_counts
 from lms_stub.models import CourseAccessRole
 from tests.factories import (
     enroll,
@@ -110,7 +111,7 @@ def test_one_query_a_group(course):
     course, sender, _ = course
     with CaptureQueriesContext(connection) as queries:
         breakdown(course, sender, "learners")
-    # On PostgreSQL, also a SAVEPOINT and "SET LOCAL jit = off" around it (see _no_jit).
+    # On PostgreSQL, also a SAVEPOINT and "SET LOCAL jit = off" around it (see recipients.no_jit).
     selects = [q["sql"] for q in queries if q["sql"].startswith("SELECT")]
     assert len(selects) == 1 and "CASE WHEN" in selects[0]
 

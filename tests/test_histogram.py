@@ -1,4 +1,4 @@
-"""``recipients.audience_histogram``: every group's count and any union's total from one
+"""``histogram.audience_histogram``: every group's count and any union's total from one
 histogram, exactly what the groups' own queries reach, on the world of test_recipients.py
 (every row and column of the recipient rules), with and without the LMS's enrollment facts."""
 
@@ -6,12 +6,8 @@ import itertools
 
 import pytest
 
-from bulk_email.recipients import (
-    audience_histogram,
-    count_recipients,
-    group_counts,
-    sender_histogram,
-)
+from bulk_email.histogram import audience_histogram, sender_histogram
+from bulk_email.recipients import count_recipients, group_counts
 from lms_stub.bulk_email_backend import StubLMSBackend
 from lms_stub.models import Course, CourseAccessRole
 from tests.factories import give_role, make_user
@@ -59,7 +55,7 @@ def test_without_a_sender_nobody_is_myself(world):
 
 def test_a_large_course_team_is_counted_from_the_members_too(world, monkeypatch):
     """Past PEOPLE_APART_LIMIT people the facts cannot place, the members' query counts."""
-    monkeypatch.setattr("bulk_email.recipients.PEOPLE_APART_LIMIT", 1)
+    monkeypatch.setattr("bulk_email.histogram.PEOPLE_APART_LIMIT", 1)
     give_role(make_user(), Course.objects.get(pk=world.course_id), CourseAccessRole.STAFF)
     expected = group_counts(course_id=world.course_id, sender_id=world.sender_id)
     assert histogram_of(world).counts() == expected
