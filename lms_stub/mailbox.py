@@ -72,8 +72,11 @@ def header_text(message: email.message.EmailMessage, name: str) -> str:
 
 
 def decoded_or_raw(name: str, raw: str) -> str:
+    # Unfolded first, as the email package does when it reads a header (header_fetch_parse):
+    # a folded From with an encoded word in its name is refused with its line break in it.
+    unfolded = "".join(raw.splitlines())
     try:
-        return shown(str(policy.default.header_factory(name, raw)))
+        return shown(str(policy.default.header_factory(name, unfolded)))
     except Exception:  # the email package's parsers raise many kinds on hostile input
         return shown(raw)
 

@@ -120,3 +120,13 @@ def test_any_message_shows_in_the_list_and_on_its_page(client, maildir, head):
     page = client.get(reverse("mailbox_message", args=[name]))
     assert page.status_code == 200 and "Hello" in page.content.decode()
     assert client.get(reverse("mailbox_message_html", args=[name])).status_code == 200
+
+
+def test_a_folded_address_with_an_encoded_name_is_shown_decoded(client, maildir):
+    # As bulk_email writes a course's From or a learner's To: the name encoded in part,
+    # folded before <address>.
+    name_word = base64.b64encode("générale — 物理".encode()).decode()
+    deliver_raw(maildir, f"To: Physique =?utf-8?b?{name_word}?= Staff\r\n <z@x.example>")
+    listed = client.get(reverse("mailbox")).content.decode()
+    assert "Physique générale — 物理 Staff &lt;z@x.example&gt;" in listed
+    assert "=?utf-8?" not in listed
