@@ -3,6 +3,7 @@ against pytest-django's live server. Screenshots go to tests/artifacts/screensho
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -119,3 +120,35 @@ def counts_without_a_worker(request, monkeypatch):
 
     for task in (tasks.count_audience, tasks.break_down_group, tasks.recount_audience):
         monkeypatch.setattr(task, "apply_async", lambda args, task=task, **options: task(*args))
+
+
+# On SQLite the test database is in memory with a shared cache: there a table that another
+# thread is using is "locked" at once, with no busy timeout to wait on (a file database in WAL
+# mode, what `make run` uses, waits). The test's own writes, made while the live server
+# answers the tab's polls, and the server's reads, then fail at random; they are retried here
+# for up to LOCKED_RETRY_SECONDS instead, as the file database would wait.
+LOCKED_RETRY_SECONDS = 10.0
+
+
+def retry_when_locked(execute, sql, params, many, context):
+    from django.db import OperationalError
+
+    deadline = time.monotonic() + LOCKED_RETRY_SECONDS
+    while True:
+        try:
+            return execute(sql, params, many, context)
+        except OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+@pytest.fixture(autouse=True)
+def sqlite_waits_for_a_locked_table():
+    from django.db import connection
+
+    if connection.vendor != "sqlite":
+        yield
+        return
+    with connection.execute_wrapper(retry_when_locked):
+        yield
