@@ -61,6 +61,10 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--learners", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--before", action="store_true", help="also time the old way")
+    parser.add_argument("--course-id", help="a course seeded already (make bench's): no seeding")
+    parser.add_argument("--report", type=Path, help="the figures, as JSON, into this file")
+    tidy_help = "remove the suppressions and sends made here (a shared database)"
+    parser.add_argument("--tidy", action="store_true", help=tidy_help)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     options = parser.parse_args(argv)
     if options.child:
@@ -68,8 +72,9 @@ def main(argv: list[str]) -> None:
         return
     ensure_database(options.database_url)
     manage(options.database_url, "migrate", "--verbosity=0")
-    seconds = seed_sized_course(options.database_url, options.learners)
-    print(f"seed_course took {seconds:.1f} s (a seeded database is reused: nothing created)")
+    if options.course_id is None:
+        seconds = seed_sized_course(options.database_url, options.learners)
+        print(f"seed_course took {seconds:.1f} s (a seeded database is reused: nothing created)")
     env = django_env(options.database_url, CELERY_BROKER_URL=options.redis_url,
                      CACHE_URL=options.redis_url)  # fmt: skip
     log = ROOT / "bench" / ".cache" / "email_tab_worker.log"
@@ -94,29 +99,46 @@ def run_child(options) -> None:
 
     django.setup()
     from django.contrib.auth import get_user_model
-    from django.test import Client
 
-    from bulk_email import audience, recipients
     from lms_stub.seeding import course_slug
 
-    course_id = sized_course_id(options.learners)
+    course_id = options.course_id or sized_course_id(options.learners)
     slug = course_slug(course_id)
     instructor = get_user_model().objects.get(username=f"{slug}_instructor")
     turn_bulk_email_on(course_id)
     suppress_some(course_id, options.learners // 100)
     forget_earlier_sends(course_id)
+    try:
+        report = measure(course_id, instructor.pk, options)
+    finally:
+        if options.tidy:
+            tidy(course_id)
+    if options.report:
+        options.report.write_text(json.dumps(report, indent=2))
+
+
+def measure(course_id: str, instructor_id: int, options) -> dict:
+    """Every figure of the bench, printed as it comes; returned for ``--report``."""
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    from bulk_email import audience, recipients
+
+    instructor = get_user_model().objects.get(pk=instructor_id)
     client = Client(SERVER_NAME="localhost")  # a host the development settings allow
     client.force_login(instructor)
     tab = Tab(client, course_id)
     keys = [group.key for group in recipients.available_groups(course_id=course_id)]
 
     print(f"\n{course_id}: {len(keys)} groups; cache {audience.cache().__class__.__name__}")
-    if options.before:
-        print_before(course_id, instructor.pk, keys)
+    before = print_before(course_id, instructor.pk, keys) if options.before else None
     waits = time_to_counts(tab, course_id, keys, instructor.pk)
     print_waits(waits)
-    print_endpoints(measure_endpoints(tab, keys, options.runs), options.runs)
+    endpoints = measure_endpoints(tab, keys, options.runs)
+    print_endpoints(endpoints, options.runs)
     print(json.dumps({"waits": waits}))
+    return {"course_id": course_id, "groups": len(keys), "runs": options.runs,
+            "before": before, "waits": waits, "endpoints": endpoints}  # fmt: skip
 
 
 def turn_bulk_email_on(course_id: str) -> None:
@@ -151,6 +173,15 @@ def suppress_some(course_id: str, how_many: int) -> None:
 
     with connection.cursor() as cursor:  # as autovacuum would, minutes later
         cursor.execute("ANALYZE bulk_email_suppression, auth_user")
+
+
+def tidy(course_id: str) -> None:
+    """The database as the bench found it: the suppressions it made, its sends (the learner
+    it opted out is opted in again by the last change)."""
+    from bulk_email.models import Suppression
+
+    Suppression.objects.filter(source="bench").delete()
+    forget_earlier_sends(course_id)
 
 
 def forget_earlier_sends(course_id: str) -> None:
@@ -190,7 +221,7 @@ def checked(response, *statuses: int):
 # --- Before: the old way, a COUNT per group and a UNION for the total ---------------------------
 
 
-def print_before(course_id: str, sender_id: int, keys: list[str]) -> None:
+def print_before(course_id: str, sender_id: int, keys: list[str]) -> dict:
     from bulk_email import recipients
 
     started = time.perf_counter()
@@ -200,6 +231,7 @@ def print_before(course_id: str, sender_id: int, keys: list[str]) -> None:
     recipients.count_recipients(course_id=course_id, sender_id=sender_id, target_keys=keys)
     union = time.perf_counter() - started
     print(f"before: a COUNT per group {per_group:.2f} s; the total over every group {union:.2f} s")
+    return {"per_group_s": per_group, "union_s": union}
 
 
 # --- Until the counts are there ----------------------------------------------------------------

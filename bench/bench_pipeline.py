@@ -600,6 +600,8 @@ def table(report: dict) -> str:
     if len(report.get("rate_by_size") or {}) > 1:
         rates = ", ".join(f"{k} learners: {v:,.0f}" for k, v in report["rate_by_size"].items())
         lines.append(f"bulk_email messages/s by course size, in this run: {rates}.")
+    if report.get("email_tab"):
+        lines += email_tab_lines(report["email_tab"])
     return "\n".join(lines)
 
 
@@ -668,6 +670,8 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--no-peer", action="store_true")
     parser.add_argument("--verp", action="store_true", help="also send with FEEDBACK_DOMAIN set")
     parser.add_argument("--no-readme", action="store_true")
+    tab_help = "also the Email tab on the course sent to (bench_email_tab.py)"
+    parser.add_argument("--email-tab", action="store_true", help=tab_help)
     parser.add_argument("--smoke", action="store_true", help="1,000 learners, 1 run, no peer")
     parser.add_argument("--retable", type=Path, help="rebuild the table from a saved report")
     args = parser.parse_args(argv)
@@ -745,6 +749,9 @@ def main(argv: list[str]) -> None:
     finally:
         sink.terminate()
         sink.wait()
+    email_tab = None
+    if args.email_tab:
+        email_tab = measure_email_tab(args.database_url, course_id, args.learners)
     report = {
         "when": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": f"{os.cpu_count()} cores",
@@ -766,6 +773,7 @@ def main(argv: list[str]) -> None:
             f"{k:,}": median(v, "peak_rss_mb_per_worker") for k, v in sorted(by_size.items())
         },
         "rate_by_size": {f"{k:,}": median(v, "rate") for k, v in sorted(by_size.items())},
+        "email_tab": email_tab,
     }
     report["ratios"] = ratios(report)
     text = table(report)
@@ -774,6 +782,56 @@ def main(argv: list[str]) -> None:
     (RESULTS / f"pipeline-{stamp}.json").write_text(json.dumps(report, indent=2))
     if not args.no_readme:
         write_readme(text)
+
+
+def measure_email_tab(database_url: str, course_id: str, learners: int) -> dict:
+    """bench_email_tab.py on the course just sent to (its own worker, after the sends, so it
+    takes nothing from them); its suppressions and sends removed after it."""
+    print("the Email tab:", flush=True)
+    report = RESULTS / "email-tab.json"
+    script = ROOT / "bench" / "bench_email_tab.py"
+    subprocess.run(
+        [sys.executable, str(script), "--database-url", database_url, "--course-id", course_id,
+         "--learners", str(learners), "--before", "--tidy", "--report", str(report)],
+        check=True, cwd=ROOT,
+    )  # fmt: skip
+    return json.loads(report.read_text())
+
+
+def email_tab_lines(tab: dict) -> list[str]:
+    """The tab's figures under the send's table: until exact counts, and each endpoint."""
+    lines = [
+        "",
+        f"The Email tab on this course ({tab['groups']} groups; one worker process; "
+        "`bench/bench_email_tab.py`), from the page load until the counts are exact:",
+        "",
+        "| | page (s) | group counts (s) | total over every group (s) |",
+        "|---|---|---|---|",
+    ]
+    for case, rounds in tab["waits"].items():
+        spans = [span(rounds, key) for key in ("page_s", "counts_s", "total_s")]
+        lines.append(f"| {case} ({len(rounds)} runs) | " + " | ".join(spans) + " |")
+    if tab.get("before"):
+        before = tab["before"]
+        lines.append(f"| before: a COUNT per group; a UNION of every group | | "
+                     f"{before['per_group_s']:.2f} | {before['union_s']:.2f} |")  # fmt: skip
+    recounted = [r for rounds in tab["waits"].values() for r in rounds if "recount_s" in r]
+    if recounted:
+        lines += ["", f"The worker's own recount after a change, nobody asking, was done "
+                  f"{span(recounted, 'recount_s')} s after the change."]  # fmt: skip
+    runs = tab["runs"]
+    lines += ["", f"| endpoint, counts cached ({runs} runs each) | p50 ms | p95 ms | max ms |",
+              "|---|---|---|---|"]  # fmt: skip
+    for name, seconds in tab["endpoints"].items():
+        ms = sorted(s * 1000 for s in seconds)
+        p95 = ms[min(len(ms) - 1, round(0.95 * (len(ms) - 1)))]
+        lines.append(f"| {name} | {statistics.median(ms):.1f} | {p95:.1f} | {ms[-1]:.1f} |")
+    return lines
+
+
+def span(rounds: list[dict], key: str) -> str:
+    values = [r[key] for r in rounds]
+    return f"{min(values):.2f} to {max(values):.2f}"
 
 
 def scale(naive: dict, messages: int, processes: int) -> dict:

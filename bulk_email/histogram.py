@@ -5,11 +5,14 @@ api/audience.py caches it). One row per combination of the offered groups a pers
 with the number of such people; every count is a sum over it (docs/performance.md)."""
 
 import datetime
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db import connection
+from django.db import connection, connections
 from django.db.models import (
     BooleanField,
     Exists,
@@ -80,10 +83,12 @@ def audience_histogram(
     by_facts = tuple(key for key in keys if groups.kind_of(key).reaches)
     if facts is None or not by_facts:
         return _histogram_by_members(course_id=course_id, keys=keys, now=now)
-    apart = _people_apart(facts, course_id=course_id, keys=keys, by_facts=by_facts, now=now)
+    audience = {"course_id": course_id, "keys": keys, "by_facts": by_facts, "now": now}
+    with _beside(lambda: _people_apart(facts, **audience)) as people_apart:
+        combos = _facts_combos(facts.people, course_id, by_facts, now)
+    apart = people_apart()
     if apart is None:
         return _histogram_by_members(course_id=course_id, keys=keys, now=now)
-    combos = _facts_combos(facts.people, course_id, by_facts, now)
     if apart:
         placed = _facts_combos(facts.people.filter(pk__in=id_list(apart)), course_id, by_facts, now)
         for combo, people in placed.items():
@@ -96,6 +101,31 @@ def audience_histogram(
     return AudienceHistogram(
         keys=keys, combos={combo: n for combo, n in combos.items() if n and combo}
     )
+
+
+@contextmanager
+def _beside(query: Callable[[], Any]) -> Iterator[Callable[[], Any]]:
+    """Run ``query`` on a second database connection while the block runs its own; yields
+    the function that returns its result (raising its error) once the block is done. (The
+    block's work is wasted when the result says to count another way; that way takes a
+    pass per group anyway.)
+
+    The people apart (0.2 s on a million learners) are found while the histogram's pass
+    (1.2 s) runs, rather than after it. On PostgreSQL outside a transaction only: another
+    connection sees only what is committed, and SQLite serialises its connections anyway."""
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        yield query
+        return
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        future = pool.submit(_on_own_connection, query)
+        yield future.result
+
+
+def _on_own_connection(query: Callable[[], Any]) -> Any:
+    try:
+        return query()
+    finally:
+        connections.close_all()  # this thread's connections, never the caller's
 
 
 # People counted person by person (the course team, anyone in several cohorts): past this,

@@ -3,9 +3,12 @@ histogram, exactly what the groups' own queries reach, on the world of test_reci
 (every row and column of the recipient rules), with and without the LMS's enrollment facts."""
 
 import itertools
+import threading
 
 import pytest
+from django.db import connection
 
+from bulk_email import histogram as histogram_module
 from bulk_email.histogram import audience_histogram, sender_histogram
 from bulk_email.recipients import count_recipients, group_counts
 from lms_stub.bulk_email_backend import StubLMSBackend
@@ -66,3 +69,49 @@ def test_the_facts_query_is_one_pass(world, django_assert_max_num_queries):
     (and PostgreSQL's SET LOCALs and savepoints), whatever the number of groups or learners."""
     with django_assert_max_num_queries(20):
         audience_histogram(course_id=world.course_id)
+
+
+# --- The people apart, found on a second connection beside the pass -------------------------
+
+
+def record_threads(monkeypatch, *, error: Exception | None = None) -> list[int]:
+    """The threads ``_people_apart`` runs on, as they call it (raising ``error`` if given)."""
+    threads, people_apart = [], histogram_module._people_apart
+
+    def recorded(*args, **kwargs):
+        threads.append(threading.get_ident())
+        if error is not None:
+            raise error
+        return people_apart(*args, **kwargs)
+
+    monkeypatch.setattr(histogram_module, "_people_apart", recorded)
+    return threads
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_people_apart_are_found_beside_the_pass_on_postgresql(monkeypatch):
+    if connection.vendor != "postgresql":
+        pytest.skip("a second connection beside the pass is PostgreSQL's: the PostgreSQL pass")
+    world = build_world()
+    threads = record_threads(monkeypatch)
+    expected = group_counts(course_id=world.course_id, sender_id=world.sender_id)
+    assert histogram_of(world).counts() == expected
+    assert threads and threads[0] != threading.get_ident()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_error_beside_the_pass_reaches_the_caller(monkeypatch):
+    world = build_world()
+    record_threads(monkeypatch, error=RuntimeError("the database went away"))
+    with pytest.raises(RuntimeError, match="went away"):
+        audience_histogram(course_id=world.course_id)
+
+
+def test_inside_a_transaction_the_people_apart_are_found_on_its_connection(monkeypatch):
+    """Another connection would not see what the transaction has not committed."""
+    world = build_world()
+    threads = record_threads(monkeypatch)
+    assert histogram_of(world).counts() == group_counts(
+        course_id=world.course_id, sender_id=world.sender_id
+    )
+    assert threads == [threading.get_ident()]
