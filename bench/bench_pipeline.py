@@ -681,7 +681,7 @@ def main(argv: list[str]) -> None:
     if args.smoke:
         args.learners, args.runs, args.naive, args.no_peer = 1000, 1, 100, True
         args.no_readme, args.rss_sizes, args.processes = True, "", 2
-        args.dkim, args.dkim_learners = True, 1000
+        args.dkim, args.dkim_learners, args.email_tab = True, 1000, True
     REDIS_URL = args.redis_url
     ensure_services()
     ensure_database(args.database_url)
@@ -751,7 +751,8 @@ def main(argv: list[str]) -> None:
         sink.wait()
     email_tab = None
     if args.email_tab:
-        email_tab = measure_email_tab(args.database_url, course_id, args.learners)
+        tab_runs = 5 if args.smoke else 50
+        email_tab = measure_email_tab(args.database_url, course_id, args.learners, tab_runs)
     report = {
         "when": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": f"{os.cpu_count()} cores",
@@ -784,15 +785,16 @@ def main(argv: list[str]) -> None:
         write_readme(text)
 
 
-def measure_email_tab(database_url: str, course_id: str, learners: int) -> dict:
-    """bench_email_tab.py on the course just sent to (its own worker, after the sends, so it
-    takes nothing from them); its suppressions and sends removed after it."""
+def measure_email_tab(database_url: str, course_id: str, learners: int, runs: int) -> dict:
+    """bench_email_tab.py on the course just sent to (its own worker on the run's Redis, after
+    the sends, so it takes nothing from them); its suppressions and sends removed after it."""
     print("the Email tab:", flush=True)
     report = RESULTS / "email-tab.json"
     script = ROOT / "bench" / "bench_email_tab.py"
     subprocess.run(
         [sys.executable, str(script), "--database-url", database_url, "--course-id", course_id,
-         "--learners", str(learners), "--before", "--tidy", "--report", str(report)],
+         "--learners", str(learners), "--redis-url", REDIS_URL, "--runs", str(runs),
+         "--before", "--tidy", "--report", str(report)],
         check=True, cwd=ROOT,
     )  # fmt: skip
     return json.loads(report.read_text())

@@ -30,6 +30,8 @@ def test_the_benchmark_runs_end_to_end(redis_url):
     assert "SQL statements per batch task" in done.stdout
     assert "Seeding (seed_course" in done.stdout
     assert "CPU per recipient in one process" in done.stdout
+    assert "| at once after an opt-out or opt-in (4 runs) |" in done.stdout
+    assert "| POST count/ (every group) |" in done.stdout
 
 
 def test_the_feedback_benchmark_runs():
