@@ -145,7 +145,13 @@ def member_ids(
         parts.append(ids)
     if not parts:
         return None
-    return parts[0].union(*parts[1:]) if len(parts) > 1 else parts[0]
+    if len(parts) == 1:
+        return parts[0]
+    union = parts[0].union(*parts[1:])
+    # Cut to the page before it meets the user table: the page query then looks up at most
+    # ``limit`` users by id. Uncut, PostgreSQL merged the union with the user table's
+    # primary key read from ``after_id``, through every other course's users first.
+    return union if limit is None else union.order_by("pk")[:limit]
 
 
 def _as_recipients(ids: QuerySet | None, *, after_id: int = 0) -> QuerySet:

@@ -13,6 +13,7 @@ from django.db.models import (
     FilteredRelation,
     Q,
     QuerySet,
+    Subquery,
     Value,
 )
 from django.db.models.signals import post_delete, post_save
@@ -77,6 +78,14 @@ class StubLMSBackend(LMSBackend):
         if after_user_id:
             # On the enrollment's own column, so the (course, user) index starts at the page.
             enrollment &= Q(enrollments__user_id__gt=after_user_id)
+        else:
+            # A first page has no last id to start from: the user table is read from the
+            # course's own first enrollment, not from id 1 through every other course's users
+            # (docs/recipients.md, "The first page"). PostgreSQL guesses that a bound it cannot
+            # see keeps a third of the rows, and each such guess can tip a plan: so the user
+            # table only (on the enrollments too, cohort pages hashed the whole cohort), and
+            # not on later pages, whose bound is already right.
+            enrollment &= Q(pk__gte=_first_enrolled_user_id(course_id))
         if mode is not None:
             enrollment &= Q(enrollments__mode=mode)
         if active_since is not None:
@@ -154,6 +163,17 @@ class StubLMSBackend(LMSBackend):
             "logo_url": site + static("lms_stub/favicon.svg"),
             "platform_name": settings.PLATFORM_NAME,
         }
+
+
+def _first_enrolled_user_id(course_id: str) -> Subquery:
+    """The smallest user id enrolled in the course: one probe of the (course, user) index,
+    run once per query (PostgreSQL's InitPlan) and then an index condition on the user
+    table's primary key. Any enrollment, active or not: a bound at or below the first
+    learner is all it must be, and without ``is_active`` the probe reads the index alone,
+    where with it PostgreSQL chose to walk the user-id index through the other courses'
+    enrollments. No enrollment: NULL, which keeps nobody, as the join would."""
+    enrollments = CourseEnrollment.objects.filter(course_id=course_id)
+    return Subquery(enrollments.order_by("user_id").values("user_id")[:1])
 
 
 # --- Telling bulk_email who a course reaches changed (its Email tab's counts are cached) ------

@@ -27,6 +27,7 @@ from bulk_email.recipients import (
     recipient_pages,
 )
 from lms_stub.models import CourseAccessRole
+from lms_stub.seeding import SeedPlan, seed_course
 from tests.factories import (
     enroll,
     give_role,
@@ -38,6 +39,7 @@ from tests.factories import (
     recipient_rows,
     suppress,
 )
+from tests.plans import executed_plan, rows_read, statements_of
 
 pytestmark = pytest.mark.django_db
 
@@ -428,6 +430,56 @@ def test_the_page_query_uses_keyset_not_offset(world):
         next(pages)
     sql = queries[0]["sql"].upper()
     assert "OFFSET" not in sql and "UNION" in sql and "LIMIT 3" in sql
+
+
+# ---------------------------------------------------------------------------------------------
+# A course whose people are the site's newest users (docs/recipients.md, "The first page")
+
+EARLIER_LEARNERS = 2000
+
+
+@pytest.fixture
+def newest_world() -> World:
+    """The world built after a course of 2,000 learners: its people have the highest ids."""
+    seed_course(SeedPlan(course_id="course-v1:EarlierX+E1+2026", learners=EARLIER_LEARNERS))
+    return build_world()
+
+
+def test_a_course_of_the_newest_users_pages_as_its_table_says(newest_world):
+    """Every group alone and the combinations: the first page (bounded by the course's own
+    first enrollment) and the whole walk are what the table says."""
+    world = newest_world
+    assert min(user.pk for user in world.users.values()) > EARLIER_LEARNERS
+    audience = {"course_id": world.course_id, "sender_id": world.sender_id}
+    for groups in [(group,) for group in SINGLE_GROUPS] + COMBINATIONS:
+        keys, expected = [world.key(k) for k in groups], world.expected(*groups)
+        for page_size in (3, 100):
+            pages = list(recipient_id_pages(**audience, target_keys=keys, page_size=page_size))
+            assert pages[:1] == ([expected[:page_size]] if expected else []), groups
+            assert [user_id for page in pages for user_id in page] == expected, groups
+
+
+def test_a_first_page_of_every_group_together_reads_no_earlier_users():
+    """The groups' union is cut to the page before it meets the user table. Uncut, PostgreSQL
+    merged it with the table's primary key read from id 1, through every earlier user, even
+    once each group started at the course's own first enrollment."""
+    if connection.vendor != "postgresql":
+        pytest.skip("a PostgreSQL plan: this runs in the PostgreSQL pass")
+    seed_course(SeedPlan(course_id="course-v1:EarlierX+E1+2026", learners=EARLIER_LEARNERS))
+    newest = "course-v1:NewestX+N1+2026"
+    seed_course(SeedPlan(course_id=newest, learners=300, tracks=["audit", "verified"]))
+    keys = [group.key for group in available_groups(course_id=newest)]
+    with connection.cursor() as cursor:
+        # At a few thousand users, reading the whole user table costs PostgreSQL less than a
+        # page of index probes; without that choice the plan shows where its index scans
+        # start (the test's transaction ends the setting).
+        cursor.execute("SET LOCAL enable_seqscan = off")
+    pages = recipient_id_pages(course_id=newest, sender_id=None, target_keys=keys, page_size=20)
+    (page_query,) = statements_of(lambda: next(pages))
+    read = rows_read(executed_plan(*page_query), "auth_user")
+    # Each of the 7 groups' own range and a probe per id (about 500), not the 2,000 earlier
+    # users (uncut: about 2,500; before the port's first-page bound: about 8,500).
+    assert read < EARLIER_LEARNERS, read
 
 
 # ---------------------------------------------------------------------------------------------
