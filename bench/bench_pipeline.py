@@ -824,10 +824,11 @@ def email_tab_lines(tab: dict) -> list[str]:
     runs = tab["runs"]
     lines += ["", f"| endpoint, counts cached ({runs} runs each) | p50 ms | p95 ms | max ms |",
               "|---|---|---|---|"]  # fmt: skip
+    from bench_email_tab import milliseconds  # the tab bench's own p50, p95, max
+
     for name, seconds in tab["endpoints"].items():
-        ms = sorted(s * 1000 for s in seconds)
-        p95 = ms[min(len(ms) - 1, round(0.95 * (len(ms) - 1)))]
-        lines.append(f"| {name} | {statistics.median(ms):.1f} | {p95:.1f} | {ms[-1]:.1f} |")
+        p50, p95, most = milliseconds(seconds)
+        lines.append(f"| {name} | {p50:.1f} | {p95:.1f} | {most:.1f} |")
     return lines
 
 
